@@ -1,0 +1,164 @@
+//! Layouts of the maps the kernel programs fill and the collector reads.
+//!
+//! Everything here is `#[repr(C)]` plain data with explicit padding, so the kernel and user
+//! views agree byte for byte; the `const` asserts catch a field added on one side only.
+#![no_std]
+
+/// Map names, shared so the loader never spells one differently from the kernel side.
+pub mod map_names {
+    pub const CONFIG: &str = "CONFIG";
+    pub const TASKS: &str = "TASKS";
+    pub const EXECUTABLES: &str = "EXECUTABLES";
+    pub const EXEC_IGNORED: &str = "EXEC_IGNORED";
+    pub const SLOT_CLAIMS: &str = "SLOT_CLAIMS";
+    pub const EXE_EXECS: &str = "EXE_EXECS";
+    pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
+    pub const EXE_SYSCALLS: &str = "EXE_SYSCALLS";
+    pub const CAP_CHECKS: &str = "CAP_CHECKS";
+    pub const CAP_STACKS: &str = "CAP_STACKS";
+    pub const LOSSES: &str = "LOSSES";
+}
+
+/// Names of the `Global`s the loader fills with tracepoint field offsets read from tracefs, so
+/// one object works on kernels whose tracepoint records are laid out differently.
+pub mod globals {
+    pub const FORK_CHILD_PID: &str = "FORK_CHILD_PID_OFFSET";
+    pub const EXEC_FILENAME: &str = "EXEC_FILENAME_OFFSET";
+    pub const EXEC_OLD_PID: &str = "EXEC_OLD_PID_OFFSET";
+    pub const CAP_CAP: &str = "CAP_CAP_OFFSET";
+    pub const CAP_RET: &str = "CAP_RET_OFFSET";
+}
+
+/// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through
+/// `int 0x80`, and their numbers mean different calls.
+pub mod abi {
+    pub const NATIVE: u32 = 0;
+    pub const IA32: u32 = 1;
+    pub const X32: u32 = 2;
+    pub const COUNT: u32 = 3;
+    /// Syscall numbers at or above this are not recorded (x86_64 and i386 stay below 512).
+    pub const NR_LIMIT: u32 = 512;
+    /// `__X32_SYSCALL_BIT` of arch/x86/include/uapi/asm/unistd.h.
+    pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+}
+
+/// One slot per (ABI, syscall number).
+pub const SYSCALL_SLOTS: u32 = abi::COUNT * abi::NR_LIMIT;
+
+/// Distinct executables attributed per recording; later ones share the overflow slot.
+pub const MAX_EXECUTABLES: u32 = 256;
+/// The slot for executables past `MAX_EXECUTABLES - 1` and for tasks running before the
+/// recording started whose executable could not be named.
+pub const EXE_SLOT_OVERFLOW: u32 = MAX_EXECUTABLES - 1;
+
+/// Watched tasks (threads) alive at once.
+pub const MAX_TASKS: u32 = 65_536;
+/// Distinct (capability, executable, kernel call stack) triples.
+pub const MAX_CAP_CHECKS: u32 = 4_096;
+/// Distinct kernel call stacks behind capability checks.
+pub const MAX_CAP_STACKS: u32 = 1_024;
+/// Bytes of an executable path kept (the kernel's own limit is PATH_MAX; longer ones are cut).
+pub const EXE_PATH_LEN: usize = 256;
+/// Marker for a capability check whose call stack could not be stored.
+pub const NO_STACK: u32 = u32::MAX;
+
+/// Which cgroup subtree is watched. Written by the collector; read at every exec.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TargetConfig {
+    /// cgroup2 id (the directory's inode number) of the watched cgroup.
+    pub cgroup_id: u64,
+    /// Its depth below the cgroup2 root (root = 0), for `bpf_get_current_ancestor_cgroup_id`.
+    pub level: u32,
+    /// Non-zero once a target is set; programs do nothing before.
+    pub enabled: u32,
+}
+const _: () = assert!(core::mem::size_of::<TargetConfig>() == 16);
+
+/// Per watched task: which executable it runs. Tasks enter by exec inside the watched cgroup
+/// and by fork from a watched task, so systemd's own set-up before the exec does not count.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskState {
+    pub exe_slot: u32,
+    pub flags: u32,
+}
+const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
+
+/// `TaskState::flags`: the task has just exec'd; its next syscall exit is the exec call itself,
+/// which returned after the task was armed and so never passed sys_enter as a watched task.
+pub const TASK_JUST_EXECED: u32 = 1;
+
+/// An executable's path as the kernel passed it to exec, NUL-padded.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExePath {
+    pub bytes: [u8; EXE_PATH_LEN],
+}
+const _: () = assert!(core::mem::size_of::<ExePath>() == EXE_PATH_LEN);
+
+/// Where an executable's attribution is kept.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExeInfo {
+    pub slot: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<ExeInfo>() == 8);
+
+/// One byte per syscall slot: non-zero when the executable made that syscall. Bytes, not bits,
+/// so concurrent CPUs can mark it with plain stores and no atomic read-modify-write.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExeSyscalls {
+    pub used: [u8; SYSCALL_SLOTS as usize],
+}
+
+/// A capability check, keyed by the kernel call stack that made it: the stack is what tells a
+/// real need from a probe (`ns_capable_noaudit` and friends).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CapKey {
+    pub cap: u32,
+    pub exe_slot: u32,
+    pub stack_id: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<CapKey>() == 16);
+
+/// Outcomes of the checks under one `CapKey` (per CPU; the collector sums them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CapCounts {
+    pub granted: u64,
+    pub denied: u64,
+}
+const _: () = assert!(core::mem::size_of::<CapCounts>() == 16);
+
+/// Indices of the `LOSSES` counters: each counts records the kernel side had to drop.
+pub mod loss {
+    /// A task could not be added to `TASKS` (table full): its syscalls went unrecorded.
+    pub const TASKS_FULL: u32 = 0;
+    /// An executable past `MAX_EXECUTABLES`: recorded under the overflow slot.
+    pub const EXECUTABLES_FULL: u32 = 1;
+    /// A capability check could not be added to `CAP_CHECKS`.
+    pub const CAP_CHECKS_FULL: u32 = 2;
+    /// A capability check's call stack could not be stored: it cannot be told from a probe.
+    pub const CAP_STACKS_FULL: u32 = 3;
+    /// A syscall number out of the recorded range.
+    pub const SYSCALL_OUT_OF_RANGE: u32 = 4;
+    pub const COUNT: u32 = 5;
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are repr(C) integers and byte arrays with no implicit padding.
+    unsafe impl aya::Pod for TargetConfig {}
+    unsafe impl aya::Pod for TaskState {}
+    unsafe impl aya::Pod for ExePath {}
+    unsafe impl aya::Pod for ExeInfo {}
+    unsafe impl aya::Pod for ExeSyscalls {}
+    unsafe impl aya::Pod for CapKey {}
+    unsafe impl aya::Pod for CapCounts {}
+}

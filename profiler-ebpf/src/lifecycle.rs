@@ -1,0 +1,172 @@
+//! Task lifecycle: arm a task when it execs in the target cgroup, inherit on fork, forget on
+//! exit; name the executable each watched task runs.
+
+use aya_ebpf::{
+    Global,
+    helpers::bpf_probe_read_kernel_str_bytes,
+    macros::{map, tracepoint},
+    maps::{HashMap, PerCpuArray},
+    programs::TracePointContext,
+};
+use profiler_common::{
+    EXE_SLOT_OVERFLOW, ExeInfo, ExePath, MAX_EXECUTABLES, TASK_JUST_EXECED, TaskState, loss,
+};
+
+use crate::filter::{TASKS, count_loss, current_tid, in_target_cgroup};
+
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
+#[unsafe(no_mangle)]
+static EXEC_FILENAME_OFFSET: Global<u32> = Global::new(8);
+#[unsafe(no_mangle)]
+static EXEC_OLD_PID_OFFSET: Global<u32> = Global::new(16);
+
+/// Executable path -> attribution slot.
+#[map]
+pub static EXECUTABLES: HashMap<ExePath, ExeInfo> = HashMap::with_max_entries(MAX_EXECUTABLES, 0);
+
+/// Executables whose exec does not arm a task: systemd's own helpers that run in the unit's
+/// cgroup before the service binary (systemd-executor since v255).
+#[map]
+pub static EXEC_IGNORED: HashMap<ExePath, u8> = HashMap::with_max_entries(16, 0);
+
+/// Attribution slots in use (key: slot). The collector claims slots here too, for tasks that
+/// were running before the recording started.
+#[map]
+pub static SLOT_CLAIMS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_EXECUTABLES, 0);
+
+/// Execs per attribution slot, per CPU.
+#[map]
+pub static EXE_EXECS: PerCpuArray<u64> = PerCpuArray::with_max_entries(MAX_EXECUTABLES, 0);
+
+/// How many slots a new executable tries before it is counted under the overflow slot.
+const SLOT_PROBES: u32 = 32;
+const BPF_NOEXIST: u64 = 1;
+
+/// Scratch space for a path: too big for the 512-byte BPF stack alongside everything else.
+#[map]
+static PATH_SCRATCH: PerCpuArray<ExePath> = PerCpuArray::with_max_entries(1, 0);
+
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    // The parent is the current task; threads come through here too.
+    let Some(parent) = TASKS.get_ptr(current_tid()) else {
+        return 0;
+    };
+    // SAFETY: offset from this kernel's tracepoint format.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
+        return 0;
+    };
+    // SAFETY: `parent` points into TASKS, valid for this program run.
+    let state = TaskState { exe_slot: unsafe { (*parent).exe_slot }, flags: 0 };
+    if TASKS.insert(&(child as u32), &state, 0).is_err() {
+        count_loss(loss::TASKS_FULL);
+    }
+    0
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+    let _ = TASKS.remove(&current_tid());
+    0
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let tid = current_tid();
+    let already_watched = TASKS.get_ptr(tid).is_some();
+    if !already_watched && !in_target_cgroup() {
+        return 0;
+    }
+    let Some(path) = PATH_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's scratch entry.
+    let path = unsafe { &mut *path };
+    path.bytes = [0; profiler_common::EXE_PATH_LEN];
+    // SAFETY: the filename is a __data_loc field: low 16 bits its offset in the record.
+    let Ok(loc) = (unsafe { ctx.read_at::<u32>(EXEC_FILENAME_OFFSET.load() as usize) }) else {
+        return 0;
+    };
+    let src = (ctx_ptr(&ctx) as usize + (loc & 0xffff) as usize) as *const u8;
+    // SAFETY: a bounded kernel string read into our own buffer.
+    if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
+        return 0;
+    }
+    if !already_watched && EXEC_IGNORED.get_ptr(&*path).is_some() {
+        return 0;
+    }
+    let state = TaskState { exe_slot: exe_slot(path), flags: TASK_JUST_EXECED };
+    if TASKS.insert(&tid, &state, 0).is_err() {
+        count_loss(loss::TASKS_FULL);
+    }
+    // A non-leader thread that execs takes over the leader's pid; drop its old id.
+    // SAFETY: offset from this kernel's tracepoint format.
+    if let Ok(old) = unsafe { ctx.read_at::<i32>(EXEC_OLD_PID_OFFSET.load() as usize) }
+        && old as u32 != tid
+    {
+        let _ = TASKS.remove(&(old as u32));
+    }
+    0
+}
+
+fn ctx_ptr(ctx: &TracePointContext) -> *mut core::ffi::c_void {
+    use aya_ebpf::EbpfContext as _;
+    ctx.as_ptr()
+}
+
+/// The attribution slot of an executable, claiming one on first sight.
+///
+/// The BPF target has no atomic read-modify-write in Rust, so slots are claimed with
+/// `BPF_NOEXIST` inserts, which the kernel makes atomic: probe from a hash of the path.
+#[inline(always)]
+fn exe_slot(path: &ExePath) -> u32 {
+    let slot = match EXECUTABLES.get_ptr(path) {
+        // SAFETY: points into EXECUTABLES, valid for this program run.
+        Some(info) => unsafe { (*info).slot },
+        None => claim_slot(path),
+    };
+    if let Some(execs) = EXE_EXECS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU counter.
+        unsafe { *execs += 1 };
+    }
+    slot
+}
+
+fn claim_slot(path: &ExePath) -> u32 {
+    let start = fnv1a(path);
+    let mut probe = 0;
+    while probe < SLOT_PROBES {
+        let slot = (start + probe) % EXE_SLOT_OVERFLOW;
+        if SLOT_CLAIMS.insert(&slot, &1, BPF_NOEXIST).is_ok() {
+            let info = ExeInfo { slot, _pad: 0 };
+            if EXECUTABLES.insert(path, &info, BPF_NOEXIST).is_ok() {
+                return slot;
+            }
+            // Another CPU named the same path first: give our slot back and use its.
+            let _ = SLOT_CLAIMS.remove(&slot);
+            // SAFETY: read once, immediately.
+            return match unsafe { EXECUTABLES.get(path) } {
+                Some(info) => info.slot,
+                None => EXE_SLOT_OVERFLOW,
+            };
+        }
+        probe += 1;
+    }
+    count_loss(loss::EXECUTABLES_FULL);
+    EXE_SLOT_OVERFLOW
+}
+
+fn fnv1a(path: &ExePath) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < path.bytes.len() {
+        let byte = path.bytes[i];
+        if byte == 0 {
+            break;
+        }
+        hash = (hash ^ byte as u32).wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    hash
+}

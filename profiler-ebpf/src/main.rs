@@ -1,0 +1,22 @@
+//! The profiler's kernel programs: observe and aggregate, never decide or deny.
+//!
+//! Every program asks `filter` first whether the current task is watched; only watched tasks
+//! touch the aggregation maps. Nothing is sent to userspace per event.
+#![no_std]
+#![no_main]
+
+mod caps;
+mod filter;
+mod lifecycle;
+mod syscalls;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// Required by the BPF target's linker for a `no_std` binary.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,115 @@
+//! The command line: parsed with clap, turned into each command's options.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    commands::{
+        generate::{GenerateOptions, GroupSource},
+        record::{RecordOptions, Subject},
+    },
+    harden::SyscallAction,
+};
+
+/// Record what a systemd service does with eBPF, and write the least-privilege drop-in that
+/// lets it keep doing exactly that.
+#[derive(Debug, Parser)]
+#[command(name = "profiler", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch a command, a unit or a cgroup and write its profile.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["unit", "cgroup", "command"])))]
+    Record {
+        /// Where to write the profile (JSON).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Watch a running systemd unit, found by its ControlGroup property.
+        #[arg(long, conflicts_with = "cgroup")]
+        unit: Option<String>,
+        /// Watch a cgroup2 directory (and everything below it) directly.
+        #[arg(long)]
+        cgroup: Option<PathBuf>,
+        /// Stop after this long (e.g. 90s, 10m, 2h); otherwise at SIGINT/SIGTERM or when the
+        /// command exits.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Run this command in a fresh cgroup and watch it until it exits.
+        #[arg(last = true, num_args = 1..)]
+        command: Vec<String>,
+    },
+    /// Print (or write) the drop-in a profile supports.
+    Generate {
+        /// A profile written by `record`.
+        profile: PathBuf,
+        /// Write the drop-in here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Use the built-in syscall group table of this systemd version instead of asking
+        /// this host's systemd-analyze.
+        #[arg(long, conflicts_with = "syscall_groups")]
+        systemd_version: Option<String>,
+        /// Read syscall groups from this file (the output of `systemd-analyze syscall-filter`
+        /// on the target host).
+        #[arg(long)]
+        syscall_groups: Option<PathBuf>,
+        /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
+        #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
+        on_unlisted_syscall: SyscallAction,
+    },
+}
+
+fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
+    if s.eq_ignore_ascii_case("kill") {
+        return Ok(SyscallAction::Kill);
+    }
+    let upper = s.to_ascii_uppercase();
+    if upper.starts_with('E') && upper.len() > 1 && upper[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(SyscallAction::Errno(upper))
+    } else {
+        Err(format!("{s:?} is neither an errno name (EPERM) nor \"kill\""))
+    }
+}
+
+impl Command {
+    pub fn record_options(output: PathBuf, unit: Option<String>, cgroup: Option<PathBuf>, duration: Option<Duration>, command: Vec<String>) -> RecordOptions {
+        let subject = match (unit, cgroup) {
+            (Some(unit), _) => Subject::Unit(unit),
+            (None, Some(cgroup)) => Subject::Cgroup(cgroup),
+            (None, None) => Subject::Command(command),
+        };
+        RecordOptions { subject, output, duration }
+    }
+
+    pub fn generate_options(
+        profile: PathBuf,
+        output: Option<PathBuf>,
+        systemd_version: Option<String>,
+        syscall_groups: Option<PathBuf>,
+        syscall_action: SyscallAction,
+    ) -> GenerateOptions {
+        let groups = match (systemd_version, syscall_groups) {
+            (Some(v), _) => GroupSource::Builtin(v),
+            (None, Some(f)) => GroupSource::File(f),
+            (None, None) => GroupSource::Host,
+        };
+        GenerateOptions { profile, output, groups, syscall_action }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Record { output, unit, cgroup, duration, command } => {
+            crate::commands::record::run(&Command::record_options(output, unit, cgroup, duration, command))
+        }
+        Command::Generate { profile, output, systemd_version, syscall_groups, on_unlisted_syscall } => {
+            crate::commands::generate::run(&Command::generate_options(profile, output, systemd_version, syscall_groups, on_unlisted_syscall))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Turns what the kernel programs aggregated into a `Profile`: sums per-CPU counters, names
+//! syscalls, capabilities and executables, and reads capability call stacks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTraceMap};
+use log::warn;
+use profiler_common::{
+    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExePath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
+    abi, loss, map_names,
+};
+
+use crate::{
+    kernel_stack::{self, CheckSite, Symbols},
+    loader::{LoadError, Probes},
+    names,
+    profile::{CallerUse, CapabilityUse, ExecutableUse, SyscallUse},
+};
+
+/// The profile's name for executables that could not be told apart.
+pub const OTHER_EXECUTABLES: &str = "(other executables)";
+
+/// Everything observed so far, named.
+#[derive(Debug, Default)]
+pub struct Observations {
+    pub syscalls: BTreeMap<String, BTreeMap<String, SyscallUse>>,
+    pub capabilities: BTreeMap<String, CapabilityUse>,
+    pub executables: BTreeMap<String, ExecutableUse>,
+    pub losses: BTreeMap<String, u64>,
+}
+
+fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
+    move |source| LoadError::Map { map, source }
+}
+
+/// Reads every aggregation map.
+pub fn collect(probes: &mut Probes) -> Result<Observations, LoadError> {
+    let exe_names = executable_names(probes)?;
+    let exe_name = |slot: u32| exe_names.get(&slot).map_or(OTHER_EXECUTABLES, String::as_str).to_string();
+    let mut obs = Observations::default();
+
+    let execs: PerCpuArray<_, u64> = probes.map(map_names::EXE_EXECS)?;
+    for (&slot, name) in &exe_names {
+        let count = execs.get(&slot, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        obs.executables.insert(name.clone(), ExecutableUse { execs: count });
+    }
+
+    let users = syscall_users(probes)?;
+    let counts: PerCpuArray<_, u64> = probes.map(map_names::SYSCALL_COUNTS)?;
+    for slot in 0..SYSCALL_SLOTS {
+        let count: u64 = counts.get(&slot, 0).map_err(map_err(map_names::SYSCALL_COUNTS))?.iter().sum();
+        let executables: BTreeSet<String> =
+            users.iter().filter(|(_, used)| used.used[slot as usize] != 0).map(|(s, _)| exe_name(*s)).collect();
+        if count == 0 && executables.is_empty() {
+            continue;
+        }
+        let (abi_index, nr) = (slot / abi::NR_LIMIT, slot % abi::NR_LIMIT);
+        obs.syscalls
+            .entry(names::abi_name(abi_index).to_string())
+            .or_default()
+            .insert(names::syscall_name(abi_index, nr), SyscallUse { count, executables });
+    }
+
+    collect_capabilities(probes, &exe_name, &mut obs)?;
+
+    let losses: PerCpuArray<_, u64> = probes.map(map_names::LOSSES)?;
+    for (index, name) in [
+        (loss::TASKS_FULL, "tasks_table_full"),
+        (loss::EXECUTABLES_FULL, "executables_table_full"),
+        (loss::CAP_CHECKS_FULL, "capability_checks_table_full"),
+        (loss::CAP_STACKS_FULL, "capability_stacks_unstored"),
+        (loss::SYSCALL_OUT_OF_RANGE, "syscalls_out_of_range"),
+    ] {
+        let lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        if lost > 0 {
+            obs.losses.insert(name.to_string(), lost);
+        }
+    }
+    Ok(obs)
+}
+
+fn executable_names(probes: &mut Probes) -> Result<BTreeMap<u32, String>, LoadError> {
+    let map: HashMap<_, ExePath, ExeInfo> = probes.map(map_names::EXECUTABLES)?;
+    let mut names = BTreeMap::new();
+    for entry in map.iter() {
+        let (path, info) = entry.map_err(map_err(map_names::EXECUTABLES))?;
+        let len = path.bytes.iter().position(|&b| b == 0).unwrap_or(path.bytes.len());
+        names.insert(info.slot, String::from_utf8_lossy(&path.bytes[..len]).into_owned());
+    }
+    Ok(names)
+}
+
+/// The per-executable syscall marks of every slot that has any.
+fn syscall_users(probes: &mut Probes) -> Result<Vec<(u32, ExeSyscalls)>, LoadError> {
+    let map: Array<_, ExeSyscalls> = probes.map(map_names::EXE_SYSCALLS)?;
+    let mut users = Vec::new();
+    for slot in 0..=EXE_SLOT_OVERFLOW {
+        let used = map.get(&slot, 0).map_err(map_err(map_names::EXE_SYSCALLS))?;
+        if used.used.iter().any(|&b| b != 0) {
+            users.push((slot, used));
+        }
+    }
+    Ok(users)
+}
+
+fn collect_capabilities(
+    probes: &mut Probes,
+    exe_name: &dyn Fn(u32) -> String,
+    obs: &mut Observations,
+) -> Result<(), LoadError> {
+    let checks: Vec<(CapKey, CapCounts)> = {
+        let map: PerCpuHashMap<_, CapKey, CapCounts> = probes.map(map_names::CAP_CHECKS)?;
+        let mut checks = Vec::new();
+        for entry in map.iter() {
+            let (key, per_cpu) = entry.map_err(map_err(map_names::CAP_CHECKS))?;
+            let total = per_cpu.iter().fold(CapCounts::default(), |acc, c| CapCounts {
+                granted: acc.granted + c.granted,
+                denied: acc.denied + c.denied,
+            });
+            checks.push((key, total));
+        }
+        checks
+    };
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let symbols = Symbols::load().map_err(|e| warn!("cannot read /proc/kallsyms: {e}")).ok();
+    let stacks: StackTraceMap<_> = probes.map(map_names::CAP_STACKS)?;
+    let mut sites: BTreeMap<u32, CheckSite> = BTreeMap::new();
+    for (key, counts) in checks {
+        let site = sites
+            .entry(key.stack_id)
+            .or_insert_with(|| check_site(&stacks, symbols.as_ref(), key.stack_id))
+            .clone();
+        let cap = obs.capabilities.entry(names::capability_name(key.cap)).or_default();
+        if site.probe {
+            cap.probes += counts.granted + counts.denied;
+        } else {
+            cap.granted += counts.granted;
+            cap.denied += counts.denied;
+        }
+        cap.executables.insert(exe_name(key.exe_slot));
+        let caller = cap.callers.entry(site.caller).or_insert(CallerUse { probe: site.probe, ..Default::default() });
+        caller.granted += counts.granted;
+        caller.denied += counts.denied;
+    }
+    Ok(())
+}
+
+fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&Symbols>, id: u32) -> CheckSite {
+    let unknown = CheckSite { caller: "(unknown: stack not stored)".into(), probe: false };
+    if id == NO_STACK {
+        return unknown;
+    }
+    let (Some(symbols), Ok(stack)) = (symbols, stacks.get(&id, 0)) else {
+        return unknown;
+    };
+    let frames = symbols.names(stack.frames().iter().map(|f| f.ip));
+    log::debug!("capability check stack {id}: {}", frames.join(" < "));
+    kernel_stack::classify(&frames)
+}

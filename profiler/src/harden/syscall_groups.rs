@@ -1,0 +1,179 @@
+//! systemd's syscall groups (`@file-system`, ...) as the target systemd defines them: read
+//! from `systemd-analyze syscall-filter` on the target host, or from a table captured from a
+//! known systemd version. Groups change between versions, so they are never assumed.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    process::Command,
+};
+
+/// Tables captured verbatim from `systemd-analyze syscall-filter` of released systemd builds.
+const BUILTIN: &[(&str, &str)] = &[("252", include_str!("groups/systemd-252.txt"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupsError {
+    #[error("no built-in syscall group table for systemd {version}; known: {known}")]
+    UnknownVersion { version: String, known: String },
+    #[error("cannot run systemd-analyze syscall-filter: {0}")]
+    Analyze(String),
+    #[error("{source_name} is not a systemd-analyze syscall-filter listing: {reason}")]
+    Parse { source_name: String, reason: String },
+}
+
+/// Group name -> every syscall it allows, nested groups expanded.
+#[derive(Debug, Clone)]
+pub struct SyscallGroups {
+    /// Where the table came from, for the drop-in's header.
+    pub source: String,
+    groups: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl SyscallGroups {
+    pub fn builtin(version: &str) -> Result<Self, GroupsError> {
+        let (_, text) = BUILTIN.iter().find(|(v, _)| *v == version).ok_or_else(|| GroupsError::UnknownVersion {
+            version: version.into(),
+            known: Self::builtin_versions().join(", "),
+        })?;
+        Self::parse(text, &format!("built-in table of systemd {version}"))
+    }
+
+    pub fn builtin_versions() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(v, _)| *v).collect()
+    }
+
+    /// The newest built-in table.
+    pub fn newest_builtin() -> Result<Self, GroupsError> {
+        let (version, _) = BUILTIN.last().expect("at least one built-in table");
+        Self::builtin(version)
+    }
+
+    /// The table of the systemd on this host.
+    pub fn from_host() -> Result<Self, GroupsError> {
+        let output = Command::new("systemd-analyze")
+            .arg("syscall-filter")
+            .output()
+            .map_err(|e| GroupsError::Analyze(e.to_string()))?;
+        if !output.status.success() {
+            return Err(GroupsError::Analyze(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+        }
+        let version = host_systemd_version().unwrap_or_else(|| "of unknown version".into());
+        Self::parse(&String::from_utf8_lossy(&output.stdout), &format!("systemd-analyze syscall-filter of this host's systemd {version}"))
+    }
+
+    /// Parses the listing: a group name at column 0, its members indented below, comments
+    /// starting with `#`; a `#` at column 0 starts the trailing "ungrouped" notes.
+    pub fn parse(text: &str, source: &str) -> Result<Self, GroupsError> {
+        let mut raw: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if line.starts_with('#') {
+                current = None;
+                continue;
+            }
+            if !line.starts_with(char::is_whitespace) {
+                if !line.starts_with('@') {
+                    return Err(GroupsError::Parse { source_name: source.into(), reason: format!("unexpected line {line:?}") });
+                }
+                current = Some(line.trim().to_string());
+                raw.entry(line.trim().to_string()).or_default();
+                continue;
+            }
+            let entry = line.trim();
+            if entry.starts_with('#') {
+                continue;
+            }
+            if let Some(group) = &current {
+                raw.get_mut(group).expect("inserted above").push(entry.to_string());
+            }
+        }
+        if !raw.contains_key("@default") {
+            return Err(GroupsError::Parse { source_name: source.into(), reason: "it has no @default group".into() });
+        }
+        let groups = raw.keys().map(|name| (name.clone(), expand(&raw, name, &mut Vec::new()))).collect();
+        Ok(Self { source: source.into(), groups })
+    }
+
+    pub fn get(&self, group: &str) -> Option<&BTreeSet<String>> {
+        self.groups.get(group)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &BTreeSet<String>)> {
+        self.groups.iter()
+    }
+
+    /// Syscalls systemd allows in every filter without being listed.
+    pub fn always_allowed(&self) -> &BTreeSet<String> {
+        self.groups.get("@default").expect("checked at parse time")
+    }
+
+    /// Whether the target systemd can name this syscall in a filter. Without an `@known`
+    /// group (systemd < 247) every name is assumed known.
+    pub fn knows(&self, syscall: &str) -> bool {
+        self.groups.get("@known").is_none_or(|known| known.contains(syscall))
+    }
+}
+
+fn expand(raw: &BTreeMap<String, Vec<String>>, group: &str, path: &mut Vec<String>) -> BTreeSet<String> {
+    if path.iter().any(|g| g == group) {
+        return BTreeSet::new();
+    }
+    path.push(group.to_string());
+    let mut members = BTreeSet::new();
+    for entry in raw.get(group).into_iter().flatten() {
+        if entry.starts_with('@') {
+            members.extend(expand(raw, entry, path));
+        } else {
+            members.insert(entry.clone());
+        }
+    }
+    path.pop();
+    members
+}
+
+/// "252" from `systemctl --version`'s first line `systemd 252 (252.39-1~deb12u2)`.
+pub fn host_systemd_version() -> Option<String> {
+    let output = Command::new("systemctl").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().next()?.split_whitespace().nth(1).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = "@default\n    # always\n    brk\n    exit_group\n\n\
+        @basic-io\n    # io\n    read\n    write\n\n\
+        @system-service\n    # svc\n    @basic-io\n    openat\n\n\
+        @known\n    brk\n    exit_group\n    read\n    write\n    openat\n\n\
+        # Ungrouped System Calls (known but not included in any of the groups except @known):\n\
+        #   landlock_add_rule\n";
+
+    #[test]
+    fn expands_nested_groups() {
+        let groups = SyscallGroups::parse(LISTING, "test").unwrap();
+        let service: Vec<_> = groups.get("@system-service").unwrap().iter().map(String::as_str).collect();
+        assert_eq!(service, ["openat", "read", "write"]);
+        assert!(groups.always_allowed().contains("brk"));
+        assert!(groups.knows("openat"));
+        assert!(!groups.knows("landlock_add_rule"));
+    }
+
+    #[test]
+    fn the_builtin_252_table_is_complete() {
+        let groups = SyscallGroups::builtin("252").unwrap();
+        assert!(groups.get("@file-system").unwrap().contains("openat"));
+        assert!(groups.get("@system-service").unwrap().contains("openat"), "nested @file-system expanded");
+        assert!(groups.always_allowed().contains("execve"));
+        assert!(groups.get("@network-io").unwrap().contains("accept4"));
+        assert!(matches!(SyscallGroups::builtin("1"), Err(GroupsError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_listing() {
+        assert!(SyscallGroups::parse("hello\n", "x").is_err());
+        assert!(SyscallGroups::parse("@basic-io\n    read\n", "x").is_err());
+    }
+}

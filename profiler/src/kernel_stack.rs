@@ -1,0 +1,128 @@
+//! Reads the kernel call stack behind a capability check: which function asked, and whether
+//! it asked only to choose a behaviour (a "noaudit" probe) rather than because it needed it.
+
+use std::collections::BTreeMap;
+
+/// Functions that implement capability checking itself (or the tracing around it): skipped
+/// to find the caller that made the check.
+const CAPABILITY_LAYER: &[&str] = &[
+    "cap_capable",
+    "security_capable",
+    "ns_capable",
+    "ns_capable_noaudit",
+    "ns_capable_setid",
+    "ns_capable_common",
+    "capable",
+    "has_capability",
+    "has_capability_noaudit",
+    "has_ns_capability",
+    "has_ns_capability_noaudit",
+    "file_ns_capable",
+    "capable_wrt_inode_uidgid",
+    "privileged_wrt_inode_uidgid",
+    "sk_ns_capable",
+    "sk_capable",
+    "sk_net_capable",
+    "netlink_ns_capable",
+    "netlink_capable",
+    "netlink_net_capable",
+    "bpf_capable",
+    "perfmon_capable",
+    "checkpoint_restore_ns_capable",
+];
+
+/// Callers that check with CAP_OPT_NOAUDIT directly, without a `*_noaudit` wrapper in the
+/// stack: the check only decides a behaviour (e.g. the overcommit reserve on mmap, where
+/// `cap_vm_enough_memory` is inlined into the LSM hook on current kernels).
+const PROBE_CALLERS: &[&str] = &[
+    "cap_vm_enough_memory",
+    "security_vm_enough_memory_mm",
+    "__vm_enough_memory",
+];
+
+/// Kernel symbol table, from /proc/kallsyms.
+pub struct Symbols {
+    by_address: BTreeMap<u64, String>,
+}
+
+impl Symbols {
+    pub fn load() -> std::io::Result<Self> {
+        Ok(Self { by_address: aya::util::kernel_symbols()? })
+    }
+
+    fn name(&self, ip: u64) -> &str {
+        self.by_address.range(..=ip).next_back().map_or("?", |(_, name)| name.as_str())
+    }
+
+    pub fn names(&self, ips: impl IntoIterator<Item = u64>) -> Vec<String> {
+        ips.into_iter().map(|ip| self.name(ip).to_string()).collect()
+    }
+}
+
+/// What a capability check's stack says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSite {
+    /// The first function outside the capability layer.
+    pub caller: String,
+    /// The check was a probe: it cannot justify granting the capability.
+    pub probe: bool,
+}
+
+/// Classifies a stack, innermost frame first.
+pub fn classify(frames: &[String]) -> CheckSite {
+    let mut probe = false;
+    for frame in frames {
+        let name = base_name(frame);
+        if is_tracing_frame(name) {
+            continue;
+        }
+        if CAPABILITY_LAYER.contains(&name) {
+            probe |= name.contains("noaudit");
+            continue;
+        }
+        probe |= PROBE_CALLERS.contains(&name);
+        return CheckSite { caller: name.to_string(), probe };
+    }
+    CheckSite { caller: "?".into(), probe }
+}
+
+/// `foo.isra.0` and `foo.constprop.0` are compiler clones of `foo`.
+fn base_name(frame: &str) -> &str {
+    frame.split('.').next().unwrap_or(frame)
+}
+
+fn is_tracing_frame(name: &str) -> bool {
+    name.starts_with("bpf_")
+        || name.starts_with("__bpf_")
+        || name.starts_with("perf_")
+        || name.starts_with("trace_")
+        || name.starts_with("__traceiter_")
+        || name.starts_with("__do_trace")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_noaudit_wrapper_makes_a_probe() {
+        let site = classify(&frames(&["cap_capable", "security_capable", "has_ns_capability_noaudit", "some_caller"]));
+        assert_eq!(site, CheckSite { caller: "some_caller".into(), probe: true });
+    }
+
+    #[test]
+    fn overcommit_accounting_is_a_probe() {
+        let site = classify(&frames(&["cap_capable", "cap_vm_enough_memory", "security_vm_enough_memory_mm", "mmap_region"]));
+        assert_eq!(site, CheckSite { caller: "cap_vm_enough_memory".into(), probe: true });
+    }
+
+    #[test]
+    fn a_plain_check_names_its_caller() {
+        let site = classify(&frames(&["cap_capable", "security_capable", "ns_capable", "chown_common.isra.0", "do_fchownat"]));
+        assert_eq!(site, CheckSite { caller: "chown_common".into(), probe: false });
+    }
+}

@@ -1,0 +1,14 @@
+//! Records what a systemd service does (syscalls, capability checks) with eBPF probes on its
+//! cgroup, and condenses it into a least-privilege systemd drop-in.
+
+pub mod cgroup;
+pub mod cli;
+pub mod collector;
+pub mod commands;
+pub mod harden;
+pub mod kernel_stack;
+pub mod loader;
+pub mod names;
+pub mod profile;
+pub mod tracefs;
+pub mod unit;

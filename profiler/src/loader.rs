@@ -1,0 +1,204 @@
+//! Loads the embedded kernel programs, fits them to the running kernel (tracepoint field
+//! offsets), points them at a cgroup, and attaches them. The programs only observe: none of
+//! them can change what a watched task may do.
+
+use std::{fs, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap},
+    programs::{RawTracePoint, TracePoint},
+};
+use log::{debug, warn};
+use profiler_common::{
+    EXE_PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, ExePath, TargetConfig, TaskState,
+    globals, map_names,
+};
+
+use crate::{
+    cgroup::WatchedCgroup,
+    tracefs::{self, TracefsError},
+};
+
+/// The object built from `profiler-ebpf` by build.rs.
+static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profiler-probes"));
+
+/// Kernel BTF; overridable so tests can show the error on a kernel without it.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// systemd helpers that exec inside a unit's cgroup before the service's own binary.
+const SYSTEMD_EXEC_HELPERS: &[&str] = &[
+    "/usr/lib/systemd/systemd-executor",
+    "/lib/systemd/systemd-executor",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("the profiler must run as root to load eBPF programs (euid is {0})")]
+    NotRoot(u32),
+    #[error("this kernel has no BTF ({0} is missing; it needs CONFIG_DEBUG_INFO_BTF=y)")]
+    NoBtf(String),
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
+    #[error("loading the eBPF object: {0}")]
+    Object(#[source] aya::EbpfError),
+    #[error("eBPF program {program}: {source}")]
+    Program { program: &'static str, source: aya::programs::ProgramError },
+    #[error("eBPF map {map}: {source}")]
+    Map { map: &'static str, source: aya::maps::MapError },
+    #[error("eBPF object has no {0}")]
+    Missing(&'static str),
+}
+
+/// The loaded programs and their maps.
+pub struct Probes {
+    pub(crate) ebpf: Ebpf,
+}
+
+impl Probes {
+    /// Checks the host, then loads (but does not attach) the programs.
+    pub fn load() -> Result<Self, LoadError> {
+        // SAFETY: geteuid cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        if euid != 0 {
+            return Err(LoadError::NotRoot(euid));
+        }
+        let btf = std::env::var("PROFILER_KERNEL_BTF").unwrap_or_else(|_| KERNEL_BTF.into());
+        if !Path::new(&btf).is_file() {
+            return Err(LoadError::NoBtf(btf));
+        }
+        tracefs::ensure_mounted()?;
+        raise_memlock_limit();
+
+        let offsets = [
+            (globals::FORK_CHILD_PID, tracefs::field_offset("sched", "sched_process_fork", "child_pid")?),
+            (globals::EXEC_FILENAME, tracefs::field_offset("sched", "sched_process_exec", "filename")?),
+            (globals::EXEC_OLD_PID, tracefs::field_offset("sched", "sched_process_exec", "old_pid")?),
+            (globals::CAP_CAP, tracefs::field_offset("capability", "cap_capable", "cap")?),
+            (globals::CAP_RET, tracefs::field_offset("capability", "cap_capable", "ret")?),
+        ];
+        let mut loader = EbpfLoader::new();
+        for (name, offset) in &offsets {
+            loader.override_global(name, offset, true);
+        }
+        let ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
+        let mut probes = Self { ebpf };
+        probes.ignore_execs(SYSTEMD_EXEC_HELPERS)?;
+        Ok(probes)
+    }
+
+    /// Points the programs at `cgroup`: tasks that exec in it or below it become watched.
+    pub fn watch(&mut self, cgroup: &WatchedCgroup) -> Result<(), LoadError> {
+        let mut config: Array<_, TargetConfig> = self.map(map_names::CONFIG)?;
+        let value = TargetConfig { cgroup_id: cgroup.id, level: cgroup.level, enabled: 1 };
+        config.set(0, value, 0).map_err(|source| LoadError::Map { map: map_names::CONFIG, source })
+    }
+
+    /// Attaches every program. Lifecycle first, so no fork or exec is missed once syscalls
+    /// are counted.
+    pub fn attach(&mut self) -> Result<(), LoadError> {
+        for (program, category, name) in [
+            ("sched_process_exit", "sched", "sched_process_exit"),
+            ("sched_process_fork", "sched", "sched_process_fork"),
+            ("sched_process_exec", "sched", "sched_process_exec"),
+            ("cap_capable", "capability", "cap_capable"),
+        ] {
+            let tp: &mut TracePoint = self.program(program)?;
+            tp.load().map_err(|source| LoadError::Program { program, source })?;
+            tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
+        }
+        for (program, name) in [("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")] {
+            let tp: &mut RawTracePoint = self.program(program)?;
+            tp.load().map_err(|source| LoadError::Program { program, source })?;
+            tp.attach(name).map_err(|source| LoadError::Program { program, source })?;
+        }
+        Ok(())
+    }
+
+    /// Watches processes already running in the cgroup (a unit recorded mid-life): they
+    /// exec'd before the programs were attached, so no exec will arm them.
+    pub fn adopt_running(&mut self, cgroup: &WatchedCgroup) -> Result<usize, LoadError> {
+        let pids = cgroup.processes().unwrap_or_else(|e| {
+            warn!("cannot list processes of {}: {e}", cgroup.path.display());
+            Vec::new()
+        });
+        let mut adopted = 0;
+        for pid in pids {
+            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+            let slot = match &exe {
+                Some(exe) => self.claim_exe_slot(&exe.to_string_lossy())?,
+                None => EXE_SLOT_OVERFLOW,
+            };
+            let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+            let mut map: HashMap<_, u32, TaskState> = self.map(map_names::TASKS)?;
+            for tid in tasks.flatten().filter_map(|t| t.file_name().to_str()?.parse::<u32>().ok()) {
+                // NOEXIST: a task the kernel side armed meanwhile keeps its own state.
+                if map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1).is_ok() {
+                    adopted += 1;
+                }
+            }
+        }
+        Ok(adopted)
+    }
+
+    fn ignore_execs(&mut self, paths: &[&str]) -> Result<(), LoadError> {
+        let mut map: HashMap<_, ExePath, u8> = self.map(map_names::EXEC_IGNORED)?;
+        for path in paths {
+            map.insert(exe_path(path), 1, 0)
+                .map_err(|source| LoadError::Map { map: map_names::EXEC_IGNORED, source })?;
+        }
+        Ok(())
+    }
+
+    /// The same slot claim the kernel makes at exec (a NOEXIST insert), from userspace.
+    fn claim_exe_slot(&mut self, path: &str) -> Result<u32, LoadError> {
+        let key = exe_path(path);
+        let executables: HashMap<_, ExePath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
+        if let Ok(info) = executables.get(&key, 0) {
+            return Ok(info.slot);
+        }
+        let mut claims: HashMap<_, u32, u8> = self.map(map_names::SLOT_CLAIMS)?;
+        let Some(slot) = (0..EXE_SLOT_OVERFLOW).find(|slot| claims.insert(slot, 1, 1).is_ok()) else {
+            return Ok(EXE_SLOT_OVERFLOW);
+        };
+        let mut executables: HashMap<_, ExePath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
+        match executables.insert(key, ExeInfo { slot, _pad: 0 }, 1) {
+            Ok(()) => Ok(slot),
+            Err(_) => Ok(executables.get(&key, 0).map_or(EXE_SLOT_OVERFLOW, |info| info.slot)),
+        }
+    }
+
+    fn program<'a, P>(&'a mut self, name: &'static str) -> Result<&'a mut P, LoadError>
+    where
+        &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+    {
+        let program = self.ebpf.program_mut(name).ok_or(LoadError::Missing(name))?;
+        program.try_into().map_err(|source| LoadError::Program { program: name, source })
+    }
+
+    pub(crate) fn map<'a, M>(&'a mut self, name: &'static str) -> Result<M, LoadError>
+    where
+        M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Missing(name))?;
+        M::try_from(map).map_err(|source| LoadError::Map { map: name, source })
+    }
+}
+
+/// A path as the kernel side keys it: NUL-padded, cut at `EXE_PATH_LEN - 1` bytes.
+pub fn exe_path(path: &str) -> ExePath {
+    let mut key = ExePath { bytes: [0; EXE_PATH_LEN] };
+    let len = path.len().min(EXE_PATH_LEN - 1);
+    key.bytes[..len].copy_from_slice(&path.as_bytes()[..len]);
+    key
+}
+
+/// Older kernels charge BPF maps to RLIMIT_MEMLOCK; 5.11+ charge memory cgroups instead, and
+/// the limit cannot be raised without CAP_SYS_RESOURCE (absent on some hosts): not fatal.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a plain setrlimit with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        debug!("cannot raise RLIMIT_MEMLOCK ({}); relying on memcg accounting", std::io::Error::last_os_error());
+    }
+}

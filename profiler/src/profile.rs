@@ -1,0 +1,285 @@
+//! The profile: what a recording saw, as a versioned JSON document that later runs merge into
+//! and compare against. Maps are ordered so the same observations always serialise the same way.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` field: tells a profile of ours from any other JSON document.
+pub const FORMAT: &str = "systemd-service-profile";
+/// The newest schema this profiler writes; it reads every version up to this one.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub format: String,
+    pub version: u32,
+    pub target: Target,
+    pub host: Host,
+    pub recording: Recording,
+    /// Syscalls by ABI (`x86_64`, `i386`, `x32`), then by name.
+    pub syscalls: BTreeMap<String, BTreeMap<String, SyscallUse>>,
+    /// Capabilities by name (`CAP_CHOWN`).
+    pub capabilities: BTreeMap<String, CapabilityUse>,
+    /// Executables that ran in the watched tasks, by path as passed to exec.
+    pub executables: BTreeMap<String, ExecutableUse>,
+    /// Records the kernel side could not keep, by kind; absent kinds lost nothing.
+    pub losses: BTreeMap<String, u64>,
+}
+
+/// What was watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// The command line, for `record -- CMD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The systemd unit, for `record --unit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The cgroup2 path watched, relative to the cgroup2 root (`/system.slice/nginx.service`).
+    pub cgroup: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Command,
+    Unit,
+    Cgroup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub hostname: String,
+    pub kernel: String,
+    pub arch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recording {
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub ended: String,
+    /// Wall-clock seconds watched.
+    pub seconds: f64,
+    /// The exit status of the recorded command, when there was one and it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_exit: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyscallUse {
+    pub count: u64,
+    pub executables: BTreeSet<String>,
+}
+
+/// Capability checks, split by what they mean for the bounding set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityUse {
+    /// Checks the kernel made because the operation needed the capability, and granted.
+    pub granted: u64,
+    /// Such checks that failed: the operation was refused, so the service ran without it.
+    pub denied: u64,
+    /// Checks made only to choose a behaviour (`*_noaudit`): never a reason to grant.
+    pub probes: u64,
+    pub executables: BTreeSet<String>,
+    /// The kernel function that asked, with its counts: the evidence behind the numbers above.
+    pub callers: BTreeMap<String, CallerUse>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerUse {
+    pub granted: u64,
+    pub denied: u64,
+    pub probe: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutableUse {
+    /// Execs seen during the recording (0 for a process already running when it started).
+    pub execs: u64,
+}
+
+impl CapabilityUse {
+    /// Whether the service needed this capability: some check that was not a probe succeeded.
+    pub fn needed(&self) -> bool {
+        self.granted > 0
+    }
+}
+
+impl Profile {
+    /// Distinct syscall names over all ABIs.
+    pub fn syscall_names(&self) -> BTreeSet<&str> {
+        self.syscalls.values().flat_map(|m| m.keys().map(String::as_str)).collect()
+    }
+
+    /// ABIs other than the native one that made syscalls.
+    pub fn compat_abis(&self) -> Vec<&str> {
+        self.syscalls
+            .iter()
+            .filter(|(abi, calls)| abi.as_str() != crate::names::NATIVE_ABI && !calls.is_empty())
+            .map(|(abi, _)| abi.as_str())
+            .collect()
+    }
+
+    /// A short human name of the target, for messages and comments.
+    pub fn target_label(&self) -> String {
+        match (&self.target.unit, &self.target.command) {
+            (Some(unit), _) => unit.clone(),
+            (None, Some(command)) => command.join(" "),
+            (None, None) => self.target.cgroup.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read profile {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a profile: {reason}")]
+    Foreign { path: PathBuf, reason: String },
+    #[error("profile {path} is corrupt: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("profile {path} has version {found}; this profiler reads up to version {VERSION}")]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("cannot write profile {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Reads and validates a profile; a foreign or damaged file is an error naming it.
+pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+    let text = fs::read(path).map_err(|source| ProfileError::Read { path: path.into(), source })?;
+    let value: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|source| ProfileError::Corrupt { path: path.into(), source })?;
+    let foreign = |reason: &str| ProfileError::Foreign { path: path.into(), reason: reason.into() };
+    match value.get("format").and_then(|f| f.as_str()) {
+        Some(FORMAT) => {}
+        Some(other) => return Err(foreign(&format!("its format is {other:?}, not {FORMAT:?}"))),
+        None => return Err(foreign(&format!("it has no \"format\": {FORMAT:?} field"))),
+    }
+    let version = value
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| foreign("it has no numeric \"version\" field"))?;
+    if version > u64::from(VERSION) {
+        return Err(ProfileError::TooNew { path: path.into(), found: version as u32 });
+    }
+    serde_json::from_value(value).map_err(|source| ProfileError::Corrupt { path: path.into(), source })
+}
+
+/// Writes a profile atomically: a temporary file beside the target, fsync'd, then renamed over
+/// it, so a crash or a full disk leaves the previous file intact.
+pub fn save(profile: &Profile, path: &Path) -> Result<(), ProfileError> {
+    let mut text = serde_json::to_vec_pretty(profile).map_err(|e| ProfileError::Write {
+        path: path.into(),
+        source: std::io::Error::other(e),
+    })?;
+    text.push(b'\n');
+    write_atomically(path, &text).map_err(|source| ProfileError::Write { path: path.into(), source })
+}
+
+/// Replaces `path` with `contents` so that readers see the old or the new file, never a part.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".profiler-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename itself is durable only once the directory is synced.
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Profile {
+        let mut syscalls = BTreeMap::new();
+        let exe: BTreeSet<String> = ["/usr/bin/true".to_string()].into();
+        syscalls.insert(
+            "x86_64".to_string(),
+            BTreeMap::from([("read".to_string(), SyscallUse { count: 3, executables: exe.clone() })]),
+        );
+        Profile {
+            format: FORMAT.into(),
+            version: VERSION,
+            target: Target {
+                kind: TargetKind::Command,
+                command: Some(vec!["/usr/bin/true".into()]),
+                unit: None,
+                cgroup: "/profiler-1".into(),
+            },
+            host: Host { hostname: "h".into(), kernel: "6.18".into(), arch: "x86_64".into() },
+            recording: Recording {
+                started: "2026-11-22T08:00:00Z".into(),
+                ended: "2026-11-22T08:00:01Z".into(),
+                seconds: 1.0,
+                command_exit: Some(0),
+            },
+            syscalls,
+            capabilities: BTreeMap::from([(
+                "CAP_CHOWN".to_string(),
+                CapabilityUse { granted: 1, executables: exe, ..Default::default() },
+            )]),
+            executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1 })]),
+            losses: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let profile = sample();
+        save(&profile, &path).unwrap();
+        assert_eq!(load(&path).unwrap(), profile);
+    }
+
+    #[test]
+    fn refuses_foreign_corrupt_and_newer_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        fs::write(&path, b"{\"hello\": 1}").unwrap();
+        assert!(matches!(load(&path), Err(ProfileError::Foreign { .. })));
+        fs::write(&path, b"{\"format\": \"systemd-service-profile\", \"ver").unwrap();
+        assert!(matches!(load(&path), Err(ProfileError::Corrupt { .. })));
+        let mut newer = serde_json::to_value(sample()).unwrap();
+        newer["version"] = 99.into();
+        fs::write(&path, serde_json::to_vec(&newer).unwrap()).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(matches!(err, ProfileError::TooNew { found: 99, .. }));
+        assert!(err.to_string().contains("x.json"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        save(&sample(), &path).unwrap();
+        let before = fs::read(&path).unwrap();
+        // A directory where the temporary file should go makes the write fail.
+        let bad = dir.path().join("missing-dir").join("p.json");
+        assert!(save(&sample(), &bad).is_err());
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+}
