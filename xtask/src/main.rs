@@ -1,1 +1,154 @@
-fn main(){}
+//! Developer tasks: install the toolchain pieces, build, run the demo, run every test.
+//!
+//! Everything slow is cached under PROFILER_CACHE (default /var/cache/profiler-build): the
+//! bpf-linker build and the testbed's root filesystem. Nothing depends on the cache being there.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+/// Debian packages: the BPF-capable rustc with precompiled core for bpfel (DESIGN §2), LLVM
+/// for building bpf-linker, and what the systemd testbed needs.
+const APT_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "libstd-rust-web-dev",
+    "libstd-rust-web-dev-bpf",
+    "llvm-22-dev",
+    "systemd-container",
+    "debootstrap",
+    "zstd",
+    "iproute2",
+];
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The rustup name under which Debian's toolchain is linked; profiler/build.rs uses it.
+const LINKED_TOOLCHAIN: &str = "profiler-bpf";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building needs (apt packages, bpf-linker, the linked toolchain).
+    Setup,
+    /// Set up, then build the release binary at target/release/profiler.
+    Build,
+    /// Build, then record the bundled demo workload and print its drop-in.
+    Demo,
+    /// Build, prepare the systemd testbed, and run every test (unit, root eBPF, end-to-end).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup(),
+        Task::Build => build(),
+        Task::Demo => demo(),
+        Task::Test { args } => test(&args),
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").into()
+}
+
+fn cache() -> PathBuf {
+    env::var_os("PROFILER_CACHE").map_or_else(|| "/var/cache/profiler-build".into(), PathBuf::from)
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from)
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("+ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn setup() -> anyhow::Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
+        .collect();
+    if !missing.is_empty() {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=900", "install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+
+    let linker_root = cache().join("bpf-linker");
+    if !linker_root.join("bin/bpf-linker").is_file() {
+        // Built with Debian's cargo against Debian's LLVM 22: no prebuilt download needed.
+        run(Command::new("/usr/bin/cargo")
+            .args(["install", "--locked", &format!("bpf-linker@{BPF_LINKER_VERSION}")])
+            .args(["--no-default-features", "--features", "llvm-22", "--root"])
+            .arg(&linker_root)
+            .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+            .env_remove("RUSTUP_TOOLCHAIN"))?;
+    }
+
+    // aya-build runs `rustup run <toolchain> cargo` when rustup is on PATH, so Debian's
+    // toolchain gets a rustup name; without rustup it uses the cargo on PATH directly.
+    if Command::new("rustup").arg("--version").output().is_ok() {
+        let listed = Command::new("rustup").args(["toolchain", "list"]).output()?;
+        if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.starts_with(LINKED_TOOLCHAIN)) {
+            run(Command::new("rustup").args(["toolchain", "link", LINKED_TOOLCHAIN, "/usr"]))?;
+        }
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace());
+    cmd
+}
+
+fn build() -> anyhow::Result<()> {
+    setup()?;
+    run(cargo().args(["build", "--release", "-p", "profiler", "-p", "profiler-tests", "--bins"]))?;
+    eprintln!("built {}", target_dir().join("release/profiler").display());
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    build()?;
+    let release = target_dir().join("release");
+    let profile = env::temp_dir().join("profiler-demo.json");
+    let _ = std::fs::remove_file(&profile);
+    run(Command::new(release.join("profiler"))
+        .args(["record", "-o"])
+        .arg(&profile)
+        .arg("--")
+        .arg(release.join("workload"))
+        .arg("demo"))?;
+    run(Command::new(release.join("profiler")).arg("generate").arg(&profile))
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    build()?;
+    run(Command::new(workspace().join("tests/testbed/testbed.sh")).arg("setup"))?;
+    run(cargo()
+        .args(["test", "--release"])
+        .args(args)
+        .env("PROFILER_BIN", target_dir().join("release/profiler")))
+}

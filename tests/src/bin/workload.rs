@@ -1,0 +1,123 @@
+//! Known workloads for the root integration tests and the demo: each mode makes a small,
+//! distinctive set of syscalls and capability checks.
+
+use std::{ffi::CString, io::{Read as _, Write as _}, time::{Duration, Instant}};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
+    match arg(1) {
+        "chown" => chown(arg(2)),
+        "raw-icmp" => raw_icmp(),
+        "own-files" => own_files(arg(2)),
+        "outsider" => outsider(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
+        "grandchild" => grandchild(),
+        "marker" => marker(),
+        "demo" => demo(),
+        _ => usage(),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo");
+    std::process::exit(2)
+}
+
+fn check(rc: libc::c_int, what: &str) {
+    if rc < 0 {
+        eprintln!("workload: {what}: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).expect("no NUL in test paths")
+}
+
+/// chown(2) to nobody: needs CAP_CHOWN.
+fn chown(path: &str) {
+    // SAFETY: valid C string.
+    check(unsafe { libc::chown(cstr(path).as_ptr(), 65534, 65534) }, "chown");
+}
+
+/// A raw ICMP socket: needs CAP_NET_RAW.
+fn raw_icmp() {
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    check(fd, "socket(AF_INET, SOCK_RAW)");
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+}
+
+/// Reads and writes files it created itself, and maps memory: needs no capability.
+fn own_files(dir: &str) {
+    let path = format!("{dir}/own-file");
+    std::fs::write(&path, vec![7u8; 1 << 16]).expect("write");
+    let mut buf = Vec::new();
+    std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf)).expect("read");
+    std::fs::rename(&path, format!("{path}.moved")).expect("rename");
+    std::fs::remove_file(format!("{path}.moved")).expect("unlink");
+    let big: Vec<u8> = vec![1; 32 << 20];
+    assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 32 << 20);
+}
+
+/// Runs outside the watched cgroup at the same time: chown and sysinfo(2) in a loop.
+fn outsider(path: &str, seconds: u64) {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        chown(path);
+        // SAFETY: sysinfo fills the zeroed struct.
+        unsafe {
+            let mut info: libc::sysinfo = std::mem::zeroed();
+            libc::sysinfo(&mut info);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Forks a child that forks and execs a grandchild (`marker`).
+fn grandchild() {
+    let me = std::env::current_exe().expect("own path");
+    // SAFETY: the child only execs or exits.
+    let pid = unsafe { libc::fork() };
+    check(pid, "fork");
+    if pid == 0 {
+        let status = std::process::Command::new(&me).arg("marker").status().expect("exec marker");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    check(unsafe { libc::waitpid(pid, &mut status, 0) }, "waitpid");
+}
+
+/// Calls times(2), which nothing else in these workloads calls.
+fn marker() {
+    // SAFETY: times fills the zeroed struct.
+    unsafe {
+        let mut t: libc::tms = std::mem::zeroed();
+        libc::times(&mut t);
+    }
+}
+
+/// The README's demo: a little service that keeps state, hands a file to another user,
+/// talks TCP on loopback and runs a helper.
+fn demo() {
+    let dir = tempfile_dir();
+    let state = format!("{dir}/state");
+    std::fs::write(&state, b"counter=1\n").expect("write state");
+    chown(&state);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let mut client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    client.write_all(b"ping").expect("send");
+    let mut buf = [0u8; 4];
+    server.read_exact(&mut buf).expect("receive");
+    grandchild();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> String {
+    let dir = std::env::temp_dir().join(format!("profiler-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.to_string_lossy().into_owned()
+}
