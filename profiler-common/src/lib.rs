@@ -17,6 +17,7 @@ pub mod map_names {
     pub const CAP_CHECKS: &str = "CAP_CHECKS";
     pub const CAP_STACKS: &str = "CAP_STACKS";
     pub const LOSSES: &str = "LOSSES";
+    pub const WATCH_PATH: &str = "WATCH_PATH";
 }
 
 /// Names of the `Global`s the loader fills with tracepoint field offsets read from tracefs, so
@@ -27,6 +28,10 @@ pub mod globals {
     pub const EXEC_OLD_PID: &str = "EXEC_OLD_PID_OFFSET";
     pub const CAP_CAP: &str = "CAP_CAP_OFFSET";
     pub const CAP_RET: &str = "CAP_RET_OFFSET";
+    pub const MKDIR_ROOT: &str = "MKDIR_ROOT_OFFSET";
+    pub const MKDIR_LEVEL: &str = "MKDIR_LEVEL_OFFSET";
+    pub const MKDIR_ID: &str = "MKDIR_ID_OFFSET";
+    pub const MKDIR_PATH: &str = "MKDIR_PATH_OFFSET";
 }
 
 /// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through
@@ -57,12 +62,15 @@ pub const MAX_TASKS: u32 = 65_536;
 pub const MAX_CAP_CHECKS: u32 = 4_096;
 /// Distinct kernel call stacks behind capability checks.
 pub const MAX_CAP_STACKS: u32 = 1_024;
-/// Bytes of an executable path kept (the kernel's own limit is PATH_MAX; longer ones are cut).
-pub const EXE_PATH_LEN: usize = 256;
+/// Bytes of a path kept (executables, cgroups; the kernel's own limit is PATH_MAX, longer
+/// ones are cut).
+pub const PATH_LEN: usize = 256;
 /// Marker for a capability check whose call stack could not be stored.
 pub const NO_STACK: u32 = u32::MAX;
 
-/// Which cgroup subtree is watched. Written by the collector; read at every exec.
+/// Which cgroup subtree is watched. Written by the collector; read at every exec. The kernel
+/// side also rewrites `cgroup_id` when a cgroup is created at the watched path (`WATCH_PATH`),
+/// so a unit that starts (or restarts) after recording began is followed without a gap.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TargetConfig {
@@ -72,8 +80,10 @@ pub struct TargetConfig {
     pub level: u32,
     /// Non-zero once a target is set; programs do nothing before.
     pub enabled: u32,
+    /// How many times a cgroup was (re)created at the watched path while recording.
+    pub recreated: u64,
 }
-const _: () = assert!(core::mem::size_of::<TargetConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<TargetConfig>() == 24);
 
 /// Per watched task: which executable it runs. Tasks enter by exec inside the watched cgroup
 /// and by fork from a watched task, so systemd's own set-up before the exec does not count.
@@ -89,13 +99,14 @@ const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
 /// which returned after the task was armed and so never passed sys_enter as a watched task.
 pub const TASK_JUST_EXECED: u32 = 1;
 
-/// An executable's path as the kernel passed it to exec, NUL-padded.
+/// A path as a map key or value, NUL-padded: an executable as the kernel passed it to exec,
+/// or a cgroup path relative to the cgroup2 root.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ExePath {
-    pub bytes: [u8; EXE_PATH_LEN],
+pub struct KernelPath {
+    pub bytes: [u8; PATH_LEN],
 }
-const _: () = assert!(core::mem::size_of::<ExePath>() == EXE_PATH_LEN);
+const _: () = assert!(core::mem::size_of::<KernelPath>() == PATH_LEN);
 
 /// Where an executable's attribution is kept.
 #[repr(C)]
@@ -156,7 +167,7 @@ mod pod {
     // SAFETY: all of these are repr(C) integers and byte arrays with no implicit padding.
     unsafe impl aya::Pod for TargetConfig {}
     unsafe impl aya::Pod for TaskState {}
-    unsafe impl aya::Pod for ExePath {}
+    unsafe impl aya::Pod for KernelPath {}
     unsafe impl aya::Pod for ExeInfo {}
     unsafe impl aya::Pod for ExeSyscalls {}
     unsafe impl aya::Pod for CapKey {}

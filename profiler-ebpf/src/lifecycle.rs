@@ -9,10 +9,13 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use profiler_common::{
-    EXE_SLOT_OVERFLOW, ExeInfo, ExePath, MAX_EXECUTABLES, TASK_JUST_EXECED, TaskState, loss,
+    EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, TASK_JUST_EXECED, TaskState, loss,
 };
 
-use crate::filter::{TASKS, count_loss, current_tid, in_target_cgroup};
+use crate::{
+    context_base,
+    filter::{TASKS, count_loss, current_tid, in_target_cgroup},
+};
 
 #[unsafe(no_mangle)]
 static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
@@ -23,12 +26,12 @@ static EXEC_OLD_PID_OFFSET: Global<u32> = Global::new(16);
 
 /// Executable path -> attribution slot.
 #[map]
-pub static EXECUTABLES: HashMap<ExePath, ExeInfo> = HashMap::with_max_entries(MAX_EXECUTABLES, 0);
+pub static EXECUTABLES: HashMap<KernelPath, ExeInfo> = HashMap::with_max_entries(MAX_EXECUTABLES, 0);
 
 /// Executables whose exec does not arm a task: systemd's own helpers that run in the unit's
 /// cgroup before the service binary (systemd-executor since v255).
 #[map]
-pub static EXEC_IGNORED: HashMap<ExePath, u8> = HashMap::with_max_entries(16, 0);
+pub static EXEC_IGNORED: HashMap<KernelPath, u8> = HashMap::with_max_entries(16, 0);
 
 /// Attribution slots in use (key: slot). The collector claims slots here too, for tasks that
 /// were running before the recording started.
@@ -45,7 +48,7 @@ const BPF_NOEXIST: u64 = 1;
 
 /// Scratch space for a path: too big for the 512-byte BPF stack alongside everything else.
 #[map]
-static PATH_SCRATCH: PerCpuArray<ExePath> = PerCpuArray::with_max_entries(1, 0);
+static PATH_SCRATCH: PerCpuArray<KernelPath> = PerCpuArray::with_max_entries(1, 0);
 
 #[tracepoint(category = "sched", name = "sched_process_fork")]
 pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
@@ -83,12 +86,12 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     };
     // SAFETY: this CPU's scratch entry.
     let path = unsafe { &mut *path };
-    path.bytes = [0; profiler_common::EXE_PATH_LEN];
+    path.bytes = [0; profiler_common::PATH_LEN];
     // SAFETY: the filename is a __data_loc field: low 16 bits its offset in the record.
     let Ok(loc) = (unsafe { ctx.read_at::<u32>(EXEC_FILENAME_OFFSET.load() as usize) }) else {
         return 0;
     };
-    let src = (ctx_ptr(&ctx) as usize + (loc & 0xffff) as usize) as *const u8;
+    let src = (context_base(&ctx) + (loc & 0xffff) as usize) as *const u8;
     // SAFETY: a bounded kernel string read into our own buffer.
     if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
         return 0;
@@ -110,17 +113,12 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn ctx_ptr(ctx: &TracePointContext) -> *mut core::ffi::c_void {
-    use aya_ebpf::EbpfContext as _;
-    ctx.as_ptr()
-}
-
 /// The attribution slot of an executable, claiming one on first sight.
 ///
 /// The BPF target has no atomic read-modify-write in Rust, so slots are claimed with
 /// `BPF_NOEXIST` inserts, which the kernel makes atomic: probe from a hash of the path.
 #[inline(always)]
-fn exe_slot(path: &ExePath) -> u32 {
+fn exe_slot(path: &KernelPath) -> u32 {
     let slot = match EXECUTABLES.get_ptr(path) {
         // SAFETY: points into EXECUTABLES, valid for this program run.
         Some(info) => unsafe { (*info).slot },
@@ -133,7 +131,7 @@ fn exe_slot(path: &ExePath) -> u32 {
     slot
 }
 
-fn claim_slot(path: &ExePath) -> u32 {
+fn claim_slot(path: &KernelPath) -> u32 {
     let start = fnv1a(path);
     let mut probe = 0;
     while probe < SLOT_PROBES {
@@ -157,7 +155,7 @@ fn claim_slot(path: &ExePath) -> u32 {
     EXE_SLOT_OVERFLOW
 }
 
-fn fnv1a(path: &ExePath) -> u32 {
+fn fnv1a(path: &KernelPath) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     let mut i = 0;
     while i < path.bytes.len() {

@@ -16,6 +16,13 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
+/// The address of a tracepoint record, for its `__data_loc` fields (offsets into the record).
+#[inline(always)]
+pub fn context_base(ctx: &aya_ebpf::programs::TracePointContext) -> usize {
+    use aya_ebpf::EbpfContext as _;
+    ctx.as_ptr() as usize
+}
+
 /// Required by the BPF target's linker for a `no_std` binary.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

@@ -48,8 +48,9 @@ pub struct WatchedCgroup {
     pub path: PathBuf,
     /// The path below the cgroup2 root, `/system.slice/nginx.service` style.
     pub relative: String,
-    /// The directory's inode number, which is what `bpf_get_current_cgroup_id` returns.
-    pub id: u64,
+    /// The directory's inode number, which is what `bpf_get_current_cgroup_id` returns;
+    /// `None` while the cgroup does not exist yet (a unit that has not started).
+    pub id: Option<u64>,
     /// Depth below the root (the root is 0).
     pub level: u32,
 }
@@ -67,9 +68,21 @@ impl WatchedCgroup {
         Ok(Self {
             relative: format!("/{}", relative.display()),
             path: canonical,
-            id,
+            id: Some(id),
             level,
         })
+    }
+
+    /// A cgroup that systemd will create at `relative` (below the cgroup2 root) when the unit
+    /// starts; if it already exists, it is opened.
+    pub fn expected(root: &Path, relative: &str) -> Result<Self, CgroupError> {
+        let path = root.join(relative.trim_start_matches('/'));
+        if path.exists() {
+            return Self::open(root, &path);
+        }
+        let relative = format!("/{}", relative.trim_matches('/'));
+        let level = relative.split('/').filter(|c| !c.is_empty()).count() as u32;
+        Ok(Self { path, relative, id: None, level })
     }
 
     /// Every process in this cgroup and below it, at the moment of reading.

@@ -10,6 +10,7 @@ use crate::{
         record::{RecordOptions, Subject},
     },
     harden::SyscallAction,
+    unit::Systemd,
 };
 
 /// Record what a systemd service does with eBPF, and write the least-privilege drop-in that
@@ -32,6 +33,13 @@ pub enum Command {
         /// Watch a running systemd unit, found by its ControlGroup property.
         #[arg(long, conflicts_with = "cgroup")]
         unit: Option<String>,
+        /// With --unit: if the unit is not running, wait and record it from its next start.
+        #[arg(long, requires = "unit")]
+        wait: bool,
+        /// With --unit: ask the systemd running as PID 1 of the container whose init has this
+        /// host PID (e.g. a systemd-nspawn machine) instead of this host's.
+        #[arg(long, requires = "unit", value_name = "PID")]
+        container_pid: Option<u32>,
         /// Watch a cgroup2 directory (and everything below it) directly.
         #[arg(long)]
         cgroup: Option<PathBuf>,
@@ -77,9 +85,17 @@ fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
 }
 
 impl Command {
-    pub fn record_options(output: PathBuf, unit: Option<String>, cgroup: Option<PathBuf>, duration: Option<Duration>, command: Vec<String>) -> RecordOptions {
+    pub fn record_options(
+        output: PathBuf,
+        unit: Option<String>,
+        systemd: Systemd,
+        wait: bool,
+        cgroup: Option<PathBuf>,
+        duration: Option<Duration>,
+        command: Vec<String>,
+    ) -> RecordOptions {
         let subject = match (unit, cgroup) {
-            (Some(unit), _) => Subject::Unit(unit),
+            (Some(name), _) => Subject::Unit { name, systemd, wait },
             (None, Some(cgroup)) => Subject::Cgroup(cgroup),
             (None, None) => Subject::Command(command),
         };
@@ -105,8 +121,9 @@ impl Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Record { output, unit, cgroup, duration, command } => {
-            crate::commands::record::run(&Command::record_options(output, unit, cgroup, duration, command))
+        Command::Record { output, unit, wait, container_pid, cgroup, duration, command } => {
+            let systemd = Systemd { container_pid };
+            crate::commands::record::run(&Command::record_options(output, unit, systemd, wait, cgroup, duration, command))
         }
         Command::Generate { profile, output, systemd_version, syscall_groups, on_unlisted_syscall } => {
             crate::commands::generate::run(&Command::generate_options(profile, output, systemd_version, syscall_groups, on_unlisted_syscall))

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTraceMap};
 use log::warn;
 use profiler_common::{
-    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExePath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
+    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
     abi, loss, map_names,
 };
 
@@ -80,7 +80,7 @@ pub fn collect(probes: &mut Probes) -> Result<Observations, LoadError> {
 }
 
 fn executable_names(probes: &mut Probes) -> Result<BTreeMap<u32, String>, LoadError> {
-    let map: HashMap<_, ExePath, ExeInfo> = probes.map(map_names::EXECUTABLES)?;
+    let map: HashMap<_, KernelPath, ExeInfo> = probes.map(map_names::EXECUTABLES)?;
     let mut names = BTreeMap::new();
     for entry in map.iter() {
         let (path, info) = entry.map_err(map_err(map_names::EXECUTABLES))?;

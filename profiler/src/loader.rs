@@ -11,7 +11,7 @@ use aya::{
 };
 use log::{debug, warn};
 use profiler_common::{
-    EXE_PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, ExePath, TargetConfig, TaskState,
+    PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, TargetConfig, TaskState,
     globals, map_names,
 };
 
@@ -76,6 +76,10 @@ impl Probes {
             (globals::EXEC_OLD_PID, tracefs::field_offset("sched", "sched_process_exec", "old_pid")?),
             (globals::CAP_CAP, tracefs::field_offset("capability", "cap_capable", "cap")?),
             (globals::CAP_RET, tracefs::field_offset("capability", "cap_capable", "ret")?),
+            (globals::MKDIR_ROOT, tracefs::field_offset("cgroup", "cgroup_mkdir", "root")?),
+            (globals::MKDIR_LEVEL, tracefs::field_offset("cgroup", "cgroup_mkdir", "level")?),
+            (globals::MKDIR_ID, tracefs::field_offset("cgroup", "cgroup_mkdir", "id")?),
+            (globals::MKDIR_PATH, tracefs::field_offset("cgroup", "cgroup_mkdir", "path")?),
         ];
         let mut loader = EbpfLoader::new();
         for (name, offset) in &offsets {
@@ -87,17 +91,28 @@ impl Probes {
         Ok(probes)
     }
 
-    /// Points the programs at `cgroup`: tasks that exec in it or below it become watched.
+    /// Points the programs at `cgroup`: tasks that exec in it or below it become watched, and
+    /// so do tasks in any cgroup created later at the same path.
     pub fn watch(&mut self, cgroup: &WatchedCgroup) -> Result<(), LoadError> {
+        let mut path: Array<_, KernelPath> = self.map(map_names::WATCH_PATH)?;
+        path.set(0, kernel_path(&cgroup.relative), 0)
+            .map_err(|source| LoadError::Map { map: map_names::WATCH_PATH, source })?;
         let mut config: Array<_, TargetConfig> = self.map(map_names::CONFIG)?;
-        let value = TargetConfig { cgroup_id: cgroup.id, level: cgroup.level, enabled: 1 };
+        let value = TargetConfig { cgroup_id: cgroup.id.unwrap_or(0), level: cgroup.level, enabled: 1, recreated: 0 };
         config.set(0, value, 0).map_err(|source| LoadError::Map { map: map_names::CONFIG, source })
+    }
+
+    /// How often the watched cgroup was created anew while recording (unit starts).
+    pub fn cgroup_recreations(&mut self) -> Result<u64, LoadError> {
+        let config: Array<_, TargetConfig> = self.map(map_names::CONFIG)?;
+        config.get(&0, 0).map(|c| c.recreated).map_err(|source| LoadError::Map { map: map_names::CONFIG, source })
     }
 
     /// Attaches every program. Lifecycle first, so no fork or exec is missed once syscalls
     /// are counted.
     pub fn attach(&mut self) -> Result<(), LoadError> {
         for (program, category, name) in [
+            ("cgroup_mkdir", "cgroup", "cgroup_mkdir"),
             ("sched_process_exit", "sched", "sched_process_exit"),
             ("sched_process_fork", "sched", "sched_process_fork"),
             ("sched_process_exec", "sched", "sched_process_exec"),
@@ -142,9 +157,9 @@ impl Probes {
     }
 
     fn ignore_execs(&mut self, paths: &[&str]) -> Result<(), LoadError> {
-        let mut map: HashMap<_, ExePath, u8> = self.map(map_names::EXEC_IGNORED)?;
+        let mut map: HashMap<_, KernelPath, u8> = self.map(map_names::EXEC_IGNORED)?;
         for path in paths {
-            map.insert(exe_path(path), 1, 0)
+            map.insert(kernel_path(path), 1, 0)
                 .map_err(|source| LoadError::Map { map: map_names::EXEC_IGNORED, source })?;
         }
         Ok(())
@@ -152,8 +167,8 @@ impl Probes {
 
     /// The same slot claim the kernel makes at exec (a NOEXIST insert), from userspace.
     fn claim_exe_slot(&mut self, path: &str) -> Result<u32, LoadError> {
-        let key = exe_path(path);
-        let executables: HashMap<_, ExePath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
+        let key = kernel_path(path);
+        let executables: HashMap<_, KernelPath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
         if let Ok(info) = executables.get(&key, 0) {
             return Ok(info.slot);
         }
@@ -161,7 +176,7 @@ impl Probes {
         let Some(slot) = (0..EXE_SLOT_OVERFLOW).find(|slot| claims.insert(slot, 1, 1).is_ok()) else {
             return Ok(EXE_SLOT_OVERFLOW);
         };
-        let mut executables: HashMap<_, ExePath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
+        let mut executables: HashMap<_, KernelPath, ExeInfo> = self.map(map_names::EXECUTABLES)?;
         match executables.insert(key, ExeInfo { slot, _pad: 0 }, 1) {
             Ok(()) => Ok(slot),
             Err(_) => Ok(executables.get(&key, 0).map_or(EXE_SLOT_OVERFLOW, |info| info.slot)),
@@ -185,10 +200,10 @@ impl Probes {
     }
 }
 
-/// A path as the kernel side keys it: NUL-padded, cut at `EXE_PATH_LEN - 1` bytes.
-pub fn exe_path(path: &str) -> ExePath {
-    let mut key = ExePath { bytes: [0; EXE_PATH_LEN] };
-    let len = path.len().min(EXE_PATH_LEN - 1);
+/// A path as the kernel side keys it: NUL-padded, cut at `PATH_LEN - 1` bytes.
+pub fn kernel_path(path: &str) -> KernelPath {
+    let mut key = KernelPath { bytes: [0; PATH_LEN] };
+    let len = path.len().min(PATH_LEN - 1);
     key.bytes[..len].copy_from_slice(&path.as_bytes()[..len]);
     key
 }

@@ -1,7 +1,8 @@
 //! systemd units: find a unit's cgroup from systemd's own `ControlGroup` property rather than
-//! guessing `system.slice/NAME` (template and nested units live elsewhere).
+//! guessing `system.slice/NAME` (template and nested units live elsewhere). The systemd asked
+//! is this host's, or the one running as PID 1 of a container (`--container-pid`).
 
-use std::process::Command;
+use std::{fs, process::Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
@@ -11,8 +12,10 @@ pub enum UnitError {
     Systemctl { unit: String, stderr: String },
     #[error("unit {unit} does not exist (LoadState={load_state})")]
     NotFound { unit: String, load_state: String },
-    #[error("unit {unit} is not running (ActiveState={active_state}); start it first")]
+    #[error("unit {unit} is not running (ActiveState={active_state}); start it, or pass --wait to record it from its next start")]
     NotRunning { unit: String, active_state: String },
+    #[error("cannot read the cgroup of container PID {pid}: {reason}")]
+    Container { pid: u32, reason: String },
 }
 
 /// What `systemctl show` says about a unit.
@@ -20,34 +23,85 @@ pub enum UnitError {
 pub struct UnitState {
     pub load_state: String,
     pub active_state: String,
-    /// Relative to the cgroup2 root; empty while the unit has no processes.
+    /// Relative to that systemd's cgroup root; empty while the unit has no processes.
     pub control_group: String,
+    pub slice: String,
 }
 
-/// The unit's current cgroup, relative to the cgroup2 root.
-pub fn control_group(unit: &str) -> Result<String, UnitError> {
-    let state = show(unit)?;
-    if state.load_state != "loaded" {
-        return Err(UnitError::NotFound { unit: unit.into(), load_state: state.load_state });
-    }
-    if state.control_group.is_empty() || !matches!(state.active_state.as_str(), "active" | "reloading" | "activating") {
-        return Err(UnitError::NotRunning { unit: unit.into(), active_state: state.active_state });
-    }
-    Ok(state.control_group)
+/// The systemd that manages the unit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Systemd {
+    /// Host PID of a container's systemd (PID 1 inside); `None` for this host's.
+    pub container_pid: Option<u32>,
 }
 
-pub fn show(unit: &str) -> Result<UnitState, UnitError> {
-    let output = Command::new("systemctl")
-        .args(["show", "--property=LoadState,ActiveState,ControlGroup", "--", unit])
-        .output()
-        .map_err(|source| UnitError::NoSystemctl { unit: unit.into(), source })?;
-    if !output.status.success() {
-        return Err(UnitError::Systemctl {
-            unit: unit.into(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
+impl Systemd {
+    fn systemctl(&self) -> Command {
+        match self.container_pid {
+            None => Command::new("systemctl"),
+            Some(pid) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.args(["-t", &pid.to_string(), "-a", "systemctl"]);
+                cmd
+            }
+        }
     }
-    Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
+
+    pub fn show(&self, unit: &str) -> Result<UnitState, UnitError> {
+        let output = self
+            .systemctl()
+            .args(["show", "--property=LoadState,ActiveState,ControlGroup,Slice", "--", unit])
+            .output()
+            .map_err(|source| UnitError::NoSystemctl { unit: unit.into(), source })?;
+        if !output.status.success() {
+            return Err(UnitError::Systemctl {
+                unit: unit.into(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
+    }
+
+    /// Where that systemd's cgroup tree sits below the host's cgroup2 root ("" for the host).
+    fn cgroup_prefix(&self) -> Result<String, UnitError> {
+        let Some(pid) = self.container_pid else { return Ok(String::new()) };
+        let err = |reason: String| UnitError::Container { pid, reason };
+        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| err(e.to_string()))?;
+        let path = text
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or_else(|| err("it is in no cgroup2 cgroup".into()))?;
+        Ok(path.trim_end_matches('/').to_string())
+    }
+
+    /// The unit's cgroup relative to the host's cgroup2 root. A unit that is not running is an
+    /// error unless `wait`, in which case the path systemd will create for it is returned.
+    pub fn unit_cgroup(&self, unit: &str, wait: bool) -> Result<String, UnitError> {
+        let state = self.show(unit)?;
+        if state.load_state != "loaded" {
+            return Err(UnitError::NotFound { unit: unit.into(), load_state: state.load_state });
+        }
+        let running = !state.control_group.is_empty()
+            && matches!(state.active_state.as_str(), "active" | "reloading" | "activating" | "deactivating");
+        let relative = if running {
+            state.control_group
+        } else if wait {
+            format!("{}/{unit}", slice_cgroup(&state.slice))
+        } else {
+            return Err(UnitError::NotRunning { unit: unit.into(), active_state: state.active_state });
+        };
+        Ok(format!("{}{relative}", self.cgroup_prefix()?))
+    }
+}
+
+/// systemd's cgroup path of a slice: `a-b.slice` lives in `/a.slice/a-b.slice`.
+pub fn slice_cgroup(slice: &str) -> String {
+    let Some(stem) = slice.strip_suffix(".slice") else { return String::new() };
+    if stem.is_empty() || stem == "-" {
+        return String::new();
+    }
+    let parts: Vec<&str> = stem.split('-').collect();
+    (1..=parts.len()).map(|n| format!("/{}.slice", parts[..n].join("-"))).collect()
 }
 
 fn parse_show(text: &str) -> UnitState {
@@ -58,6 +112,7 @@ fn parse_show(text: &str) -> UnitState {
             "LoadState" => &mut state.load_state,
             "ActiveState" => &mut state.active_state,
             "ControlGroup" => &mut state.control_group,
+            "Slice" => &mut state.slice,
             _ => continue,
         };
         *slot = value.to_string();
@@ -71,12 +126,21 @@ mod tests {
 
     #[test]
     fn parses_systemctl_show() {
-        let state = parse_show("LoadState=loaded\nActiveState=active\nControlGroup=/system.slice/nginx.service\n");
+        let state = parse_show("LoadState=loaded\nActiveState=active\nControlGroup=/system.slice/nginx.service\nSlice=system.slice\n");
         assert_eq!(state.load_state, "loaded");
         assert_eq!(state.active_state, "active");
         assert_eq!(state.control_group, "/system.slice/nginx.service");
+        assert_eq!(state.slice, "system.slice");
         let missing = parse_show("ControlGroup=\nLoadState=not-found\nActiveState=inactive\n");
         assert_eq!(missing.load_state, "not-found");
         assert!(missing.control_group.is_empty());
+    }
+
+    #[test]
+    fn nested_slices_nest_their_cgroups() {
+        assert_eq!(slice_cgroup("system.slice"), "/system.slice");
+        assert_eq!(slice_cgroup("system-getty.slice"), "/system.slice/system-getty.slice");
+        assert_eq!(slice_cgroup("a-b-c.slice"), "/a.slice/a-b.slice/a-b-c.slice");
+        assert_eq!(slice_cgroup("-.slice"), "");
     }
 }

@@ -18,14 +18,14 @@ use crate::{
     collector,
     loader::Probes,
     profile::{self, Host, Profile, Recording, Target, TargetKind},
-    unit,
+    unit::Systemd,
 };
 
 /// What to watch, as the command line named it.
 #[derive(Debug, Clone)]
 pub enum Subject {
     Command(Vec<String>),
-    Unit(String),
+    Unit { name: String, systemd: Systemd, wait: bool },
     Cgroup(PathBuf),
 }
 
@@ -55,9 +55,9 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
             };
             (scratch.watched.clone(), Some(scratch), target)
         }
-        Subject::Unit(name) => {
-            let relative = unit::control_group(name)?;
-            let watched = WatchedCgroup::open(&root, &root.join(relative.trim_start_matches('/')))?;
+        Subject::Unit { name, systemd, wait } => {
+            let relative = systemd.unit_cgroup(name, *wait)?;
+            let watched = WatchedCgroup::expected(&root, &relative)?;
             let target = Target { kind: TargetKind::Unit, command: None, unit: Some(name.clone()), cgroup: watched.relative.clone() };
             (watched, None, target)
         }
@@ -72,7 +72,10 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
     probes.attach()?;
     if scratch.is_none() {
         let adopted = probes.adopt_running(&watched)?;
-        info!("watching {} ({} tasks already running)", watched.path.display(), adopted);
+        match watched.id {
+            Some(_) => info!("recording {} ({adopted} tasks already running)", watched.path.display()),
+            None => info!("recording {} from when it is created", watched.path.display()),
+        }
     }
 
     let started = SystemTime::now();
@@ -86,6 +89,10 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
     let ended = SystemTime::now();
 
     let observations = collector::collect(&mut probes)?;
+    let starts = probes.cgroup_recreations()?;
+    if starts > 0 {
+        info!("the watched cgroup was created {starts} time(s) while recording (unit starts)");
+    }
     drop(probes);
     if let Some(scratch) = &scratch
         && let Ok(left) = scratch.watched.processes()
