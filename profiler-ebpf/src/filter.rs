@@ -61,7 +61,9 @@ pub fn in_target_cgroup() -> bool {
     let Some(config) = CONFIG.get(0) else {
         return false;
     };
-    if config.enabled == 0 {
+    // Id 0 means the watched cgroup does not exist yet; it must not match the 0 that the
+    // helper returns for a task shallower than the watched level.
+    if config.enabled == 0 || config.cgroup_id == 0 {
         return false;
     }
     // SAFETY: a plain helper call; a level deeper than the task's own yields 0, never a match.

@@ -62,16 +62,24 @@ impl Systemd {
         Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
     }
 
-    /// Where that systemd's cgroup tree sits below the host's cgroup2 root ("" for the host).
+    /// Where that systemd's cgroup tree sits below the host's cgroup2 root ("" for the host):
+    /// its PID 1's cgroup as the host sees it, less the same cgroup as the container sees it
+    /// (`/init.scope`, inside its cgroup namespace).
     fn cgroup_prefix(&self) -> Result<String, UnitError> {
         let Some(pid) = self.container_pid else { return Ok(String::new()) };
         let err = |reason: String| UnitError::Container { pid, reason };
-        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| err(e.to_string()))?;
-        let path = text
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .ok_or_else(|| err("it is in no cgroup2 cgroup".into()))?;
-        Ok(path.trim_end_matches('/').to_string())
+        let outside = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| err(e.to_string()))?;
+        let inside = Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-a", "cat", "/proc/1/cgroup"])
+            .output()
+            .map_err(|e| err(format!("nsenter: {e}")))?;
+        let unified = |text: &str| text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim_end_matches('/').to_string());
+        let outside = unified(&outside).ok_or_else(|| err("it is in no cgroup2 cgroup".into()))?;
+        let inside = unified(&String::from_utf8_lossy(&inside.stdout)).ok_or_else(|| err("its own view shows no cgroup2 cgroup".into()))?;
+        outside
+            .strip_suffix(&inside)
+            .map(str::to_string)
+            .ok_or_else(|| err(format!("its cgroup {outside} does not end with its own view {inside}")))
     }
 
     /// The unit's cgroup relative to the host's cgroup2 root. A unit that is not running is an
