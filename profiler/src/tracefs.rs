@@ -6,8 +6,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use std::ffi::CStr;
+
 const TRACEFS: &str = "/sys/kernel/tracing";
-const BPFFS: &str = "/sys/fs/bpf";
 const TRACEFS_MAGIC: i64 = 0x7472_6163;
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
@@ -23,32 +24,28 @@ pub enum TracefsError {
 
 /// Mounts tracefs and bpffs where this host has not (DESIGN §1: they may be absent).
 pub fn ensure_mounted() -> Result<(), TracefsError> {
-    mount_if_absent("tracefs", TRACEFS, TRACEFS_MAGIC)?;
-    mount_if_absent("bpf", BPFFS, BPF_FS_MAGIC)
+    mount_if_absent(c"tracefs", c"/sys/kernel/tracing", TRACEFS_MAGIC)?;
+    mount_if_absent(c"bpf", c"/sys/fs/bpf", BPF_FS_MAGIC)
 }
 
-fn mount_if_absent(fstype: &'static str, path: &'static str, magic: i64) -> Result<(), TracefsError> {
+fn mount_if_absent(fstype: &'static CStr, path: &'static CStr, magic: i64) -> Result<(), TracefsError> {
     if fs_magic(path) == Some(magic) {
         return Ok(());
     }
-    let c_path = std::ffi::CString::new(path).expect("static path has no NUL");
-    let c_type = std::ffi::CString::new(fstype).expect("static name has no NUL");
     // SAFETY: valid NUL-terminated strings; no mount data.
-    let rc = unsafe {
-        libc::mount(c_type.as_ptr(), c_path.as_ptr(), c_type.as_ptr(), 0, std::ptr::null())
-    };
+    let rc = unsafe { libc::mount(fstype.as_ptr(), path.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    let (fstype, path) = (fstype.to_str().unwrap_or("?"), path.to_str().unwrap_or("?"));
     if rc != 0 {
         return Err(TracefsError::Mount { fstype, path, source: std::io::Error::last_os_error() });
     }
     Ok(())
 }
 
-fn fs_magic(path: &str) -> Option<i64> {
-    let c_path = std::ffi::CString::new(path).ok()?;
+fn fs_magic(path: &CStr) -> Option<i64> {
     // SAFETY: statfs fills the zeroed struct or fails.
     unsafe {
         let mut buf: libc::statfs = std::mem::zeroed();
-        (libc::statfs(c_path.as_ptr(), &mut buf) == 0).then_some(buf.f_type as i64)
+        (libc::statfs(path.as_ptr(), &mut buf) == 0).then_some(buf.f_type as i64)
     }
 }
 

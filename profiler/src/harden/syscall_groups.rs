@@ -26,6 +26,8 @@ pub struct SyscallGroups {
     /// Where the table came from, for the drop-in's header.
     pub source: String,
     groups: BTreeMap<String, BTreeSet<String>>,
+    /// `@default`, kept apart because every filter needs it.
+    always: BTreeSet<String>,
 }
 
 impl SyscallGroups {
@@ -43,7 +45,7 @@ impl SyscallGroups {
 
     /// The newest built-in table.
     pub fn newest_builtin() -> Result<Self, GroupsError> {
-        let (version, _) = BUILTIN.last().expect("at least one built-in table");
+        let version = BUILTIN.last().map_or("", |(v, _)| *v);
         Self::builtin(version)
     }
 
@@ -86,14 +88,16 @@ impl SyscallGroups {
                 continue;
             }
             if let Some(group) = &current {
-                raw.get_mut(group).expect("inserted above").push(entry.to_string());
+                raw.entry(group.clone()).or_default().push(entry.to_string());
             }
         }
-        if !raw.contains_key("@default") {
-            return Err(GroupsError::Parse { source_name: source.into(), reason: "it has no @default group".into() });
-        }
-        let groups = raw.keys().map(|name| (name.clone(), expand(&raw, name, &mut Vec::new()))).collect();
-        Ok(Self { source: source.into(), groups })
+        let groups: BTreeMap<String, BTreeSet<String>> =
+            raw.keys().map(|name| (name.clone(), expand(&raw, name, &mut Vec::new()))).collect();
+        let always = groups.get("@default").cloned().ok_or_else(|| GroupsError::Parse {
+            source_name: source.into(),
+            reason: "it has no @default group".into(),
+        })?;
+        Ok(Self { source: source.into(), groups, always })
     }
 
     pub fn get(&self, group: &str) -> Option<&BTreeSet<String>> {
@@ -106,7 +110,7 @@ impl SyscallGroups {
 
     /// Syscalls systemd allows in every filter without being listed.
     pub fn always_allowed(&self) -> &BTreeSet<String> {
-        self.groups.get("@default").expect("checked at parse time")
+        &self.always
     }
 
     /// Whether the target systemd can name this syscall in a filter. Without an `@known`
