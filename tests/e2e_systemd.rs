@@ -106,6 +106,19 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     let tb = Testbed::up();
     let before = tb.exposure("nginx.service");
 
+    // A unit that does not exist, and one that is not running (without --wait), are refused
+    // by name before anything is written.
+    let never = work.path().join("never.json");
+    for (unit, expected) in [("no-such-thing.service", "unit no-such-thing.service does not exist"), ("nginx.service", "unit nginx.service is not running")] {
+        let out = Command::new(profiler_bin())
+            .args(["record", "--unit", unit, "--container-pid", &tb.leader(), "-o", never.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expected), "{unit}: {stderr}");
+        assert!(!never.exists());
+    }
+
     // Record from the unit's first start: start-up, serving, reload and shutdown.
     let recorder = start_recording(&[
         "--unit", "nginx.service", "--container-pid", &tb.leader(), "--wait", "-o", profile.to_str().unwrap(),
