@@ -18,6 +18,9 @@ pub mod map_names {
     pub const CAP_STACKS: &str = "CAP_STACKS";
     pub const LOSSES: &str = "LOSSES";
     pub const WATCH_PATH: &str = "WATCH_PATH";
+    pub const SIGNALS: &str = "SIGNALS";
+    pub const PATH_EVENTS: &str = "PATH_EVENTS";
+    pub const ARG_DECODERS: &str = "ARG_DECODERS";
 }
 
 /// Names of the `Global`s the loader fills with tracepoint field offsets read from tracefs, so
@@ -32,6 +35,8 @@ pub mod globals {
     pub const MKDIR_LEVEL: &str = "MKDIR_LEVEL_OFFSET";
     pub const MKDIR_ID: &str = "MKDIR_ID_OFFSET";
     pub const MKDIR_PATH: &str = "MKDIR_PATH_OFFSET";
+    /// Struct member offsets from the running kernel's BTF (`KernelOffsets`).
+    pub const KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
 }
 
 /// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through
@@ -158,7 +163,149 @@ pub mod loss {
     pub const CAP_STACKS_FULL: u32 = 3;
     /// A syscall number out of the recorded range.
     pub const SYSCALL_OUT_OF_RANGE: u32 = 4;
-    pub const COUNT: u32 = 5;
+    /// A signal (family, namespace, device, port, ...) could not be added to `SIGNALS`.
+    pub const SIGNALS_FULL: u32 = 5;
+    /// A path record found the ring buffer full and was dropped.
+    pub const PATH_EVENTS_LOST: u32 = 6;
+    /// A path whose user string could not be read (bad pointer): not recorded.
+    pub const PATH_UNREADABLE: u32 = 7;
+    pub const COUNT: u32 = 8;
+}
+
+/// Distinct (signal, value, executable) triples.
+pub const MAX_SIGNALS: u32 = 8_192;
+/// Paths recently sent to userspace, remembered in the kernel so repeats cost no event.
+pub const PATH_DEDUP_ENTRIES: u32 = 16_384;
+/// Bytes of the ring buffer that carries path records.
+pub const PATH_RING_BYTES: u32 = 1 << 22;
+/// Bytes kept of one path component (the kernel's NAME_MAX is 255; longer ones are cut and
+/// the record is flagged).
+pub const PATH_NAME_LEN: usize = 64;
+/// Directory levels walked up from a relative path's base; deeper bases are flagged.
+pub const PATH_DEPTH: usize = 24;
+
+/// Observations that are a number, not a string: what a syscall argument or a cgroup hook said.
+pub mod signal {
+    /// `socket(family, ..)`: value = address family.
+    pub const SOCKET_FAMILY: u16 = 1;
+    /// clone/clone3/unshare with CLONE_NEW* flags: value = the flags masked to CLONE_NEW*.
+    pub const NAMESPACE: u16 = 2;
+    /// setns(fd, nstype): value = nstype (0: any type).
+    pub const SETNS: u16 = 3;
+    /// mmap with PROT_WRITE|PROT_EXEC: value = prot.
+    pub const MMAP_WX: u16 = 4;
+    /// mprotect/pkey_mprotect adding PROT_EXEC: value = prot.
+    pub const MPROTECT_EXEC: u16 = 5;
+    /// personality(persona) other than a query: value = persona.
+    pub const PERSONALITY: u16 = 6;
+    /// sched_setscheduler/sched_setattr to a realtime policy: value = policy.
+    pub const REALTIME: u16 = 7;
+    /// chmod/open/mkdir/mknod with S_ISUID or S_ISGID: value = mode.
+    pub const SUID_MODE: u16 = 8;
+    /// A device access through the cgroup device hook: `sub` = type << 8 | access,
+    /// value = major << 32 | minor.
+    pub const DEVICE: u16 = 9;
+    /// bind of an inet socket: `sub` = family, value = protocol << 24 | port << 8 | `addr_class`.
+    pub const BIND: u16 = 10;
+    /// connect of an inet socket: as `BIND`.
+    pub const CONNECT: u16 = 11;
+    /// exec of a set-user-ID, set-group-ID or file-capability binary: value = mode.
+    pub const PRIVILEGED_EXEC: u16 = 12;
+}
+
+/// How far an address reaches, for PrivateNetwork= and IPAddressAllow=.
+pub mod addr_class {
+    pub const ANY: u64 = 0;
+    pub const LOOPBACK: u64 = 1;
+    pub const OTHER: u64 = 2;
+}
+
+/// One distinct observation of a `signal` kind by one executable.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SignalKey {
+    pub signal: u16,
+    pub sub: u16,
+    pub exe_slot: u32,
+    pub value: u64,
+}
+const _: () = assert!(core::mem::size_of::<SignalKey>() == 16);
+
+/// What a path record says was done to the path.
+pub mod path_op {
+    pub const OPEN_WRITE: u32 = 1;
+    pub const CREATE: u32 = 2;
+    pub const MKDIR: u32 = 3;
+    pub const MKNOD: u32 = 4;
+    pub const UNLINK: u32 = 5;
+    pub const RMDIR: u32 = 6;
+    pub const RENAME: u32 = 7;
+    pub const LINK: u32 = 8;
+    pub const SYMLINK: u32 = 9;
+    pub const TRUNCATE: u32 = 10;
+    pub const CHMOD: u32 = 11;
+    pub const CHOWN: u32 = 12;
+    pub const UTIMES: u32 = 13;
+    pub const XATTR: u32 = 14;
+    pub const BIND_UNIX: u32 = 15;
+    /// The first op that only reads.
+    pub const FIRST_READ: u32 = 32;
+    pub const OPEN_READ: u32 = 32;
+    pub const STAT: u32 = 33;
+}
+
+/// `PathEvent::flags`.
+pub mod path_flags {
+    /// A component was longer than `PATH_NAME_LEN`, the base deeper than `PATH_DEPTH`, or the
+    /// user string longer than `PATH_LEN`: the path is incomplete.
+    pub const TRUNCATED: u32 = 1;
+    /// The base directory (cwd or dirfd) could not be read: only the relative part is known.
+    pub const BASE_UNKNOWN: u32 = 2;
+}
+
+/// A path a watched task acted on, as sent through the ring buffer: the base directory's
+/// components from the innermost up (`names[..depth]`), then the string the task passed.
+/// Absolute strings have no base.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PathEvent {
+    pub op: u32,
+    pub exe_slot: u32,
+    pub depth: u32,
+    pub flags: u32,
+    pub tail: [u8; PATH_LEN],
+    pub names: [[u8; PATH_NAME_LEN]; PATH_DEPTH],
+}
+const _: () = assert!(core::mem::size_of::<PathEvent>() == 16 + PATH_LEN + PATH_NAME_LEN * PATH_DEPTH);
+
+/// Member offsets of kernel structs, read by the loader from the running kernel's BTF so the
+/// object needs no build-time kernel headers. `valid` is 0 when BTF lacked one of them: the
+/// path programs then resolve absolute paths only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelOffsets {
+    pub valid: u32,
+    pub task_fs: u32,
+    pub task_files: u32,
+    pub task_mm: u32,
+    pub mm_exe_file: u32,
+    pub file_inode: u32,
+    pub inode_mode: u32,
+    pub fs_root: u32,
+    pub fs_pwd: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_path: u32,
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub qstr_name: u32,
+    pub vfsmount_root: u32,
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
 }
 
 #[cfg(feature = "user")]
@@ -172,4 +319,7 @@ mod pod {
     unsafe impl aya::Pod for ExeSyscalls {}
     unsafe impl aya::Pod for CapKey {}
     unsafe impl aya::Pod for CapCounts {}
+    unsafe impl aya::Pod for SignalKey {}
+    unsafe impl aya::Pod for PathEvent {}
+    unsafe impl aya::Pod for KernelOffsets {}
 }

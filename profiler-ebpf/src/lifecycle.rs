@@ -10,10 +10,15 @@ use aya_ebpf::{
 };
 use profiler_common::{
     EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, TASK_JUST_EXECED, TaskState, loss,
+    signal,
 };
+
+const S_ISUID_OR_GID: u32 = 0o6000;
 
 use crate::{
     context_base,
+    paths::current_exe_mode,
+    signals::note,
     filter::{TASKS, count_loss, current_tid, in_target_cgroup},
 };
 
@@ -100,6 +105,12 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let state = TaskState { exe_slot: exe_slot(path), flags: TASK_JUST_EXECED };
+    // Set-user-ID, set-group-ID: what NoNewPrivileges= would stop from taking effect.
+    if let Some(mode) = current_exe_mode()
+        && mode & S_ISUID_OR_GID != 0
+    {
+        note(signal::PRIVILEGED_EXEC, 0, mode as u64, state.exe_slot);
+    }
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }

@@ -1,13 +1,18 @@
 //! The profiler's kernel programs: observe and aggregate, never decide or deny.
 //!
 //! Every program asks `filter` first whether the current task is watched; only watched tasks
-//! touch the aggregation maps. Nothing is sent to userspace per event.
+//! touch the aggregation maps. Only new paths reach userspace as events, after an in-kernel
+//! dedup; everything else is aggregated in maps the collector reads.
 #![no_std]
 #![no_main]
 
+mod args;
 mod caps;
+mod cgroup_hooks;
 mod filter;
 mod lifecycle;
+mod paths;
+mod signals;
 mod syscalls;
 
 #[cfg(not(test))]

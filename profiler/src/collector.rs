@@ -7,14 +7,15 @@ use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTrace
 use log::warn;
 use profiler_common::{
     CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
-    abi, loss, map_names,
+    SignalKey, abi, addr_class, loss, map_names, signal,
 };
 
 use crate::{
     kernel_stack::{self, CheckSite, Symbols},
     loader::{LoadError, Probes},
     names,
-    profile::{CallerUse, CapabilityUse, ExecutableUse, SyscallUse},
+    path_events::PathLog,
+    profile::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, SocketUse, SyscallUse},
 };
 
 /// The profile's name for executables that could not be told apart.
@@ -27,14 +28,20 @@ pub struct Observations {
     pub capabilities: BTreeMap<String, CapabilityUse>,
     pub executables: BTreeMap<String, ExecutableUse>,
     pub losses: BTreeMap<String, u64>,
+    pub paths: BTreeMap<String, PathUse>,
+    pub families: BTreeMap<String, ItemUse>,
+    pub namespaces: BTreeMap<String, ItemUse>,
+    pub devices: BTreeMap<String, DeviceUse>,
+    pub sockets: BTreeMap<String, SocketUse>,
+    pub acts: BTreeMap<String, ItemUse>,
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
     move |source| LoadError::Map { map, source }
 }
 
-/// Reads every aggregation map.
-pub fn collect(probes: &mut Probes) -> Result<Observations, LoadError> {
+/// Reads every aggregation map, and takes the paths drained from the ring buffer.
+pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, LoadError> {
     let exe_names = executable_names(probes)?;
     let exe_name = |slot: u32| exe_names.get(&slot).map_or(OTHER_EXECUTABLES, String::as_str).to_string();
     let mut obs = Observations::default();
@@ -62,6 +69,20 @@ pub fn collect(probes: &mut Probes) -> Result<Observations, LoadError> {
     }
 
     collect_capabilities(probes, &exe_name, &mut obs)?;
+    collect_signals(probes, &exe_name, &mut obs)?;
+    for (path, entry) in &path_log.entries {
+        obs.paths.insert(
+            path.clone(),
+            PathUse {
+                ops: entry.ops.iter().map(|op| op.to_string()).collect(),
+                executables: entry.exe_slots.iter().map(|&s| exe_name(s)).collect(),
+                incomplete: entry.incomplete,
+            },
+        );
+    }
+    if path_log.malformed > 0 {
+        obs.losses.insert("path_records_malformed".into(), path_log.malformed);
+    }
 
     let losses: PerCpuArray<_, u64> = probes.map(map_names::LOSSES)?;
     for (index, name) in [
@@ -70,6 +91,9 @@ pub fn collect(probes: &mut Probes) -> Result<Observations, LoadError> {
         (loss::CAP_CHECKS_FULL, "capability_checks_table_full"),
         (loss::CAP_STACKS_FULL, "capability_stacks_unstored"),
         (loss::SYSCALL_OUT_OF_RANGE, "syscalls_out_of_range"),
+        (loss::SIGNALS_FULL, "signals_table_full"),
+        (loss::PATH_EVENTS_LOST, "path_records_lost"),
+        (loss::PATH_UNREADABLE, "paths_unreadable"),
     ] {
         let lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
         if lost > 0 {
@@ -158,4 +182,83 @@ fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&
     let frames = symbols.names(stack.frames().iter().map(|f| f.ip));
     log::debug!("capability check stack {id}: {}", frames.join(" < "));
     kernel_stack::classify(&frames)
+}
+
+/// Names the numeric observations of `SIGNALS`.
+fn collect_signals(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
+    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::SIGNALS)?;
+    for entry in map.iter() {
+        let (key, per_cpu) = entry.map_err(map_err(map_names::SIGNALS))?;
+        let count: u64 = per_cpu.iter().sum();
+        let exe = exe_name(key.exe_slot);
+        let item = |table: &mut BTreeMap<String, ItemUse>, name: String| {
+            let use_ = table.entry(name).or_default();
+            use_.count += count;
+            use_.executables.insert(exe.clone());
+        };
+        match key.signal {
+            signal::SOCKET_FAMILY => item(&mut obs.families, names::family_name(key.value as u32)),
+            signal::NAMESPACE => {
+                for kind in names::namespace_kinds(key.value) {
+                    item(&mut obs.namespaces, kind.to_string());
+                }
+            }
+            signal::SETNS => {
+                let kinds = names::namespace_kinds(key.value);
+                if kinds.is_empty() {
+                    item(&mut obs.namespaces, "setns-any".into());
+                }
+                for kind in kinds {
+                    item(&mut obs.namespaces, kind.to_string());
+                }
+            }
+            signal::MMAP_WX => item(&mut obs.acts, "mmap-write-exec".into()),
+            signal::MPROTECT_EXEC => item(&mut obs.acts, "mprotect-exec".into()),
+            signal::PERSONALITY => item(&mut obs.acts, format!("personality {:#x}", key.value)),
+            signal::REALTIME => item(&mut obs.acts, format!("realtime {}", names::sched_policy(key.value))),
+            signal::SUID_MODE => item(&mut obs.acts, format!("setuid-mode {:05o}", key.value)),
+            signal::PRIVILEGED_EXEC => item(&mut obs.acts, "setuid-exec".into()),
+            signal::DEVICE => {
+                let kind = if key.sub >> 8 == 1 { "block" } else { "char" };
+                let (major, minor) = ((key.value >> 32) as u32, key.value as u32);
+                let access = names::device_access(key.sub as u32 & 0xff);
+                let dev = obs.devices.entry(format!("{kind} {major}:{minor}")).or_insert_with(|| DeviceUse {
+                    kind: kind.into(),
+                    major,
+                    minor,
+                    ..Default::default()
+                });
+                dev.access = names::merge_access(&dev.access, &access);
+                dev.count += count;
+                dev.executables.insert(exe);
+            }
+            signal::BIND | signal::CONNECT => {
+                let op = if key.signal == signal::BIND { "bind" } else { "connect" };
+                let family = if key.sub == 10 { "ipv6" } else { "ipv4" };
+                let protocol = match (key.value >> 24) & 0xff {
+                    6 => "tcp".to_string(),
+                    17 => "udp".to_string(),
+                    n => n.to_string(),
+                };
+                let scope = match key.value & 0xff {
+                    addr_class::ANY => "any",
+                    addr_class::LOOPBACK => "loopback",
+                    _ => "other",
+                };
+                let port = ((key.value >> 8) & 0xffff) as u16;
+                let sock = obs.sockets.entry(format!("{op} {family} {protocol} {scope}:{port}")).or_insert_with(|| SocketUse {
+                    op: op.into(),
+                    family: family.into(),
+                    protocol,
+                    scope: scope.into(),
+                    port,
+                    ..Default::default()
+                });
+                sock.count += count;
+                sock.executables.insert(exe);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

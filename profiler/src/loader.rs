@@ -6,16 +6,17 @@ use std::{fs, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap},
-    programs::{RawTracePoint, TracePoint},
+    maps::{Array, HashMap, MapData, ProgramArray, RingBuf},
+    programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use log::{debug, warn};
 use profiler_common::{
-    PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, TargetConfig, TaskState,
+    PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, KernelOffsets, KernelPath, TargetConfig, TaskState,
     globals, map_names,
 };
 
 use crate::{
+    btf::Btf,
     cgroup::WatchedCgroup,
     tracefs::{self, TracefsError},
 };
@@ -46,6 +47,8 @@ pub enum LoadError {
     Program { program: &'static str, source: aya::programs::ProgramError },
     #[error("eBPF map {map}: {source}")]
     Map { map: &'static str, source: aya::maps::MapError },
+    #[error("cannot open cgroup {0} to attach the device and socket hooks: {1}")]
+    Cgroup(String, #[source] std::io::Error),
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
 }
@@ -81,10 +84,17 @@ impl Probes {
             (globals::MKDIR_ID, tracefs::field_offset("cgroup", "cgroup_mkdir", "id")?),
             (globals::MKDIR_PATH, tracefs::field_offset("cgroup", "cgroup_mkdir", "path")?),
         ];
+        // Without these the kernel side still records absolute paths, but cannot resolve a
+        // relative one: say so once, loudly, instead of failing the whole recording.
+        let kernel_offsets = Btf::from_file(Path::new(&btf)).and_then(|b| b.kernel_offsets()).unwrap_or_else(|e| {
+            warn!("{e}: relative paths will be recorded without their directory");
+            KernelOffsets::default()
+        });
         let mut loader = EbpfLoader::new();
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
+        loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
         let ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
         let mut probes = Self { ebpf };
         probes.ignore_execs(SYSTEMD_EXEC_HELPERS)?;
@@ -109,8 +119,9 @@ impl Probes {
     }
 
     /// Attaches every program. Lifecycle first, so no fork or exec is missed once syscalls
-    /// are counted.
-    pub fn attach(&mut self) -> Result<(), LoadError> {
+    /// are counted. The cgroup hooks go on `hooks_cgroup` (the cgroup2 root, so a restarted
+    /// unit and processes that leave its cgroup stay covered), in multi mode, allowing all.
+    pub fn attach(&mut self, hooks_cgroup: &Path) -> Result<(), LoadError> {
         for (program, category, name) in [
             ("cgroup_mkdir", "cgroup", "cgroup_mkdir"),
             ("sched_process_exit", "sched", "sched_process_exit"),
@@ -122,12 +133,44 @@ impl Probes {
             tp.load().map_err(|source| LoadError::Program { program, source })?;
             tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
         }
+        // The argument decoder is tail-called from sys_enter, so it is in place first.
+        let decoder: &mut RawTracePoint = self.program("decode_args")?;
+        decoder.load().map_err(|source| LoadError::Program { program: "decode_args", source })?;
+        let decoder = decoder.fd().map_err(|source| LoadError::Program { program: "decode_args", source })?.try_clone()
+            .map_err(|e| LoadError::Program { program: "decode_args", source: aya::programs::ProgramError::IOError(e) })?;
+        let mut decoders: ProgramArray<_> = self.map(map_names::ARG_DECODERS)?;
+        decoders.set(0, &decoder, 0).map_err(|source| LoadError::Map { map: map_names::ARG_DECODERS, source })?;
+        self.attach_cgroup_hooks(hooks_cgroup)?;
         for (program, name) in [("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")] {
             let tp: &mut RawTracePoint = self.program(program)?;
             tp.load().map_err(|source| LoadError::Program { program, source })?;
             tp.attach(name).map_err(|source| LoadError::Program { program, source })?;
         }
         Ok(())
+    }
+
+    /// Attaches through bpf_link (aya does on 5.7+). A cgroup link is always multi-attach in
+    /// the kernel, which refuses an explicit BPF_F_ALLOW_MULTI flag on link_create; hence
+    /// `Single`, which passes no flag.
+    fn attach_cgroup_hooks(&mut self, cgroup: &Path) -> Result<(), LoadError> {
+        const LINK: CgroupAttachMode = CgroupAttachMode::Single;
+        let dir = fs::File::open(cgroup).map_err(|e| LoadError::Cgroup(cgroup.display().to_string(), e))?;
+        let device: &mut CgroupDevice = self.program("device_access")?;
+        device.load().map_err(|source| LoadError::Program { program: "device_access", source })?;
+        device.attach(&dir, LINK)
+            .map_err(|source| LoadError::Program { program: "device_access", source })?;
+        for program in ["bind4", "bind6", "connect4", "connect6"] {
+            let hook: &mut CgroupSockAddr = self.program(program)?;
+            hook.load().map_err(|source| LoadError::Program { program, source })?;
+            hook.attach(&dir, LINK).map_err(|source| LoadError::Program { program, source })?;
+        }
+        Ok(())
+    }
+
+    /// The ring buffer of path records, for the collector to drain while recording.
+    pub fn take_path_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        let map = self.ebpf.take_map(map_names::PATH_EVENTS).ok_or(LoadError::Missing(map_names::PATH_EVENTS))?;
+        RingBuf::try_from(map).map_err(|source| LoadError::Map { map: map_names::PATH_EVENTS, source })
     }
 
     /// Watches processes already running in the cgroup (a unit recorded mid-life): they

@@ -41,6 +41,53 @@ pub fn capability_name(cap: u32) -> String {
         .map_or_else(|| format!("CAP_{cap}"), |c| c.to_string())
 }
 
+/// `AF_INET` for 2, and so on (include/linux/socket.h); `AF_N` for numbers not named here.
+pub fn family_name(family: u32) -> String {
+    const NAMES: &[&str] = &[
+        "AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_AX25", "AF_IPX", "AF_APPLETALK", "AF_NETROM", "AF_BRIDGE",
+        "AF_ATMPVC", "AF_X25", "AF_INET6", "AF_ROSE", "AF_DECnet", "AF_NETBEUI", "AF_SECURITY", "AF_KEY",
+        "AF_NETLINK", "AF_PACKET", "AF_ASH", "AF_ECONET", "AF_ATMSVC", "AF_RDS", "AF_SNA", "AF_IRDA",
+        "AF_PPPOX", "AF_WANPIPE", "AF_LLC", "AF_IB", "AF_MPLS", "AF_CAN", "AF_TIPC", "AF_BLUETOOTH",
+        "AF_IUCV", "AF_RXRPC", "AF_ISDN", "AF_PHONET", "AF_IEEE802154", "AF_CAIF", "AF_ALG", "AF_NFC",
+        "AF_VSOCK", "AF_KCM", "AF_QIPCRTR", "AF_SMC", "AF_XDP", "AF_MCTP",
+    ];
+    NAMES.get(family as usize).map_or_else(|| format!("AF_{family}"), |n| n.to_string())
+}
+
+/// The RestrictNamespaces= names of the CLONE_NEW* bits in `flags`.
+pub fn namespace_kinds(flags: u64) -> Vec<&'static str> {
+    const KINDS: &[(u64, &str)] = &[
+        (0x0002_0000, "mnt"),
+        (0x0200_0000, "cgroup"),
+        (0x0400_0000, "uts"),
+        (0x0800_0000, "ipc"),
+        (0x1000_0000, "user"),
+        (0x2000_0000, "pid"),
+        (0x4000_0000, "net"),
+        (0x80, "time"),
+    ];
+    KINDS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, name)| *name).collect()
+}
+
+pub fn sched_policy(policy: u64) -> String {
+    match policy {
+        1 => "SCHED_FIFO".into(),
+        2 => "SCHED_RR".into(),
+        6 => "SCHED_DEADLINE".into(),
+        n => format!("policy {n}"),
+    }
+}
+
+/// DeviceAllow='s letters for the cgroup device access bits (mknod 1, read 2, write 4).
+pub fn device_access(bits: u32) -> String {
+    [(2, 'r'), (4, 'w'), (1, 'm')].iter().filter(|(b, _)| bits & b != 0).map(|(_, c)| *c).collect()
+}
+
+/// The union of two access strings, in `rwm` order.
+pub fn merge_access(a: &str, b: &str) -> String {
+    "rwm".chars().filter(|c| a.contains(*c) || b.contains(*c)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +110,16 @@ mod tests {
         assert_eq!(capability_name(21), "CAP_SYS_ADMIN");
         assert_eq!(capability_name(40), "CAP_CHECKPOINT_RESTORE");
         assert_eq!(capability_name(63), "CAP_63");
+    }
+
+    #[test]
+    fn families_namespaces_and_devices_are_named_as_systemd_names_them() {
+        assert_eq!(family_name(1), "AF_UNIX");
+        assert_eq!(family_name(10), "AF_INET6");
+        assert_eq!(family_name(16), "AF_NETLINK");
+        assert_eq!(family_name(99), "AF_99");
+        assert_eq!(namespace_kinds(0x0002_0000 | 0x4000_0000), ["mnt", "net"]);
+        assert_eq!(device_access(2 | 4), "rw");
+        assert_eq!(merge_access("r", "wm"), "rwm");
     }
 }

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 /// The `format` field: tells a profile of ours from any other JSON document.
 pub const FORMAT: &str = "systemd-service-profile";
 /// The newest schema this profiler writes; it reads every version up to this one.
-pub const VERSION: u32 = 1;
+/// Version 2 added paths, families, namespaces, devices, sockets and acts; a version 1 profile
+/// reads as one that saw none of them.
+pub const VERSION: u32 = 2;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub format: String,
@@ -31,10 +33,80 @@ pub struct Profile {
     pub executables: BTreeMap<String, ExecutableUse>,
     /// Records the kernel side could not keep, by kind; absent kinds lost nothing.
     pub losses: BTreeMap<String, u64>,
+    /// Files and directories acted on, by absolute path in `path_text` form: every write, and
+    /// reads only where a directive depends on them (/home, /tmp, /proc, ...).
+    #[serde(default)]
+    pub paths: BTreeMap<String, PathUse>,
+    /// Address families passed to socket(2), by name (`AF_INET`).
+    #[serde(default)]
+    pub families: BTreeMap<String, ItemUse>,
+    /// Namespaces created or joined, by kind (`mnt`, `net`, ...; `setns-any` for setns(fd, 0)).
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, ItemUse>,
+    /// Device nodes opened or created, by `char 1:3` / `block 8:0`.
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceUse>,
+    /// Inet binds and connects, by `bind ipv4 tcp any:80`.
+    #[serde(default)]
+    pub sockets: BTreeMap<String, SocketUse>,
+    /// Other acts a directive forbids: `mmap-write-exec`, `mprotect-exec`, `personality 0x8`,
+    /// `realtime SCHED_FIFO`, `setuid-mode 04755`, `setuid-exec`.
+    #[serde(default)]
+    pub acts: BTreeMap<String, ItemUse>,
+}
+
+/// How often something was seen, and by which executables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemUse {
+    pub count: u64,
+    pub executables: BTreeSet<String>,
+}
+
+/// What was done to one path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathUse {
+    /// `write`, `create`, `mkdir`, `unlink`, `rename`, ... and `read`, `stat`.
+    pub ops: BTreeSet<String>,
+    pub executables: BTreeSet<String>,
+    /// The kernel could not give the whole path (a component or the depth was cut, or the
+    /// base directory was unreadable): this is the part that is known.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceUse {
+    /// `char` or `block`.
+    pub kind: String,
+    pub major: u32,
+    pub minor: u32,
+    /// `r`, `w`, `m` (mknod), as in DeviceAllow=.
+    pub access: String,
+    pub count: u64,
+    pub executables: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketUse {
+    /// `bind` or `connect`.
+    pub op: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// `tcp`, `udp`, or the protocol number.
+    pub protocol: String,
+    /// `any` (unspecified address), `loopback` or `other`.
+    pub scope: String,
+    pub port: u16,
+    pub count: u64,
+    pub executables: BTreeSet<String>,
 }
 
 /// What was watched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub kind: TargetKind,
@@ -48,15 +120,16 @@ pub struct Target {
     pub cgroup: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
+    #[default]
     Command,
     Unit,
     Cgroup,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     pub hostname: String,
@@ -64,7 +137,7 @@ pub struct Host {
     pub arch: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recording {
     /// RFC 3339, UTC.
@@ -243,6 +316,7 @@ mod tests {
             )]),
             executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1 })]),
             losses: BTreeMap::new(),
+            ..Default::default()
         }
     }
 

@@ -11,12 +11,17 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use log::{info, warn};
-use tokio::signal::unix::{SignalKind, signal};
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
 
 use crate::{
     cgroup::{self, ScratchCgroup, WatchedCgroup},
     collector,
     loader::Probes,
+    path_events::PathLog,
     profile::{self, Host, Profile, Recording, Target, TargetKind},
     unit::Systemd,
 };
@@ -69,7 +74,9 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
     };
 
     probes.watch(&watched)?;
-    probes.attach()?;
+    probes.attach(&root)?;
+    let ring = probes.take_path_events()?;
+    let mut path_log = PathLog::default();
     if scratch.is_none() {
         let adopted = probes.adopt_running(&watched)?;
         match watched.id {
@@ -84,11 +91,29 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let command_exit = runtime.block_on(wait_for_end(options, scratch.as_ref()))?;
+    let (command_exit, mut ring) = runtime.block_on(async {
+        // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, until dropped.
+        let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("watching the path ring buffer: {}", e.into_parts().1))?;
+        let end = wait_for_end(options, scratch.as_ref());
+        tokio::pin!(end);
+        let exit = loop {
+            tokio::select! {
+                exit = &mut end => break exit?,
+                drained = drain_paths(&mut ring, &mut path_log) => drained?,
+            }
+        };
+        anyhow::Ok((exit, ring.into_inner()))
+    })?;
+    // What the kernel sent after the last wake-up.
+    while let Some(record) = ring.next() {
+        let record: &[u8] = &record;
+        path_log.add_record(record);
+    }
     let seconds = clock.elapsed().as_secs_f64();
     let ended = SystemTime::now();
 
-    let observations = collector::collect(&mut probes)?;
+    let observations = collector::collect(&mut probes, &path_log)?;
     let starts = probes.cgroup_recreations()?;
     if starts > 0 {
         info!("the watched cgroup was created {starts} time(s) while recording (unit starts)");
@@ -116,9 +141,26 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
         capabilities: observations.capabilities,
         executables: observations.executables,
         losses: observations.losses,
+        paths: observations.paths,
+        families: observations.families,
+        namespaces: observations.namespaces,
+        devices: observations.devices,
+        sockets: observations.sockets,
+        acts: observations.acts,
     };
     profile::save(&profile, &options.output)?;
     summarise(&profile, &options.output);
+    Ok(())
+}
+
+/// Waits for path records and files them.
+async fn drain_paths(ring: &mut AsyncFd<RingBuf<MapData>>, log: &mut PathLog) -> anyhow::Result<()> {
+    let mut ready = ring.readable_mut().await.context("waiting on the path ring buffer")?;
+    while let Some(record) = ready.get_inner_mut().next() {
+        let record: &[u8] = &record;
+        log.add_record(record);
+    }
+    ready.clear_ready();
     Ok(())
 }
 

@@ -1,0 +1,252 @@
+//! What watched tasks asked for in their syscall arguments: paths, socket families, namespace
+//! flags, W+X mappings, set-user-ID modes, personalities, realtime policies.
+//!
+//! Runs as a tail call from `sys_exit`, only for watched tasks of the native ABI, so the
+//! machine-wide cost of the syscall hooks does not grow with what is decoded here. Every call
+//! is decoded whatever it returned: an attempt shows what the service wants. Numbers are x86_64's
+//! (arch/x86/entry/syscalls/syscall_64.tbl); i386 and x32 calls are counted but not decoded.
+
+use aya_ebpf::{
+    helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
+    macros::{map, raw_tracepoint},
+    maps::ProgramArray,
+    programs::RawTracePointContext,
+};
+use profiler_common::{path_op as op, signal};
+
+use crate::{
+    filter::watched_task,
+    paths::{AT_FDCWD, emit},
+    signals::note,
+    syscalls::PT_REGS_ORIG_AX,
+};
+
+/// Slot 0: `decode_args`, installed by the loader.
+#[map]
+pub static ARG_DECODERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+// include/uapi/linux/fcntl.h, asm-generic/fcntl.h, sched.h, mman-common.h.
+const O_WRONLY: u64 = 0o1;
+const O_RDWR: u64 = 0o2;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_TMPFILE: u64 = 0o20_200_000;
+const AT_REMOVEDIR: u64 = 0x200;
+const S_ISUID_OR_GID: u64 = 0o6000;
+const PROT_WRITE: u64 = 0x2;
+const PROT_EXEC: u64 = 0x4;
+const SCHED_FIFO: u64 = 1;
+const SCHED_RR: u64 = 2;
+const SCHED_DEADLINE: u64 = 6;
+const SCHED_RESET_ON_FORK: u64 = 0x4000_0000;
+/// The value personality(2) takes to only query the current persona.
+const PERSONALITY_QUERY: u64 = 0xffff_ffff;
+/// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.
+const CLONE_NEW_MASK: u64 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000
+    | 0x2000_0000 | 0x4000_0000 | 0x80;
+const AF_UNIX: u16 = 1;
+
+/// The argument registers of x86_64's syscall convention, as `struct pt_regs` indices.
+const ARG_REGS: [usize; 6] = [14, 13, 12, 7, 9, 8];
+
+#[inline(always)]
+fn arg(regs: *const u8, n: usize) -> u64 {
+    // SAFETY: `regs` is the kernel's pt_regs of the current task; a checked helper read.
+    unsafe { bpf_probe_read_kernel(regs.add(ARG_REGS[n] * 8) as *const u64) }.unwrap_or(0)
+}
+
+/// Reads a value the task passed by pointer (clone3's and openat2's structs, sockaddr).
+#[inline(always)]
+fn user<T>(addr: u64) -> Option<T> {
+    // SAFETY: a checked helper read of the task's own memory.
+    unsafe { bpf_probe_read_user(addr as *const T) }.ok()
+}
+
+#[inline(always)]
+fn open_op(flags: u64) -> u32 {
+    if flags & O_TMPFILE == O_TMPFILE || flags & (O_CREAT | O_TRUNC) != 0 {
+        op::CREATE
+    } else if flags & (O_WRONLY | O_RDWR) != 0 {
+        op::OPEN_WRITE
+    } else {
+        op::OPEN_READ
+    }
+}
+
+#[inline(always)]
+fn note_mode(mode: u64, exe: u32) {
+    if mode & S_ISUID_OR_GID != 0 {
+        note(signal::SUID_MODE, 0, mode & 0o7777, exe);
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn decode_args(ctx: RawTracePointContext) -> i32 {
+    let Some(task) = watched_task() else {
+        return 0;
+    };
+    // SAFETY: `task` points into TASKS, valid for this program run.
+    let exe = unsafe { (*task).exe_slot };
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: as in `arg`.
+    let Ok(nr) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
+        return 0;
+    };
+    let a = |n| arg(regs, n);
+    // At most two paths per call (rename); emitted after the match, so the path code is
+    // verified at two call sites, not at one per syscall.
+    let mut path: Option<(u32, i64, u64)> = None;
+    let mut second: Option<(u32, i64, u64)> = None;
+    match nr {
+        // open, creat, openat, openat2
+        2 => {
+            let flags = a(1);
+            if flags & O_CREAT != 0 {
+                note_mode(a(2), exe);
+            }
+            path = Some((open_op(flags), AT_FDCWD, a(0)));
+        }
+        85 => {
+            note_mode(a(1), exe);
+            path = Some((op::CREATE, AT_FDCWD, a(0)));
+        }
+        257 => {
+            let flags = a(2);
+            if flags & O_CREAT != 0 {
+                note_mode(a(3), exe);
+            }
+            path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
+        }
+        437 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let flags = user::<u64>(a(2)).unwrap_or(0);
+            if flags & O_CREAT != 0 {
+                note_mode(user::<u64>(a(2) + 8).unwrap_or(0), exe);
+            }
+            path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
+        }
+        // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx
+        4 | 6 | 21 | 89 => path = Some((op::STAT, AT_FDCWD, a(0))),
+        262 | 267 | 269 | 439 | 332 => path = Some((op::STAT, a(0) as i32 as i64, a(1))),
+        // mkdir, mkdirat, mknod, mknodat
+        83 => {
+            note_mode(a(1), exe);
+            path = Some((op::MKDIR, AT_FDCWD, a(0)));
+        }
+        258 => {
+            note_mode(a(2), exe);
+            path = Some((op::MKDIR, a(0) as i32 as i64, a(1)));
+        }
+        133 => {
+            note_mode(a(1), exe);
+            path = Some((op::MKNOD, AT_FDCWD, a(0)));
+        }
+        259 => {
+            note_mode(a(2), exe);
+            path = Some((op::MKNOD, a(0) as i32 as i64, a(1)));
+        }
+        // unlink, rmdir, unlinkat
+        87 => path = Some((op::UNLINK, AT_FDCWD, a(0))),
+        84 => path = Some((op::RMDIR, AT_FDCWD, a(0))),
+        263 => {
+            let kind = if a(2) & AT_REMOVEDIR != 0 { op::RMDIR } else { op::UNLINK };
+            path = Some((kind, a(0) as i32 as i64, a(1)));
+        }
+        // rename, renameat, renameat2: both names change
+        82 => {
+            path = Some((op::RENAME, AT_FDCWD, a(0)));
+            second = Some((op::RENAME, AT_FDCWD, a(1)));
+        }
+        264 | 316 => {
+            path = Some((op::RENAME, a(0) as i32 as i64, a(1)));
+            second = Some((op::RENAME, a(2) as i32 as i64, a(3)));
+        }
+        // link, linkat, symlink, symlinkat: only the new name is written
+        86 => path = Some((op::LINK, AT_FDCWD, a(1))),
+        265 => path = Some((op::LINK, a(2) as i32 as i64, a(3))),
+        88 => path = Some((op::SYMLINK, AT_FDCWD, a(1))),
+        266 => path = Some((op::SYMLINK, a(1) as i32 as i64, a(2))),
+        // truncate, ftruncate
+        76 => path = Some((op::TRUNCATE, AT_FDCWD, a(0))),
+        77 => path = Some((op::TRUNCATE, a(0) as i32 as i64, 0)),
+        // chmod, fchmod, fchmodat, fchmodat2
+        90 => {
+            note_mode(a(1), exe);
+            path = Some((op::CHMOD, AT_FDCWD, a(0)));
+        }
+        91 => {
+            note_mode(a(1), exe);
+            path = Some((op::CHMOD, a(0) as i32 as i64, 0));
+        }
+        268 | 452 => {
+            note_mode(a(2), exe);
+            path = Some((op::CHMOD, a(0) as i32 as i64, a(1)));
+        }
+        // chown, lchown, fchown, fchownat
+        92 | 94 => path = Some((op::CHOWN, AT_FDCWD, a(0))),
+        93 => path = Some((op::CHOWN, a(0) as i32 as i64, 0)),
+        260 => path = Some((op::CHOWN, a(0) as i32 as i64, a(1))),
+        // utime, utimes, futimesat, utimensat (a NULL path means the descriptor itself)
+        132 | 235 => path = Some((op::UTIMES, AT_FDCWD, a(0))),
+        261 | 280 => path = Some((op::UTIMES, a(0) as i32 as i64, a(1))),
+        // setxattr, lsetxattr, removexattr, lremovexattr / f* / *at
+        188 | 189 | 197 | 198 => path = Some((op::XATTR, AT_FDCWD, a(0))),
+        190 | 199 => path = Some((op::XATTR, a(0) as i32 as i64, 0)),
+        463 | 466 => path = Some((op::XATTR, a(0) as i32 as i64, a(1))),
+        // bind: an AF_UNIX socket with a filesystem name creates that name
+        49 => {
+            let addr = a(1);
+            if user::<u16>(addr) == Some(AF_UNIX) && user::<u8>(addr + 2).unwrap_or(0) != 0 {
+                path = Some((op::BIND_UNIX, AT_FDCWD, addr + 2));
+            }
+        }
+        // socket
+        41 => note(signal::SOCKET_FAMILY, 0, a(0) & 0xffff, exe),
+        // clone (flags first on x86_64), clone3 (struct clone_args, flags first), unshare
+        56 | 272 => {
+            let flags = a(0) & CLONE_NEW_MASK;
+            if flags != 0 {
+                note(signal::NAMESPACE, 0, flags, exe);
+            }
+        }
+        435 => {
+            let flags = user::<u64>(a(0)).unwrap_or(0) & CLONE_NEW_MASK;
+            if flags != 0 {
+                note(signal::NAMESPACE, 0, flags, exe);
+            }
+        }
+        308 => note(signal::SETNS, 0, a(1), exe),
+        // mmap, mprotect, pkey_mprotect
+        9 => {
+            if a(2) & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC {
+                note(signal::MMAP_WX, 0, a(2), exe);
+            }
+        }
+        10 | 329 => {
+            if a(2) & PROT_EXEC != 0 {
+                note(signal::MPROTECT_EXEC, 0, a(2), exe);
+            }
+        }
+        135 => {
+            if a(0) != PERSONALITY_QUERY {
+                note(signal::PERSONALITY, 0, a(0), exe);
+            }
+        }
+        // sched_setscheduler(pid, policy, ..), sched_setattr(pid, attr{size, policy, ..})
+        144 => realtime(a(1), exe),
+        314 => realtime(user::<u32>(a(1) + 4).unwrap_or(0) as u64, exe),
+        _ => {}
+    }
+    for (op, dirfd, user) in [path, second].into_iter().flatten() {
+        emit(op, exe, dirfd, user);
+    }
+    0
+}
+
+#[inline(always)]
+fn realtime(policy: u64, exe: u32) {
+    let policy = policy & !SCHED_RESET_ON_FORK;
+    if policy == SCHED_FIFO || policy == SCHED_RR || policy == SCHED_DEADLINE {
+        note(signal::REALTIME, 0, policy, exe);
+    }
+}

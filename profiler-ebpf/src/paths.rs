@@ -1,0 +1,301 @@
+//! Paths that watched tasks write (and read, where a directive depends on it), resolved in the
+//! kernel to the names a unit file would use, deduplicated, and sent through a ring buffer.
+//!
+//! A relative path or an `*at(dirfd, ..)` call is resolved by walking the dentries of the base
+//! directory (the task's cwd or the dirfd's file) up to the task's root, crossing mounts the way
+//! `d_path` does. Fentry/LSM hooks and `bpf_d_path` are not available on these kernels, so the
+//! walk reads struct members at offsets the loader takes from the running kernel's BTF.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    Global,
+    helpers::{
+        generated::bpf_loop,
+        bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_user_str_bytes,
+    },
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+use profiler_common::{
+    KernelOffsets, PATH_DEDUP_ENTRIES, PATH_DEPTH, PATH_LEN, PATH_NAME_LEN, PATH_RING_BYTES,
+    PathEvent, loss, path_flags,
+};
+
+use crate::filter::count_loss;
+
+#[unsafe(no_mangle)]
+static KERNEL_OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
+    valid: 0,
+    task_fs: 0,
+    task_files: 0,
+    task_mm: 0,
+    mm_exe_file: 0,
+    file_inode: 0,
+    inode_mode: 0,
+    fs_root: 0,
+    fs_pwd: 0,
+    path_mnt: 0,
+    path_dentry: 0,
+    files_fdt: 0,
+    fdt_max_fds: 0,
+    fdt_fd: 0,
+    file_path: 0,
+    dentry_parent: 0,
+    dentry_name: 0,
+    qstr_name: 0,
+    vfsmount_root: 0,
+    mount_mnt: 0,
+    mount_parent: 0,
+    mount_mountpoint: 0,
+});
+
+#[map]
+pub static PATH_EVENTS: RingBuf = RingBuf::with_byte_size(PATH_RING_BYTES, 0);
+
+/// Hashes of (executable, op, base, string) recently sent: a repeat costs a lookup, no event.
+#[map]
+static PATH_SEEN: LruHashMap<u64, u8> = LruHashMap::with_max_entries(PATH_DEDUP_ENTRIES, 0);
+
+/// The record under construction: far too big for the 512-byte BPF stack.
+#[map]
+static PATH_EVENT_SCRATCH: PerCpuArray<PathEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// `AT_FDCWD` (include/uapi/linux/fcntl.h): "relative to the current directory".
+pub const AT_FDCWD: i64 = -100;
+
+/// The kernel's struct member offsets, as the loader found them in BTF.
+#[inline(always)]
+pub fn offsets() -> KernelOffsets {
+    KERNEL_OFFSETS.load()
+}
+
+#[inline(always)]
+fn read_u64(addr: u64) -> u64 {
+    // SAFETY: a checked helper read; a bad address yields 0, which every caller treats as absent.
+    unsafe { bpf_probe_read_kernel(addr as *const u64) }.unwrap_or(0)
+}
+
+#[inline(always)]
+fn read_u32(addr: u64) -> u32 {
+    // SAFETY: as above.
+    unsafe { bpf_probe_read_kernel(addr as *const u32) }.unwrap_or(0)
+}
+
+/// A `struct path`: (vfsmount, dentry).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KPath {
+    mnt: u64,
+    dentry: u64,
+}
+
+fn read_kpath(off: &KernelOffsets, addr: u64) -> KPath {
+    KPath { mnt: read_u64(addr + off.path_mnt as u64), dentry: read_u64(addr + off.path_dentry as u64) }
+}
+
+/// The `struct file *` behind a descriptor of the current task.
+#[inline(always)]
+fn current_file(off: &KernelOffsets, fd: i64) -> u64 {
+    if fd < 0 {
+        return 0;
+    }
+    // SAFETY: returns the current task_struct's address; it is only read through helpers.
+    let task = unsafe { bpf_get_current_task() };
+    let files = read_u64(task + off.task_files as u64);
+    let fdt = read_u64(files + off.files_fdt as u64);
+    if files == 0 || fdt == 0 || fd as u64 >= read_u32(fdt + off.fdt_max_fds as u64) as u64 {
+        return 0;
+    }
+    let array = read_u64(fdt + off.fdt_fd as u64);
+    read_u64(array + 8 * fd as u64)
+}
+
+/// The inode mode of the current task's executable (for set-user-ID detection after exec).
+#[inline(always)]
+pub fn current_exe_mode() -> Option<u32> {
+    let off = offsets();
+    if off.valid == 0 {
+        return None;
+    }
+    // SAFETY: as in `current_file`.
+    let task = unsafe { bpf_get_current_task() };
+    let mm = read_u64(task + off.task_mm as u64);
+    let file = read_u64(mm + off.mm_exe_file as u64);
+    let inode = read_u64(file + off.file_inode as u64);
+    if mm == 0 || file == 0 || inode == 0 {
+        return None;
+    }
+    // SAFETY: i_mode is an umode_t (u16).
+    unsafe { bpf_probe_read_kernel((inode + off.inode_mode as u64) as *const u16) }
+        .ok()
+        .map(u32::from)
+}
+
+/// Records a path operation: `user` is the task's path string (0 when the operation names only
+/// a descriptor), `dirfd` its base (`AT_FDCWD` for the cwd).
+#[inline(never)]
+pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64) {
+    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch entry; programs on one CPU do not interleave.
+    let event = unsafe { &mut *event };
+    event.op = op;
+    event.exe_slot = exe_slot;
+    event.depth = 0;
+    event.flags = 0;
+    event.tail[0] = 0;
+    if user != 0 {
+        // SAFETY: a checked helper read of the task's own memory into our buffer.
+        match unsafe { bpf_probe_read_user_str_bytes(user as *const u8, &mut event.tail) } {
+            Ok(read) => {
+                if read.len() >= PATH_LEN - 1 {
+                    event.flags |= path_flags::TRUNCATED;
+                }
+            }
+            Err(_) => {
+                count_loss(loss::PATH_UNREADABLE);
+                return;
+            }
+        }
+    }
+    let absolute = event.tail[0] == b'/';
+    let off = offsets();
+    let mut base = KPath { mnt: 0, dentry: 0 };
+    if !absolute {
+        if off.valid == 0 {
+            event.flags |= path_flags::BASE_UNKNOWN;
+        } else if dirfd == AT_FDCWD {
+            // SAFETY: as in `current_file`.
+            let task = unsafe { bpf_get_current_task() };
+            let fs = read_u64(task + off.task_fs as u64);
+            base = read_kpath(&off, fs + off.fs_pwd as u64);
+        } else {
+            let file = current_file(&off, dirfd);
+            if file != 0 {
+                base = read_kpath(&off, file + off.file_path as u64);
+            }
+        }
+        if off.valid != 0 && (base.mnt == 0 || base.dentry == 0) {
+            event.flags |= path_flags::BASE_UNKNOWN;
+        }
+    }
+    let key = dedup_key(event, base);
+    if PATH_SEEN.get_ptr(&key).is_some() {
+        return;
+    }
+    let _ = PATH_SEEN.insert(&key, &1, 0);
+    if base.dentry != 0 {
+        walk(&off, event, base);
+    }
+    if PATH_EVENTS.output::<PathEvent>(&*event, 0).is_err() {
+        count_loss(loss::PATH_EVENTS_LOST);
+        // Forget it, so the next occurrence is sent again.
+        let _ = PATH_SEEN.remove(&key);
+    }
+}
+
+/// FNV-1a over what makes a record distinct.
+#[inline(always)]
+fn dedup_key(event: &PathEvent, base: KPath) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    hash = (hash ^ ((event.op as u64) << 32 | event.exe_slot as u64)).wrapping_mul(PRIME);
+    hash = (hash ^ base.mnt).wrapping_mul(PRIME);
+    hash = (hash ^ base.dentry).wrapping_mul(PRIME);
+    let mut i = 0;
+    while i < PATH_LEN {
+        let byte = event.tail[i];
+        if byte == 0 {
+            break;
+        }
+        hash = (hash ^ byte as u64).wrapping_mul(PRIME);
+        i += 1;
+    }
+    hash
+}
+
+/// Where the walk is, between `bpf_loop` steps (on the caller's stack).
+#[repr(C)]
+struct Walk {
+    at: KPath,
+    root: KPath,
+    depth: u64,
+    complete: u64,
+}
+
+/// Fills `event.names` with the base's components, innermost first, up to the task's root.
+///
+/// One `bpf_loop` step per component or mount crossed: the verifier checks the step once,
+/// where an unrolled loop would make it check every combination of branches.
+#[inline(always)]
+fn walk(off: &KernelOffsets, event: &mut PathEvent, base: KPath) {
+    // SAFETY: as in `current_file`.
+    let task = unsafe { bpf_get_current_task() };
+    let fs = read_u64(task + off.task_fs as u64);
+    let mut state = Walk { at: base, root: read_kpath(off, fs + off.fs_root as u64), depth: 0, complete: 0 };
+    // SAFETY: the callback is a static function of this object; the context is our stack.
+    unsafe {
+        bpf_loop(
+            2 * PATH_DEPTH as u32,
+            walk_step as *mut c_void,
+            &mut state as *mut Walk as *mut c_void,
+            0,
+        );
+    }
+    if state.complete == 0 {
+        event.flags |= path_flags::TRUNCATED;
+    }
+    event.depth = state.depth as u32;
+}
+
+const STOP: i64 = 1;
+const NEXT: i64 = 0;
+
+extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: `ctx` is the `Walk` that `walk` passed to bpf_loop.
+    let state = unsafe { &mut *(ctx as *mut Walk) };
+    let off = offsets();
+    if state.at == state.root {
+        state.complete = 1;
+        return STOP;
+    }
+    if state.at.dentry == read_u64(state.at.mnt + off.vfsmount_root as u64) {
+        // The root of a mount: continue from where it is mounted (container_of the vfsmount
+        // inside its `struct mount`).
+        let mount = state.at.mnt - off.mount_mnt as u64;
+        let parent = read_u64(mount + off.mount_parent as u64);
+        if parent == mount || parent == 0 {
+            // The root of the mount tree, outside the task's root: as far as it goes.
+            state.complete = 1;
+            return STOP;
+        }
+        state.at = KPath { mnt: parent + off.mount_mnt as u64, dentry: read_u64(mount + off.mount_mountpoint as u64) };
+        return NEXT;
+    }
+    let parent = read_u64(state.at.dentry + off.dentry_parent as u64);
+    if parent == state.at.dentry || parent == 0 {
+        state.complete = 1;
+        return STOP;
+    }
+    let depth = state.depth as usize;
+    if depth >= PATH_DEPTH {
+        return STOP;
+    }
+    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
+        return STOP;
+    };
+    // SAFETY: this CPU's scratch entry, the one `emit` is filling.
+    let event = unsafe { &mut *event };
+    let name = read_u64(state.at.dentry + off.dentry_name as u64 + off.qstr_name as u64);
+    // SAFETY: a bounded kernel string read into our own buffer.
+    match unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut event.names[depth]) } {
+        Ok(read) if read.len() < PATH_NAME_LEN - 1 => {}
+        _ => event.flags |= path_flags::TRUNCATED,
+    }
+    state.depth += 1;
+    state.at.dentry = parent;
+    NEXT
+}

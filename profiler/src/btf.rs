@@ -1,0 +1,177 @@
+//! Struct member offsets from the running kernel's BTF (`/sys/kernel/btf/vmlinux`), so the
+//! path walk in the kernel programs reads the right fields on any kernel, not the build host's.
+//!
+//! Only what the offsets need is parsed: the type section's structs and unions, and names.
+
+use std::{collections::HashMap, path::Path};
+
+use profiler_common::KernelOffsets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    #[error("cannot read kernel BTF {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("kernel BTF {path} is malformed: {reason}")]
+    Malformed { path: String, reason: &'static str },
+    #[error("kernel BTF has no member {0}")]
+    NoMember(String),
+}
+
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+
+/// A struct or union: its members as (name, type id, bit offset).
+struct Composite {
+    members: Vec<(String, u32, u32)>,
+}
+
+/// The structs and unions of a BTF blob, by id, and the named ones by name.
+pub struct Btf {
+    composites: HashMap<u32, Composite>,
+    by_name: HashMap<String, u32>,
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+impl Btf {
+    pub fn from_file(path: &Path) -> Result<Self, BtfError> {
+        let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&data).map_err(|reason| BtfError::Malformed { path: path.display().to_string(), reason })
+    }
+
+    pub fn parse(data: &[u8]) -> Result<Self, &'static str> {
+        if data.get(0..2) != Some(&[0x9f, 0xeb]) {
+            return Err("bad magic (not little-endian BTF)");
+        }
+        let header = |i: usize| u32_at(data, 8 + 4 * i).ok_or("truncated header");
+        let hdr_len = u32_at(data, 4).ok_or("truncated header")? as usize;
+        let (type_off, type_len, str_off, str_len) = (header(0)? as usize, header(1)? as usize, header(2)? as usize, header(3)? as usize);
+        let types = data.get(hdr_len + type_off..hdr_len + type_off + type_len).ok_or("type section out of bounds")?;
+        let strings = data.get(hdr_len + str_off..hdr_len + str_off + str_len).ok_or("string section out of bounds")?;
+        let name = |off: u32| -> String {
+            let tail = strings.get(off as usize..).unwrap_or_default();
+            let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+            String::from_utf8_lossy(&tail[..end]).into_owned()
+        };
+        let mut btf = Btf { composites: HashMap::new(), by_name: HashMap::new() };
+        let mut at = 0;
+        let mut id = 1u32;
+        while at < types.len() {
+            let word = |i: usize| u32_at(types, at + 4 * i).ok_or("truncated type");
+            let (name_off, info) = (word(0)?, word(1)?);
+            let vlen = (info & 0xffff) as usize;
+            let kind = (info >> 24) & 0x1f;
+            let kind_flag = info >> 31 == 1;
+            at += 12;
+            let extra = match kind {
+                1 | 14 | 17 => 4,                 // INT, VAR, DECL_TAG
+                3 => 12,                          // ARRAY
+                4 | 5 | 15 | 19 => 12 * vlen,     // STRUCT, UNION, DATASEC, ENUM64
+                6 | 13 => 8 * vlen,               // ENUM, FUNC_PROTO
+                2 | 7..=12 | 16 | 18 => 0,
+                _ => return Err("unknown type kind"),
+            };
+            if kind == KIND_STRUCT || kind == KIND_UNION {
+                let mut members = Vec::with_capacity(vlen);
+                for m in 0..vlen {
+                    let base = at + 12 * m;
+                    let member = |i: usize| u32_at(types, base + 4 * i).ok_or("truncated member");
+                    let offset = member(2)?;
+                    // With kind_flag, the top 8 bits hold a bitfield size.
+                    let bits = if kind_flag { offset & 0x00ff_ffff } else { offset };
+                    members.push((name(member(0)?), member(1)?, bits));
+                }
+                let type_name = name(name_off);
+                if !type_name.is_empty() {
+                    btf.by_name.entry(type_name).or_insert(id);
+                }
+                btf.composites.insert(id, Composite { members });
+            }
+            at += extra;
+            id += 1;
+        }
+        Ok(btf)
+    }
+
+    /// The byte offset of `member` in `struct_name`, looking inside anonymous struct and union
+    /// members the way C does (`dentry.d_name` sits in an anonymous union on recent kernels).
+    pub fn offset(&self, struct_name: &str, member: &str) -> Result<u32, BtfError> {
+        let missing = || BtfError::NoMember(format!("{struct_name}.{member}"));
+        let id = *self.by_name.get(struct_name).ok_or_else(missing)?;
+        self.find(id, member, 0).map(|bits| bits / 8).ok_or_else(missing)
+    }
+
+    fn find(&self, id: u32, member: &str, depth: u32) -> Option<u32> {
+        let composite = self.composites.get(&id)?;
+        for (name, type_id, bits) in &composite.members {
+            if name == member {
+                return Some(*bits);
+            }
+            if name.is_empty() && depth < 8 {
+                // Anonymous members are typed directly as the struct/union (no typedef).
+                if let Some(inner) = self.find(*type_id, member, depth + 1) {
+                    return Some(bits + inner);
+                }
+            }
+        }
+        None
+    }
+
+    /// Every offset the kernel programs need.
+    pub fn kernel_offsets(&self) -> Result<KernelOffsets, BtfError> {
+        Ok(KernelOffsets {
+            valid: 1,
+            task_fs: self.offset("task_struct", "fs")?,
+            task_files: self.offset("task_struct", "files")?,
+            task_mm: self.offset("task_struct", "mm")?,
+            mm_exe_file: self.offset("mm_struct", "exe_file")?,
+            file_inode: self.offset("file", "f_inode")?,
+            inode_mode: self.offset("inode", "i_mode")?,
+            fs_root: self.offset("fs_struct", "root")?,
+            fs_pwd: self.offset("fs_struct", "pwd")?,
+            path_mnt: self.offset("path", "mnt")?,
+            path_dentry: self.offset("path", "dentry")?,
+            files_fdt: self.offset("files_struct", "fdt")?,
+            fdt_max_fds: self.offset("fdtable", "max_fds")?,
+            fdt_fd: self.offset("fdtable", "fd")?,
+            file_path: self.offset("file", "f_path")?,
+            dentry_parent: self.offset("dentry", "d_parent")?,
+            dentry_name: self.offset("dentry", "d_name")?,
+            qstr_name: self.offset("qstr", "name")?,
+            vfsmount_root: self.offset("vfsmount", "mnt_root")?,
+            mount_mnt: self.offset("mount", "mnt")?,
+            mount_parent: self.offset("mount", "mnt_parent")?,
+            mount_mountpoint: self.offset("mount", "mnt_mountpoint")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_what_is_not_btf() {
+        assert!(Btf::parse(b"\x7fELF....").is_err());
+        assert!(Btf::parse(&[0x9f, 0xeb, 1, 0]).is_err());
+    }
+
+    /// Reads this machine's BTF when it has one: the offsets must be distinct and plausible.
+    #[test]
+    fn finds_the_path_walk_offsets_on_this_kernel() {
+        let path = Path::new("/sys/kernel/btf/vmlinux");
+        if !path.exists() {
+            eprintln!("skipped: this kernel has no BTF");
+            return;
+        }
+        let btf = Btf::from_file(path).unwrap();
+        let off = btf.kernel_offsets().unwrap();
+        assert_eq!(off.path_mnt, 0);
+        assert_eq!(off.path_dentry, 8);
+        assert!(off.dentry_name > off.dentry_parent, "{off:?}");
+        assert!(off.task_fs > 0 && off.task_files > 0 && off.task_fs != off.task_files);
+        assert!(btf.offset("task_struct", "no_such_member").is_err());
+    }
+}

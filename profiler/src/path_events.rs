@@ -1,0 +1,211 @@
+//! Drains the path ring buffer while recording and keeps what generate needs: every path
+//! written, and reads only under the prefixes a directive depends on.
+//!
+//! Memory stays bounded by what is distinct: reads are cut to their first three components,
+//! `/proc/PID/...` to `/proc/PID`, and a directory with more than `MAX_CHILDREN` distinct
+//! written entries (spool and temp files) is kept as one `dir/*` entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use profiler_common::{PATH_DEPTH, PathEvent, path_flags, path_op};
+
+use crate::path_text::{self, is_under};
+
+/// Distinct written names kept per directory before they are folded into `dir/*`.
+pub const MAX_CHILDREN: usize = 64;
+
+/// Where a read decides a directive: ProtectHome, PrivateTmp, ProtectProc/ProcSubset,
+/// ProtectKernelTunables/Logs, ProtectKernelModules.
+const READ_PREFIXES: &[&str] =
+    &["/home", "/root", "/run/user", "/tmp", "/var/tmp", "/proc", "/dev/kmsg", "/usr/lib/modules", "/lib/modules"];
+
+#[derive(Debug, Default, Clone)]
+pub struct PathEntry {
+    pub ops: BTreeSet<&'static str>,
+    pub exe_slots: BTreeSet<u32>,
+    pub incomplete: bool,
+}
+
+/// Paths seen so far, by encoded path.
+#[derive(Debug, Default)]
+pub struct PathLog {
+    pub entries: BTreeMap<String, PathEntry>,
+    children: BTreeMap<String, usize>,
+    pub malformed: u64,
+}
+
+pub fn op_name(op: u32) -> &'static str {
+    match op {
+        path_op::OPEN_WRITE => "write",
+        path_op::CREATE => "create",
+        path_op::MKDIR => "mkdir",
+        path_op::MKNOD => "mknod",
+        path_op::UNLINK => "unlink",
+        path_op::RMDIR => "rmdir",
+        path_op::RENAME => "rename",
+        path_op::LINK => "link",
+        path_op::SYMLINK => "symlink",
+        path_op::TRUNCATE => "truncate",
+        path_op::CHMOD => "chmod",
+        path_op::CHOWN => "chown",
+        path_op::UTIMES => "utimes",
+        path_op::XATTR => "xattr",
+        path_op::BIND_UNIX => "bind-unix",
+        path_op::OPEN_READ => "read",
+        path_op::STAT => "stat",
+        _ => "unknown",
+    }
+}
+
+/// Ops that make or remove a name: the directory holding it must be writable.
+pub fn changes_directory(op: &str) -> bool {
+    matches!(op, "create" | "mkdir" | "mknod" | "unlink" | "rmdir" | "rename" | "link" | "symlink" | "bind-unix")
+}
+
+pub fn is_write(op: &str) -> bool {
+    !matches!(op, "read" | "stat")
+}
+
+/// The absolute path a record names, before normalisation.
+fn assemble(event: &PathEvent) -> Vec<u8> {
+    let cut = |b: &[u8]| b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())].to_vec();
+    let tail = cut(&event.tail);
+    if tail.first() == Some(&b'/') {
+        return tail;
+    }
+    let mut path = Vec::new();
+    let depth = (event.depth as usize).min(PATH_DEPTH);
+    for name in event.names[..depth].iter().rev() {
+        path.push(b'/');
+        path.extend(cut(name));
+    }
+    if !tail.is_empty() {
+        path.push(b'/');
+        path.extend(tail);
+    }
+    path
+}
+
+impl PathLog {
+    /// Takes one ring buffer record.
+    pub fn add_record(&mut self, bytes: &[u8]) {
+        if bytes.len() < size_of::<PathEvent>() {
+            self.malformed += 1;
+            return;
+        }
+        // SAFETY: PathEvent is plain repr(C) data of integers and bytes; length checked above;
+        // read_unaligned because ring buffer records are only 8-byte aligned by contract.
+        let event: PathEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        let op = op_name(event.op);
+        let incomplete = event.flags & (path_flags::TRUNCATED | path_flags::BASE_UNKNOWN) != 0;
+        let path = path_text::encode(&path_text::normalize(&assemble(&event)));
+        self.add(path, op, event.exe_slot, incomplete);
+    }
+
+    pub fn add(&mut self, path: String, op: &'static str, exe_slot: u32, incomplete: bool) {
+        let path = if is_write(op) {
+            path
+        } else {
+            match read_key(&path) {
+                Some(key) => key,
+                None => return,
+            }
+        };
+        let path = self.fold(path, op);
+        let entry = self.entries.entry(path).or_default();
+        entry.ops.insert(op);
+        entry.exe_slots.insert(exe_slot);
+        entry.incomplete |= incomplete;
+    }
+
+    /// Folds the children of a directory with too many distinct written names into `dir/*`.
+    fn fold(&mut self, path: String, op: &str) -> String {
+        if !is_write(op) || self.entries.contains_key(&path) {
+            return path;
+        }
+        let dir = path_text::parent(&path).to_string();
+        let folded = format!("{}/*", dir.trim_end_matches('/'));
+        if self.entries.contains_key(&folded) {
+            return folded;
+        }
+        let count = self.children.entry(dir.clone()).or_default();
+        *count += 1;
+        if *count <= MAX_CHILDREN {
+            return path;
+        }
+        // Merge what the directory's children had into the folded entry.
+        let children: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|p| path_text::parent(p) == dir && p.as_str() != dir)
+            .cloned()
+            .collect();
+        let mut merged = PathEntry::default();
+        for child in children {
+            if let Some(e) = self.entries.remove(&child) {
+                merged.ops.extend(e.ops);
+                merged.exe_slots.extend(e.exe_slots);
+                merged.incomplete |= e.incomplete;
+            }
+        }
+        self.entries.insert(folded.clone(), merged);
+        folded
+    }
+}
+
+/// The key a read is kept under, or None when no directive depends on it.
+fn read_key(path: &str) -> Option<String> {
+    if !READ_PREFIXES.iter().any(|p| is_under(path, p)) {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    if parts.first() == Some(&"proc") && parts.get(1).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+        return Some(format!("/proc/{}", parts[1]));
+    }
+    Some(format!("/{}", parts.iter().take(3).copied().collect::<Vec<_>>().join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(tail: &[u8], names: &[&[u8]]) -> PathEvent {
+        let mut e = PathEvent { op: path_op::MKDIR, exe_slot: 3, depth: names.len() as u32, flags: 0, tail: [0; 256], names: [[0; 64]; PATH_DEPTH] };
+        e.tail[..tail.len()].copy_from_slice(tail);
+        for (i, n) in names.iter().enumerate() {
+            e.names[i][..n.len()].copy_from_slice(n);
+        }
+        e
+    }
+
+    #[test]
+    fn joins_the_base_innermost_first_then_the_relative_string() {
+        assert_eq!(assemble(&event(b"rel", &[b"work", b"tmp"])), b"/tmp/work/rel");
+        assert_eq!(assemble(&event(b"/abs/x", &[b"ignored"])), b"/abs/x");
+        assert_eq!(assemble(&event(b"", &[b"f", b"etc"])), b"/etc/f");
+        assert_eq!(assemble(&event(b"../x", &[b"b", b"a"])), b"/a/b/../x");
+    }
+
+    #[test]
+    fn keeps_writes_and_only_the_reads_that_decide_something() {
+        let mut log = PathLog::default();
+        log.add("/var/lib/app/db".into(), "write", 1, false);
+        log.add("/usr/share/doc/x".into(), "read", 1, false);
+        log.add("/home/alice/.config/app/rc".into(), "read", 1, false);
+        log.add("/proc/1234/status".into(), "read", 1, false);
+        let keys: Vec<&str> = log.entries.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["/home/alice/.config", "/proc/1234", "/var/lib/app/db"]);
+    }
+
+    #[test]
+    fn folds_a_directory_of_many_distinct_names() {
+        let mut log = PathLog::default();
+        for i in 0..(MAX_CHILDREN + 10) {
+            log.add(format!("/var/spool/app/{i:08}"), "create", 1, false);
+        }
+        log.add("/var/spool/other".into(), "create", 2, false);
+        assert!(log.entries.contains_key("/var/spool/app/*"));
+        assert_eq!(log.entries.keys().filter(|k| k.starts_with("/var/spool/app/")).count(), 1);
+        assert!(log.entries["/var/spool/app/*"].ops.contains("create"));
+    }
+}
