@@ -69,6 +69,18 @@ pub enum Command {
         /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
         #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
         on_unlisted_syscall: SyscallAction,
+        /// The unit's current settings, as `systemctl show UNIT` prints them: nothing the unit
+        /// already restricts more is loosened, and Type=notify keeps AF_UNIX.
+        #[arg(long)]
+        unit_settings: Option<PathBuf>,
+        /// The target systemd's version, when the groups come from a file or this host
+        /// (default: this host's `systemctl --version`, else 252).
+        #[arg(long)]
+        target_version: Option<u32>,
+        /// The target systemd has +BPF_FRAMEWORK (`systemctl --version`): SocketBindAllow= is
+        /// enforced there, so it is written.
+        #[arg(long)]
+        bpf_framework: bool,
     },
 }
 
@@ -102,19 +114,24 @@ impl Command {
         RecordOptions { subject, output, duration }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn generate_options(
         profile: PathBuf,
         output: Option<PathBuf>,
         systemd_version: Option<String>,
         syscall_groups: Option<PathBuf>,
         syscall_action: SyscallAction,
+        unit_settings: Option<PathBuf>,
+        target_version: Option<u32>,
+        bpf_framework: bool,
     ) -> GenerateOptions {
+        let target_version = target_version.or_else(|| systemd_version.as_deref().and_then(|v| v.parse().ok()));
         let groups = match (systemd_version, syscall_groups) {
             (Some(v), _) => GroupSource::Builtin(v),
             (None, Some(f)) => GroupSource::File(f),
             (None, None) => GroupSource::Host,
         };
-        GenerateOptions { profile, output, groups, syscall_action }
+        GenerateOptions { profile, output, groups, syscall_action, unit_settings, target_version, bpf_framework }
     }
 }
 
@@ -125,8 +142,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let systemd = Systemd { container_pid };
             crate::commands::record::run(&Command::record_options(output, unit, systemd, wait, cgroup, duration, command))
         }
-        Command::Generate { profile, output, systemd_version, syscall_groups, on_unlisted_syscall } => {
-            crate::commands::generate::run(&Command::generate_options(profile, output, systemd_version, syscall_groups, on_unlisted_syscall))
-        }
+        Command::Generate {
+            profile,
+            output,
+            systemd_version,
+            syscall_groups,
+            on_unlisted_syscall,
+            unit_settings,
+            target_version,
+            bpf_framework,
+        } => crate::commands::generate::run(&Command::generate_options(
+            profile,
+            output,
+            systemd_version,
+            syscall_groups,
+            on_unlisted_syscall,
+            unit_settings,
+            target_version,
+            bpf_framework,
+        )),
     }
 }

@@ -30,7 +30,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Whether an encoded path holds only plain printable characters (no `\xNN` escapes).
 pub fn is_plain(encoded: &str) -> bool {
-    !encoded.replace("\\\\", "").contains('\\')
+    !encoded.replace("\\\\", "").contains('\\') && !encoded.chars().any(char::is_control)
 }
 
 /// Normalises `/a/./b/../c` to `/a/c`, lexically: `..` is taken to mean the parent even where a

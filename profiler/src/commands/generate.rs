@@ -5,9 +5,29 @@ use std::{io::Write as _, path::PathBuf};
 use anyhow::Context as _;
 
 use crate::{
-    harden::{self, Options, SyscallAction, syscall_groups::SyscallGroups},
+    harden::{self, Options, SyscallAction, sandbox::Target, syscall_groups::SyscallGroups},
     profile,
 };
+
+/// The systemd assumed when nothing says which one the drop-in is for (Debian 12's).
+const DEFAULT_SYSTEMD: u32 = 252;
+
+/// `systemctl show` output: `Name=value` lines.
+fn unit_settings(path: &std::path::Path) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading unit settings from {}", path.display()))?;
+    let settings: std::collections::BTreeMap<String, String> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if settings.is_empty() {
+        anyhow::bail!("{} holds no Name=value lines; expected the output of `systemctl show UNIT`", path.display());
+    }
+    Ok(settings)
+}
+
+/// The major version in `systemctl --version` ("systemd 252 (252.38-1~deb12u1)").
+fn host_systemd_version() -> Option<u32> {
+    let out = std::process::Command::new("systemctl").arg("--version").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1)?.parse().ok()
+}
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -17,6 +37,9 @@ pub struct GenerateOptions {
     /// the newest built-in table.
     pub groups: GroupSource,
     pub syscall_action: SyscallAction,
+    pub unit_settings: Option<PathBuf>,
+    pub target_version: Option<u32>,
+    pub bpf_framework: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +63,18 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
         })?,
     };
     let name = options.profile.file_name().map_or_else(|| options.profile.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let dropin = harden::render(&profile, &groups, &Options { syscall_action: options.syscall_action.clone(), profile_name: name });
+    let target = Target {
+        unit: match &options.unit_settings {
+            Some(path) => unit_settings(path)?,
+            None => Default::default(),
+        },
+        systemd_version: options.target_version.or_else(host_systemd_version).unwrap_or_else(|| {
+            log::warn!("cannot tell the target systemd's version; assuming {DEFAULT_SYSTEMD}");
+            DEFAULT_SYSTEMD
+        }),
+        bpf_framework: options.bpf_framework,
+    };
+    let dropin = harden::render(&profile, &groups, &Options { syscall_action: options.syscall_action.clone(), profile_name: name, target });
     match &options.output {
         Some(path) => profile::write_atomically(path, dropin.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
         None => {

@@ -1,6 +1,7 @@
 //! From a profile to a least-privilege `[Service]` drop-in: a pure function of the profile,
 //! the target systemd's syscall groups and the options, with no I/O.
 
+pub mod sandbox;
 pub mod syscall_filter;
 pub mod syscall_groups;
 pub mod text;
@@ -28,6 +29,8 @@ pub struct Options {
     pub syscall_action: SyscallAction,
     /// How the profile is named in the header (its file name).
     pub profile_name: String,
+    /// The unit's current settings and the target systemd.
+    pub target: sandbox::Target,
 }
 
 /// Renders the drop-in.
@@ -38,7 +41,37 @@ pub fn render(profile: &Profile, groups: &SyscallGroups, options: &Options) -> S
     architectures(&mut out, profile);
     syscall_filter(&mut out, profile, groups, options);
     capabilities(&mut out, profile);
+    sandbox_lines(&mut out, profile, &options.target);
     out
+}
+
+fn sandbox_lines(out: &mut String, profile: &Profile, target: &sandbox::Target) {
+    let mut left_open = Vec::new();
+    out.push('\n');
+    for verdict in sandbox::decide(profile, target) {
+        match verdict {
+            sandbox::Verdict::Set { lines, why } => {
+                for line in &why {
+                    let _ = writeln!(out, "# {line}");
+                }
+                for line in &lines {
+                    let _ = writeln!(out, "{line}");
+                }
+                out.push('\n');
+            }
+            sandbox::Verdict::Open { directive, why } => left_open.push((directive, why)),
+        }
+    }
+    if !profile.capabilities.values().any(CapabilityUse::needed) {
+        out.push_str("# The service never needed a capability: consider User= (or DynamicUser=yes) so it\n");
+        out.push_str("# does not run as root at all. Not set here: file ownership would change.\n");
+    }
+    if !left_open.is_empty() {
+        out.push_str("# Left open, with the observation that prevented each:\n");
+        for (directive, why) in left_open {
+            let _ = writeln!(out, "#   {directive}=: {why}");
+        }
+    }
 }
 
 fn header(out: &mut String, profile: &Profile, groups: &SyscallGroups, options: &Options) {

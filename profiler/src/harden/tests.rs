@@ -27,11 +27,16 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
         capabilities: caps.iter().map(|(n, c)| (n.to_string(), c.clone())).collect(),
         executables: BTreeMap::from([(exe, ExecutableUse { execs: 1 })]),
         losses: BTreeMap::new(),
+        ..Default::default()
     }
 }
 
 fn options() -> Options {
-    Options { syscall_action: SyscallAction::Errno("EPERM".into()), profile_name: "nginx.json".into() }
+    Options {
+        syscall_action: SyscallAction::Errno("EPERM".into()),
+        profile_name: "nginx.json".into(),
+        target: super::sandbox::Target { systemd_version: 252, ..Default::default() },
+    }
 }
 
 fn cap(granted: u64, denied: u64, probes: u64, caller: &str) -> CapabilityUse {
@@ -69,7 +74,7 @@ fn nothing_needed_means_an_empty_bounding_set_and_kill() {
     let groups = SyscallGroups::builtin("252").unwrap();
     let dropin = render(&p, &groups, &Options { syscall_action: SyscallAction::Kill, ..options() });
     insta::assert_snapshot!(dropin);
-    assert!(dropin.ends_with("CapabilityBoundingSet=\n"));
+    assert!(dropin.contains("\nCapabilityBoundingSet=\n\n"));
     assert!(!dropin.contains("SystemCallErrorNumber"));
 }
 
@@ -94,4 +99,102 @@ fn compat_syscalls_keep_their_architecture() {
     p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, executables: Default::default() })]));
     let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
     assert!(dropin.contains("\nSystemCallArchitectures=native x86\n"), "{dropin}");
+}
+
+fn with_paths(paths: &[(&str, &[&str])]) -> crate::profile::Profile {
+    let mut p = profile(&[("read", 1)], &[]);
+    for (path, ops) in paths {
+        p.paths.insert(
+            path.to_string(),
+            crate::profile::PathUse {
+                ops: ops.iter().map(|o| o.to_string()).collect(),
+                executables: ["/usr/sbin/app".to_string()].into(),
+                incomplete: false,
+            },
+        );
+    }
+    p
+}
+
+fn lines_of(dropin: &str, key: &str) -> Vec<String> {
+    dropin.lines().filter(|l| l.starts_with(key)).map(str::to_string).collect()
+}
+
+#[test]
+fn read_write_paths_cover_every_write_with_the_fewest_entries() {
+    let p = with_paths(&[
+        ("/var/lib/app/db", &["write"]),
+        ("/var/lib/app/db.tmp", &["create", "rename"]),
+        ("/var/log/app/app.log", &["create"]),
+        ("/var/log/app/old", &["mkdir"]),
+        ("/run/app.pid", &["create", "unlink"]),
+        ("/etc/app.conf", &["read"]),
+        ("/dev/null", &["write"]),
+    ]);
+    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    assert_eq!(lines_of(&dropin, "ReadWritePaths="), ["ReadWritePaths=/run", "ReadWritePaths=/var/lib/app", "ReadWritePaths=/var/log/app"]);
+    assert!(dropin.contains("could be StateDirectory=app"), "{dropin}");
+    assert!(lines_of(&dropin, "UMask=").is_empty());
+}
+
+#[test]
+fn hostile_file_names_cannot_inject_lines() {
+    let p = with_paths(&[
+        ("/var/lib/app/evil\\x0a[Service]\\x0aExecStartPost=/bin/sh", &["create"]),
+        ("/var/lib/app/new\x0aline/ExecStart=x", &["create"]),
+        ("/srv/with space/100%n \"q\"/f", &["create"]),
+        ("/srv/\\xff\\xfe/f", &["create"]),
+    ]);
+    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    // Every line is a comment, blank, a section header we wrote, or one of our settings.
+    for line in dropin.lines() {
+        assert!(
+            line.is_empty() || line.starts_with('#') || line == "[Service]" || !line.contains("ExecStart"),
+            "injected line: {line:?}"
+        );
+    }
+    assert_eq!(dropin.lines().filter(|l| *l == "[Service]").count(), 1);
+    let rw = lines_of(&dropin, "ReadWritePaths=");
+    // The newline-bearing directory is replaced by its plain ancestor, loudly.
+    assert!(rw.contains(&"ReadWritePaths=/var/lib/app".to_string()), "{rw:?}");
+    assert!(dropin.contains("WARNING: /var/lib/app/new\\nline has characters"), "{dropin}");
+    assert!(rw.contains(&"ReadWritePaths=/srv".to_string()), "{rw:?}");
+}
+
+#[test]
+fn unit_file_paths_are_quoted_and_escaped_per_systemd() {
+    use super::sandbox::unit_path;
+    assert_eq!(unit_path("/var/lib/app"), "/var/lib/app");
+    assert_eq!(unit_path("/srv/with space/100%n \"q\""), "\"/srv/with space/100%%n \\\"q\\\"\"");
+    assert_eq!(unit_path("/srv/back\\\\slash"), "\"/srv/back\\\\slash\"");
+}
+
+#[test]
+fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() {
+    let p = with_paths(&[("/home/u/.cache/x", &["read"])]);
+    let mut opts = options();
+    opts.target.unit.insert("ProtectHome".into(), "yes".into());
+    opts.target.unit.insert("ProtectSystem".into(), "full".into());
+    opts.target.systemd_version = 245;
+    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &opts);
+    assert!(lines_of(&dropin, "ProtectHome=").is_empty(), "read-only would weaken yes: {dropin}");
+    assert!(dropin.contains("the unit already sets ProtectHome=yes"));
+    assert_eq!(lines_of(&dropin, "ProtectSystem="), ["ProtectSystem=strict"]);
+    assert!(lines_of(&dropin, "ProtectProc=").is_empty());
+    assert!(dropin.contains("ProtectProc= needs systemd 247"));
+}
+
+#[test]
+fn observed_acts_leave_their_directives_open_with_the_reason() {
+    let mut p = with_paths(&[]);
+    let exe: std::collections::BTreeSet<String> = ["/usr/bin/node".to_string()].into();
+    p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone() });
+    p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone() });
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe });
+    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
+    assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
+    assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=mnt"]);
+    assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_INET"]);
+    assert!(lines_of(&dropin, "PrivateNetwork=").is_empty());
 }
