@@ -14,12 +14,24 @@ fn main() {
         "grandchild" => grandchild(),
         "marker" => marker(),
         "demo" => demo(),
+        "mkdir-relative" => mkdir_relative(arg(2)),
+        "netlink" => socket_of(libc::AF_NETLINK, libc::SOCK_RAW),
+        "dev-null" => device("/dev/null", true),
+        "dev-zero" => device("/dev/zero", false),
+        "unshare-mnt" => unshare_mnt(),
+        "write-exec" => write_exec(),
+        "setuid-mode" => setuid_mode(arg(2)),
+        "bind-loopback" => bind_loopback(),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo");
+    eprintln!(
+        "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
+         \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
+         \x20      | setuid-mode FILE | bind-loopback"
+    );
     std::process::exit(2)
 }
 
@@ -120,4 +132,67 @@ fn tempfile_dir() -> String {
     let dir = std::env::temp_dir().join(format!("profiler-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.to_string_lossy().into_owned()
+}
+
+/// chdir(DIR), then mkdir("cwd-made") relative to the cwd and mkdirat(dirfd of DIR/sub, "rel").
+fn mkdir_relative(dir: &str) {
+    std::fs::create_dir_all(format!("{dir}/sub")).expect("make sub");
+    // SAFETY: valid C strings; our own descriptor.
+    unsafe {
+        check(libc::chdir(cstr(dir).as_ptr()), "chdir");
+        check(libc::mkdir(cstr("cwd-made").as_ptr(), 0o755), "mkdir");
+        let sub = libc::open(cstr("sub").as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        check(sub, "open sub");
+        check(libc::mkdirat(sub, cstr("rel").as_ptr(), 0o755), "mkdirat");
+        libc::close(sub);
+    }
+}
+
+fn socket_of(family: libc::c_int, kind: libc::c_int) {
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::socket(family, kind, 0) };
+    check(fd, "socket");
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+}
+
+/// Opens a device node, for writing or reading.
+fn device(path: &str, write: bool) {
+    let file = if write { std::fs::OpenOptions::new().write(true).open(path) } else { std::fs::File::open(path) };
+    file.unwrap_or_else(|e| panic!("open {path}: {e}"));
+}
+
+/// A writable and executable anonymous mapping (what a JIT does).
+fn write_exec() {
+    // SAFETY: an anonymous mapping we unmap at once.
+    unsafe {
+        let prot = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+        let p = libc::mmap(std::ptr::null_mut(), 4096, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            check(-1, "mmap");
+        }
+        libc::munmap(p, 4096);
+    }
+}
+
+/// Gives FILE the set-user-ID bit.
+fn setuid_mode(path: &str) {
+    std::fs::write(path, b"#!/bin/sh\n").expect("write");
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(cstr(path).as_ptr(), 0o4755) }, "chmod");
+}
+
+/// The port `bind-loopback` uses: fixed, since a bind to port 0 is recorded as port 0.
+pub const LOOPBACK_PORT: u16 = 47_311;
+
+/// A TCP listener on 127.0.0.1 and a client connecting to it.
+fn bind_loopback() {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", LOOPBACK_PORT)).expect("listen");
+    std::net::TcpStream::connect(("127.0.0.1", LOOPBACK_PORT)).expect("connect");
+    drop(listener);
+}
+
+fn unshare_mnt() {
+    // SAFETY: plain syscall; the new namespace dies with this process.
+    check(unsafe { libc::unshare(libc::CLONE_NEWNS) }, "unshare(CLONE_NEWNS)");
 }
