@@ -11,17 +11,39 @@ use std::{
 
 use profiler_tests::{is_root_or_skip, profiler_bin};
 
-/// The container, booted for the test and powered off when it ends.
+/// The container, booted for the test and powered off when it ends. One at a time: the tests
+/// of this file share its name.
 struct Testbed {
     script: PathBuf,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_TESTBED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Testbed {
     fn up() -> Self {
+        let turn = ONE_TESTBED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testbed/testbed.sh");
         let out = Command::new(&script).arg("up").output().expect("run testbed.sh");
         assert!(out.status.success(), "testbed up failed: {}", String::from_utf8_lossy(&out.stderr));
-        Self { script }
+        Self { script, _turn: turn }
+    }
+
+    /// Installs a drop-in for `unit`, checks it with systemd-analyze verify, and restarts.
+    /// Returns whether the restart succeeded.
+    fn install(&self, unit: &str, dropin: &str) -> bool {
+        let path = format!("/etc/systemd/system/{unit}.d/50-profiler.conf");
+        self.write_file(&path, dropin);
+        let (verified, warnings) = self.exec(&["systemd-analyze", "verify", "--man=no", unit]);
+        assert!(verified && warnings.trim().is_empty(), "systemd-analyze verify warned:\n{warnings}");
+        self.ok(&["systemctl", "daemon-reload"]);
+        self.exec(&["systemctl", "restart", unit]).0
+    }
+
+    /// The numeric exposure `systemd-analyze security` gives the unit.
+    fn exposure_score(&self, unit: &str) -> f64 {
+        let line = self.exposure(unit);
+        line.split_whitespace().find_map(|w| w.parse().ok()).unwrap_or_else(|| panic!("no score in {line:?}"))
     }
 
     /// Runs a command inside the container; returns (success, stdout+stderr).
@@ -57,6 +79,30 @@ impl Testbed {
     fn http_status(&self) -> Option<u16> {
         let (_, text) = self.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "3", "-w", "%{http_code}", "http://127.0.0.1/"]);
         text.trim().parse().ok().filter(|&code| code != 0)
+    }
+
+    /// `profiler generate` for this container's systemd: its syscall groups, version, build
+    /// features and the unit's current settings, as an administrator would pass them.
+    fn generate(&self, work: &std::path::Path, profile: &std::path::Path, unit: &str) -> String {
+        let groups = work.join("groups.txt");
+        std::fs::write(&groups, self.ok(&["systemd-analyze", "syscall-filter"])).unwrap();
+        let settings = work.join("settings.txt");
+        std::fs::write(&settings, self.ok(&["systemctl", "show", unit])).unwrap();
+        let version = self.ok(&["systemctl", "--version"]);
+        let number = version.split_whitespace().nth(1).unwrap_or("252").to_string();
+        let mut args = vec![
+            "generate",
+            "--syscall-groups", groups.to_str().unwrap(),
+            "--unit-settings", settings.to_str().unwrap(),
+            "--target-version", &number,
+            profile.to_str().unwrap(),
+        ];
+        if version.contains("+BPF_FRAMEWORK") {
+            args.push("--bpf-framework");
+        }
+        let out = Command::new(profiler_bin()).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
     }
 
     fn exposure(&self, unit: &str) -> String {
@@ -139,22 +185,10 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     assert!(!recorded.executables.keys().any(|e| e.contains("curl") || e.contains("nsenter")), "only the unit is recorded");
 
     // Generate against the container's own systemd groups, as on a real target host.
-    let groups = work.path().join("groups.txt");
-    std::fs::write(&groups, tb.ok(&["systemd-analyze", "syscall-filter"])).unwrap();
-    let out = Command::new(profiler_bin())
-        .args(["generate", "--syscall-groups", groups.to_str().unwrap(), profile.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dropin = String::from_utf8(out.stdout).unwrap();
+    let dropin = tb.generate(work.path(), &profile, "nginx.service");
     eprintln!("generated drop-in:\n{dropin}");
 
-    const DROPIN: &str = "/etc/systemd/system/nginx.service.d/50-profiler.conf";
-    tb.write_file(DROPIN, &dropin);
-    let (verified, warnings) = tb.exec(&["systemd-analyze", "verify", "--man=no", "nginx.service"]);
-    assert!(verified && warnings.trim().is_empty(), "systemd-analyze verify warned:\n{warnings}");
-    tb.ok(&["systemctl", "daemon-reload"]);
-    tb.ok(&["systemctl", "restart", "nginx.service"]);
+    assert!(tb.install("nginx.service", &dropin), "nginx restarts under the drop-in");
     assert_eq!(tb.http_status(), Some(200), "nginx serves under the drop-in");
     tb.ok(&["systemctl", "reload", "nginx.service"]);
     std::thread::sleep(Duration::from_millis(500));
@@ -164,6 +198,17 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let report = format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n");
     let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
+    let score = tb.exposure_score("nginx.service");
+    assert!(score <= 2.6, "nginx exposure {score} is above the 2.6 target");
+
+    // Enforcement of the file system and family lines: without the log directory in
+    // ReadWritePaths, or without AF_INET6, nginx cannot start (it logs there and listens on [::]:80).
+    for (removed, what) in [("ReadWritePaths=/var/log/nginx", "the log directory"), ("AF_INET6", "AF_INET6")] {
+        let weakened = dropin.replace(&format!(" {removed}"), "").replace(&format!("{removed}\n"), "");
+        assert_ne!(weakened, dropin, "{removed} is in the drop-in");
+        let restarted = tb.install("nginx.service", &weakened);
+        assert!(!restarted && tb.http_status() != Some(200), "nginx still served without {what} allowed");
+    }
 
     // Enforcement: the same drop-in without the filter line that allows socket(2) must break
     // nginx (it cannot open its listening socket).
@@ -173,9 +218,68 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(weakened, dropin, "the drop-in allows socket(2) somewhere");
-    tb.write_file(DROPIN, &weakened);
-    tb.ok(&["systemctl", "daemon-reload"]);
-    let (restarted, _) = tb.exec(&["systemctl", "restart", "nginx.service"]);
+    let restarted = tb.install("nginx.service", &weakened);
     let serving = tb.http_status() == Some(200);
     assert!(!restarted && !serving, "nginx still started and served without socket(2) allowed");
+}
+
+/// redis-cli against the container's redis; its output, trimmed.
+fn redis(tb: &Testbed, args: &[&str]) -> String {
+    let mut cmd = vec!["redis-cli"];
+    cmd.extend_from_slice(args);
+    tb.exec(&cmd).1.trim().to_string()
+}
+
+/// The Debian redis unit, already hardened (exposure 1.1 stock), recorded through start-up,
+/// writes, a background save, a rewrite of its append-only file and shutdown; under the
+/// generated drop-in it must start, serve and save, at exposure 1.0 or lower.
+#[test]
+fn redis_keeps_working_and_saving_under_its_generated_dropin() {
+    if !is_root_or_skip("redis_keeps_working_and_saving_under_its_generated_dropin") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("redis.json");
+    let tb = Testbed::up();
+    let before = tb.exposure("redis-server.service");
+    let drive = |tb: &Testbed, key: &str| {
+        assert_eq!(redis(tb, &["SET", key, "value"]), "OK");
+        assert_eq!(redis(tb, &["GET", key]), "value");
+        assert!(redis(tb, &["BGSAVE"]).contains("Background saving started"));
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(redis(tb, &["PING"]), "PONG");
+    };
+    let recorder = start_recording(&[
+        "--unit", "redis-server.service", "--container-pid", &tb.leader(), "--wait", "-o", profile.to_str().unwrap(),
+    ]);
+    tb.ok(&["systemctl", "start", "redis-server.service"]);
+    drive(&tb, "before");
+    tb.ok(&["systemctl", "stop", "redis-server.service"]);
+    stop_recording(recorder);
+
+    let recorded = profiler::profile::load(&profile).unwrap();
+    assert!(recorded.executables.contains_key("/usr/bin/redis-server"), "{:?}", recorded.executables);
+    assert!(recorded.paths.keys().any(|p| p.starts_with("/var/lib/redis/")), "the dump was written: {:?}", recorded.paths.keys());
+
+    let dropin = tb.generate(work.path(), &profile, "redis-server.service");
+    eprintln!("generated drop-in:\n{dropin}");
+    assert!(tb.install("redis-server.service", &dropin), "redis starts under the drop-in");
+    std::thread::sleep(Duration::from_millis(300));
+    drive(&tb, "after");
+    let after = tb.exposure("redis-server.service");
+    eprintln!("exposure before: {before}\nexposure after: {after}");
+    let _ = std::fs::write(
+        std::env::temp_dir().join("profiler-e2e-redis.txt"),
+        format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n"),
+    );
+    let score = tb.exposure_score("redis-server.service");
+    assert!(score <= 1.0, "redis exposure {score} is above the 1.0 target");
+
+    // Enforcement: without AF_INET in the family list redis cannot listen on 127.0.0.1 (the
+    // unit's own ReadWritePaths= cannot be taken away by a drop-in; nginx's test covers ours).
+    let weakened = dropin.replace("RestrictAddressFamilies=AF_INET ", "RestrictAddressFamilies=");
+    assert_ne!(weakened, dropin, "the drop-in allows AF_INET");
+    tb.install("redis-server.service", &weakened);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_ne!(redis(&tb, &["PING"]), "PONG", "redis answered without AF_INET allowed");
 }

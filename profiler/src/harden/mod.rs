@@ -128,7 +128,14 @@ fn arch_syscalls(profile: &Profile) -> BTreeSet<&'static str> {
 }
 
 fn syscall_filter(out: &mut String, profile: &Profile, groups: &SyscallGroups, options: &Options) {
-    let used = profile.syscall_names();
+    let mut used = profile.syscall_names();
+    // glibc creates threads and processes with clone3 and falls back to clone only on ENOSYS.
+    // A service seen using only clone ran where clone3 failed that way (systemd answers clone3
+    // with ENOSYS under RestrictNamespaces=); under our EPERM it would not fall back.
+    let clone3_fallback = used.contains("clone") && !used.contains("clone3");
+    if clone3_fallback {
+        used.insert("clone3");
+    }
     let plan = syscall_filter::condense(&used, &arch_syscalls(profile), groups);
     let usage = |name: &str| {
         let (mut count, mut exes) = (0, BTreeSet::new());
@@ -146,6 +153,10 @@ fn syscall_filter(out: &mut String, profile: &Profile, groups: &SyscallGroups, o
     out.push_str("# was never recorded.\n");
     if !plan.implicit.is_empty() {
         let _ = writeln!(out, "# Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", "));
+    }
+    if clone3_fallback {
+        out.push_str("# clone3 is allowed though unseen: glibc falls back to the clone seen here only when\n");
+        out.push_str("# clone3 fails with ENOSYS, and the errno below is not ENOSYS.\n");
     }
     out.push_str("SystemCallFilter=\n");
     for group in &plan.groups {
