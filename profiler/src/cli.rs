@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::{
     commands::{
@@ -52,36 +52,39 @@ pub enum Command {
         command: Vec<String>,
     },
     /// Print (or write) the drop-in a profile supports.
-    Generate {
-        /// A profile written by `record`.
-        profile: PathBuf,
-        /// Write the drop-in here instead of stdout.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Use the built-in syscall group table of this systemd version instead of asking
-        /// this host's systemd-analyze.
-        #[arg(long, conflicts_with = "syscall_groups")]
-        systemd_version: Option<String>,
-        /// Read syscall groups from this file (the output of `systemd-analyze syscall-filter`
-        /// on the target host).
-        #[arg(long)]
-        syscall_groups: Option<PathBuf>,
-        /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
-        #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
-        on_unlisted_syscall: SyscallAction,
-        /// The unit's current settings, as `systemctl show UNIT` prints them: nothing the unit
-        /// already restricts more is loosened, and Type=notify keeps AF_UNIX.
-        #[arg(long)]
-        unit_settings: Option<PathBuf>,
-        /// The target systemd's version, when the groups come from a file or this host
-        /// (default: this host's `systemctl --version`, else 252).
-        #[arg(long)]
-        target_version: Option<u32>,
-        /// The target systemd has +BPF_FRAMEWORK (`systemctl --version`): SocketBindAllow= is
-        /// enforced there, so it is written.
-        #[arg(long)]
-        bpf_framework: bool,
-    },
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A profile written by `record`.
+    pub profile: PathBuf,
+    /// Write the drop-in here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Use the built-in syscall group table of this systemd version instead of asking
+    /// this host's systemd-analyze.
+    #[arg(long, conflicts_with = "syscall_groups")]
+    pub systemd_version: Option<String>,
+    /// Read syscall groups from this file (the output of `systemd-analyze syscall-filter`
+    /// on the target host).
+    #[arg(long)]
+    pub syscall_groups: Option<PathBuf>,
+    /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
+    #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
+    pub on_unlisted_syscall: SyscallAction,
+    /// The unit's current settings, as `systemctl show UNIT` prints them: nothing the unit
+    /// already restricts more is loosened, and Type=notify keeps AF_UNIX.
+    #[arg(long)]
+    pub unit_settings: Option<PathBuf>,
+    /// The target systemd's version, when the groups come from a file or this host
+    /// (default: this host's `systemctl --version`, else 252).
+    #[arg(long)]
+    pub target_version: Option<u32>,
+    /// The target systemd has +BPF_FRAMEWORK (`systemctl --version`): SocketBindAllow= is
+    /// enforced there, so it is written.
+    #[arg(long)]
+    pub bpf_framework: bool,
 }
 
 fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
@@ -114,24 +117,25 @@ impl Command {
         RecordOptions { subject, output, duration }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn generate_options(
-        profile: PathBuf,
-        output: Option<PathBuf>,
-        systemd_version: Option<String>,
-        syscall_groups: Option<PathBuf>,
-        syscall_action: SyscallAction,
-        unit_settings: Option<PathBuf>,
-        target_version: Option<u32>,
-        bpf_framework: bool,
-    ) -> GenerateOptions {
-        let target_version = target_version.or_else(|| systemd_version.as_deref().and_then(|v| v.parse().ok()));
-        let groups = match (systemd_version, syscall_groups) {
+}
+
+impl From<GenerateArgs> for GenerateOptions {
+    fn from(args: GenerateArgs) -> Self {
+        let target_version = args.target_version.or_else(|| args.systemd_version.as_deref().and_then(|v| v.parse().ok()));
+        let groups = match (args.systemd_version, args.syscall_groups) {
             (Some(v), _) => GroupSource::Builtin(v),
             (None, Some(f)) => GroupSource::File(f),
             (None, None) => GroupSource::Host,
         };
-        GenerateOptions { profile, output, groups, syscall_action, unit_settings, target_version, bpf_framework }
+        GenerateOptions {
+            profile: args.profile,
+            output: args.output,
+            groups,
+            syscall_action: args.on_unlisted_syscall,
+            unit_settings: args.unit_settings,
+            target_version,
+            bpf_framework: args.bpf_framework,
+        }
     }
 }
 
@@ -142,24 +146,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let systemd = Systemd { container_pid };
             crate::commands::record::run(&Command::record_options(output, unit, systemd, wait, cgroup, duration, command))
         }
-        Command::Generate {
-            profile,
-            output,
-            systemd_version,
-            syscall_groups,
-            on_unlisted_syscall,
-            unit_settings,
-            target_version,
-            bpf_framework,
-        } => crate::commands::generate::run(&Command::generate_options(
-            profile,
-            output,
-            systemd_version,
-            syscall_groups,
-            on_unlisted_syscall,
-            unit_settings,
-            target_version,
-            bpf_framework,
-        )),
+        Command::Generate(args) => crate::commands::generate::run(&args.into()),
     }
 }

@@ -1,6 +1,10 @@
 //! `profiler generate`: render a profile's drop-in to stdout or a file.
 
-use std::{io::Write as _, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context as _;
 
@@ -13,9 +17,9 @@ use crate::{
 const DEFAULT_SYSTEMD: u32 = 252;
 
 /// `systemctl show` output: `Name=value` lines.
-fn unit_settings(path: &std::path::Path) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading unit settings from {}", path.display()))?;
-    let settings: std::collections::BTreeMap<String, String> =
+    let settings: BTreeMap<String, String> =
         text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     if settings.is_empty() {
         anyhow::bail!("{} holds no Name=value lines; expected the output of `systemctl show UNIT`", path.display());

@@ -106,10 +106,7 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
         anyhow::Ok((exit, ring.into_inner()))
     })?;
     // What the kernel sent after the last wake-up.
-    while let Some(record) = ring.next() {
-        let record: &[u8] = &record;
-        path_log.add_record(record);
-    }
+    file_path_records(&mut ring, &mut path_log);
     let seconds = clock.elapsed().as_secs_f64();
     let ended = SystemTime::now();
 
@@ -156,12 +153,16 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
 /// Waits for path records and files them.
 async fn drain_paths(ring: &mut AsyncFd<RingBuf<MapData>>, log: &mut PathLog) -> anyhow::Result<()> {
     let mut ready = ring.readable_mut().await.context("waiting on the path ring buffer")?;
-    while let Some(record) = ready.get_inner_mut().next() {
-        let record: &[u8] = &record;
-        log.add_record(record);
-    }
+    file_path_records(ready.get_inner_mut(), log);
     ready.clear_ready();
     Ok(())
+}
+
+/// Files every record the ring buffer holds now.
+fn file_path_records(ring: &mut RingBuf<MapData>, log: &mut PathLog) {
+    while let Some(record) = ring.next() {
+        log.add_record(&record);
+    }
 }
 
 /// An existing output file is replaced only if it is one of our profiles: never clobber a

@@ -31,6 +31,10 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
     }
 }
 
+fn groups() -> SyscallGroups {
+    SyscallGroups::builtin("252").unwrap()
+}
+
 fn options() -> Options {
     Options {
         syscall_action: SyscallAction::Errno("EPERM".into()),
@@ -64,14 +68,14 @@ fn a_web_server_dropin() {
             ("CAP_DAC_OVERRIDE", cap(0, 2, 0, "generic_permission")),
         ],
     );
-    let groups = SyscallGroups::builtin("252").unwrap();
+    let groups = groups();
     insta::assert_snapshot!(render(&p, &groups, &options()));
 }
 
 #[test]
 fn nothing_needed_means_an_empty_bounding_set_and_kill() {
     let p = profile(&[("read", 1), ("exit_group", 1)], &[]);
-    let groups = SyscallGroups::builtin("252").unwrap();
+    let groups = groups();
     let dropin = render(&p, &groups, &Options { syscall_action: SyscallAction::Kill, ..options() });
     insta::assert_snapshot!(dropin);
     assert!(dropin.contains("\nCapabilityBoundingSet=\n\n"));
@@ -84,7 +88,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
     let evil = "/tmp/x\n[Service]\nExecStartPre=/bin/sh -c evil".to_string();
     p.syscalls.get_mut("x86_64").unwrap().get_mut("read").unwrap().executables.insert(evil.clone());
     p.executables.insert(evil, ExecutableUse { execs: 1 });
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    let dropin = render(&p, &groups(), &options());
     for line in dropin.lines() {
         assert!(line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.contains('='), "{line:?}");
         assert!(!line.starts_with("ExecStartPre"), "{line:?}");
@@ -97,7 +101,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
 fn compat_syscalls_keep_their_architecture() {
     let mut p = profile(&[("read", 1)], &[]);
     p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, executables: Default::default() })]));
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    let dropin = render(&p, &groups(), &options());
     assert!(dropin.contains("\nSystemCallArchitectures=native x86\n"), "{dropin}");
 }
 
@@ -131,7 +135,7 @@ fn read_write_paths_cover_every_write_with_the_fewest_entries() {
         ("/etc/app.conf", &["read"]),
         ("/dev/null", &["write"]),
     ]);
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    let dropin = render(&p, &groups(), &options());
     assert_eq!(lines_of(&dropin, "ReadWritePaths="), ["ReadWritePaths=/run", "ReadWritePaths=/var/lib/app", "ReadWritePaths=/var/log/app"]);
     assert!(dropin.contains("could be StateDirectory=app"), "{dropin}");
     assert!(lines_of(&dropin, "UMask=").is_empty());
@@ -145,7 +149,7 @@ fn hostile_file_names_cannot_inject_lines() {
         ("/srv/with space/100%n \"q\"/f", &["create"]),
         ("/srv/\\xff\\xfe/f", &["create"]),
     ]);
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    let dropin = render(&p, &groups(), &options());
     // Every line is a comment, blank, a section header we wrote, or one of our settings.
     for line in dropin.lines() {
         assert!(
@@ -176,7 +180,7 @@ fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() 
     opts.target.unit.insert("ProtectHome".into(), "yes".into());
     opts.target.unit.insert("ProtectSystem".into(), "full".into());
     opts.target.systemd_version = 245;
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &opts);
+    let dropin = render(&p, &groups(), &opts);
     assert!(lines_of(&dropin, "ProtectHome=").is_empty(), "read-only would weaken yes: {dropin}");
     assert!(dropin.contains("the unit already sets ProtectHome=yes"));
     assert_eq!(lines_of(&dropin, "ProtectSystem="), ["ProtectSystem=strict"]);
@@ -191,7 +195,7 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
     p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone() });
     p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone() });
     p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe });
-    let dropin = render(&p, &SyscallGroups::builtin("252").unwrap(), &options());
+    let dropin = render(&p, &groups(), &options());
     assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
     assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
     assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=mnt"]);
