@@ -107,3 +107,59 @@ fn loopback_binds_and_connects_are_seen_by_the_cgroup_hooks() {
     assert!(profile.families.contains_key("AF_INET"));
     assert!(control().sockets.is_empty(), "{:?}", control().sockets);
 }
+
+#[test]
+fn reads_of_other_processes_and_tunables_are_kept() {
+    if !is_root_or_skip("reads_of_other_processes_and_tunables_are_kept") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "read-proc"]);
+    // std::fs::read also stats the file it opened.
+    assert!(ops(&profile, "/proc/1").contains(&"read"), "{:#?}", profile.paths);
+    assert!(ops(&profile, "/proc/sys/kernel").contains(&"read"), "{:#?}", profile.paths);
+    assert!(!control().paths.contains_key("/proc/1"), "{:#?}", control().paths);
+    assert!(!control().paths.contains_key("/proc/sys/kernel"), "{:#?}", control().paths);
+}
+
+#[test]
+fn a_personality_change_is_seen_and_a_query_is_not() {
+    if !is_root_or_skip("a_personality_change_is_seen_and_a_query_is_not") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "personality"]);
+    let personas: Vec<&str> = profile.acts.keys().filter(|k| k.starts_with("personality")).map(String::as_str).collect();
+    assert_eq!(personas, ["personality 0x0", "personality 0x8"], "{:?}", profile.acts);
+    assert!(control().acts.keys().all(|k| !k.starts_with("personality")), "{:?}", control().acts);
+}
+
+#[test]
+fn a_realtime_policy_is_seen() {
+    if !is_root_or_skip("a_realtime_policy_is_seen") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "realtime"]);
+    let policies: Vec<&str> = profile.acts.keys().filter(|k| k.starts_with("realtime")).map(String::as_str).collect();
+    assert_eq!(policies, ["realtime SCHED_FIFO"], "{:?}", profile.acts);
+    assert!(control().acts.keys().all(|k| !k.starts_with("realtime")), "{:?}", control().acts);
+}
+
+#[test]
+fn setns_names_the_namespace_kind() {
+    if !is_root_or_skip("setns_names_the_namespace_kind") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "setns-net"]);
+    assert_eq!(profile.namespaces.keys().collect::<Vec<_>>(), ["net"], "{:?}", profile.namespaces);
+}
+
+#[test]
+fn running_a_set_user_id_program_is_seen() {
+    if !is_root_or_skip("running_a_set_user_id_program_is_seen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = record_command(&[WORKLOAD, "setuid-exec", dir.path().to_str().unwrap()]);
+    let exec = profile.acts.get("setuid-exec").unwrap_or_else(|| panic!("{:?}", profile.acts));
+    assert!(exec.executables.iter().any(|e| e.ends_with("/suid-true")), "{:?}", exec.executables);
+    assert!(!control().acts.contains_key("setuid-exec"), "{:?}", control().acts);
+}

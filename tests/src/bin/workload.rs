@@ -22,6 +22,11 @@ fn main() {
         "write-exec" => write_exec(),
         "setuid-mode" => setuid_mode(arg(2)),
         "bind-loopback" => bind_loopback(),
+        "read-proc" => read_proc(),
+        "personality" => personality(),
+        "realtime" => realtime(),
+        "setns-net" => setns_net(),
+        "setuid-exec" => setuid_exec(arg(2)),
         _ => usage(),
     }
 }
@@ -30,7 +35,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
-         \x20      | setuid-mode FILE | bind-loopback"
+         \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
+         \x20      | setuid-exec DIR"
     );
     std::process::exit(2)
 }
@@ -195,4 +201,51 @@ fn bind_loopback() {
 fn unshare_mnt() {
     // SAFETY: plain syscall; the new namespace dies with this process.
     check(unsafe { libc::unshare(libc::CLONE_NEWNS) }, "unshare(CLONE_NEWNS)");
+}
+
+/// Reads another process's /proc entry and a kernel tunable: what ProtectProc= and
+/// ProtectKernelTunables= depend on.
+fn read_proc() {
+    std::fs::read("/proc/1/status").expect("read /proc/1/status");
+    std::fs::read("/proc/sys/kernel/ostype").expect("read /proc/sys/kernel/ostype");
+}
+
+/// Sets the current persona to PER_LINUX32 and back; a query alone changes nothing.
+fn personality() {
+    const PER_LINUX32: libc::c_ulong = 0x0008;
+    // SAFETY: plain syscalls; the persona only affects uname(2) in this short-lived process.
+    unsafe {
+        libc::personality(0xffff_ffff);
+        check(libc::personality(PER_LINUX32), "personality(PER_LINUX32)");
+        check(libc::personality(0), "personality(PER_LINUX)");
+    }
+}
+
+/// Asks for SCHED_FIFO at the lowest realtime priority, then returns to SCHED_OTHER.
+fn realtime() {
+    // SAFETY: sched_param is plain data; pid 0 is this thread.
+    unsafe {
+        let fifo = libc::sched_param { sched_priority: 1 };
+        check(libc::sched_setscheduler(0, libc::SCHED_FIFO, &fifo), "sched_setscheduler(SCHED_FIFO)");
+        let other = libc::sched_param { sched_priority: 0 };
+        check(libc::sched_setscheduler(0, libc::SCHED_OTHER, &other), "sched_setscheduler(SCHED_OTHER)");
+    }
+}
+
+/// Joins its own network namespace again, naming its kind.
+fn setns_net() {
+    let ns = std::fs::File::open("/proc/self/ns/net").expect("open /proc/self/ns/net");
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: our own descriptor; rejoining the current namespace changes nothing.
+    check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, "setns(CLONE_NEWNET)");
+}
+
+/// Copies /bin/true into DIR as a set-user-ID program and runs it.
+fn setuid_exec(dir: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let helper = format!("{dir}/suid-true");
+    std::fs::copy("/bin/true", &helper).expect("copy /bin/true");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o4755)).expect("chmod 04755");
+    let status = std::process::Command::new(&helper).status().expect("run the set-user-ID copy");
+    assert!(status.success());
 }
