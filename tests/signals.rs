@@ -163,3 +163,16 @@ fn running_a_set_user_id_program_is_seen() {
     assert!(exec.executables.iter().any(|e| e.ends_with("/suid-true")), "{:?}", exec.executables);
     assert!(!control().acts.contains_key("setuid-exec"), "{:?}", control().acts);
 }
+
+#[test]
+fn peers_beyond_loopback_are_kept_for_pinning() {
+    if !is_root_or_skip("peers_beyond_loopback_are_kept_for_pinning") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "connect-peers"]);
+    assert_eq!(profile.peers.keys().collect::<Vec<_>>(), ["192.0.2.7", "2001:db8:1:2::/64"], "{:?}", profile.peers);
+    // Loopback peers are not kept: the bind-loopback workload connects only to 127.0.0.1.
+    let loopback = record_command(&[WORKLOAD, "bind-loopback"]);
+    assert!(loopback.peers.is_empty(), "{:?}", loopback.peers);
+    assert!(control().peers.is_empty(), "{:?}", control().peers);
+}

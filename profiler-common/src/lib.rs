@@ -19,6 +19,7 @@ pub mod map_names {
     pub const LOSSES: &str = "LOSSES";
     pub const WATCH_PATH: &str = "WATCH_PATH";
     pub const SIGNALS: &str = "SIGNALS";
+    pub const PEERS: &str = "PEERS";
     pub const PATH_EVENTS: &str = "PATH_EVENTS";
     pub const ARG_DECODERS: &str = "ARG_DECODERS";
 }
@@ -169,11 +170,16 @@ pub mod loss {
     pub const PATH_EVENTS_LOST: u32 = 6;
     /// A path whose user string could not be read (bad pointer): not recorded.
     pub const PATH_UNREADABLE: u32 = 7;
-    pub const COUNT: u32 = 8;
+    /// A connect to a new peer address could not be added to `PEERS`.
+    pub const PEERS_FULL: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Distinct (signal, value, executable) triples.
 pub const MAX_SIGNALS: u32 = 8_192;
+/// Distinct (peer address, executable) pairs of connects beyond loopback, kept apart from
+/// `SIGNALS` so a service talking to many hosts cannot crowd out the other signals.
+pub const MAX_PEERS: u32 = 4_096;
 /// Paths recently sent to userspace, remembered in the kernel so repeats cost no event.
 pub const PATH_DEDUP_ENTRIES: u32 = 16_384;
 /// Bytes of the ring buffer that carries path records.
@@ -211,6 +217,9 @@ pub mod signal {
     pub const CONNECT: u16 = 11;
     /// exec of a set-user-ID, set-group-ID or file-capability binary: value = mode.
     pub const PRIVILEGED_EXEC: u16 = 12;
+    /// connect to an address beyond loopback, in `PEERS`: `sub` = family, value = the IPv4
+    /// address, or the first 64 bits (the network prefix) of the IPv6 one, as big-endian bytes.
+    pub const PEER: u16 = 13;
 }
 
 /// How far an address reaches, for PrivateNetwork= and IPAddressAllow=.

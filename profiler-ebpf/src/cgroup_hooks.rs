@@ -10,7 +10,10 @@ use aya_ebpf::{
 };
 use profiler_common::{addr_class, signal};
 
-use crate::{filter::watched_task, signals::note};
+use crate::{
+    filter::watched_task,
+    signals::{note, note_peer},
+};
 
 const ALLOW: i32 = 1;
 const AF_INET: u16 = 2;
@@ -61,6 +64,7 @@ fn inet(ctx: &SockAddrContext, kind: u16, family: u16) -> i32 {
     unsafe {
         let addr = &*ctx.sock_addr;
         let port = u16::from_be((addr.user_port & 0xffff) as u16) as u64;
+        let ip6 = || (u32::from_be(addr.user_ip6[0]) as u64) << 32 | u32::from_be(addr.user_ip6[1]) as u64;
         let class = if family == AF_INET {
             let ip = addr.user_ip4;
             if ip == 0 {
@@ -84,6 +88,11 @@ fn inet(ctx: &SockAddrContext, kind: u16, family: u16) -> i32 {
         };
         let value = (addr.protocol as u64 & 0xff) << 24 | port << 8 | class;
         note(kind, family, value, (*task).exe_slot);
+        // Peers are kept for IPAddressAllow= pinning; a bind names no peer.
+        if kind == signal::CONNECT && class == addr_class::OTHER {
+            let peer = if family == AF_INET { u32::from_be(addr.user_ip4) as u64 } else { ip6() };
+            note_peer(family, peer, (*task).exe_slot);
+        }
     }
     ALLOW
 }

@@ -4,23 +4,36 @@
 //! grows with what is distinct, never with how often it happens.
 
 use aya_ebpf::{macros::map, maps::PerCpuHashMap};
-use profiler_common::{MAX_SIGNALS, SignalKey, loss};
+use profiler_common::{MAX_PEERS, MAX_SIGNALS, SignalKey, loss, signal};
 
 use crate::filter::count_loss;
 
 #[map]
 pub static SIGNALS: PerCpuHashMap<SignalKey, u64> = PerCpuHashMap::with_max_entries(MAX_SIGNALS, 0);
 
+#[map]
+pub static PEERS: PerCpuHashMap<SignalKey, u64> = PerCpuHashMap::with_max_entries(MAX_PEERS, 0);
+
 /// Counts one observation for the executable in `exe_slot`.
 #[inline(always)]
 pub fn note(signal: u16, sub: u16, value: u64, exe_slot: u32) {
-    let key = SignalKey { signal, sub, exe_slot, value };
-    if let Some(count) = SIGNALS.get_ptr_mut(&key) {
+    count(&SIGNALS, SignalKey { signal, sub, exe_slot, value }, loss::SIGNALS_FULL);
+}
+
+/// Counts one connect to a peer beyond loopback (see `signal::PEER`).
+#[inline(always)]
+pub fn note_peer(family: u16, address: u64, exe_slot: u32) {
+    count(&PEERS, SignalKey { signal: signal::PEER, sub: family, exe_slot, value: address }, loss::PEERS_FULL);
+}
+
+#[inline(always)]
+fn count(table: &PerCpuHashMap<SignalKey, u64>, key: SignalKey, lost: u32) {
+    if let Some(count) = table.get_ptr_mut(&key) {
         // SAFETY: this CPU's copy of the value.
         unsafe { *count += 1 };
         return;
     }
-    if SIGNALS.insert(&key, &1, 0).is_err() {
-        count_loss(loss::SIGNALS_FULL);
+    if table.insert(&key, &1, 0).is_err() {
+        count_loss(lost);
     }
 }

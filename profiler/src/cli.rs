@@ -85,6 +85,10 @@ pub struct GenerateArgs {
     /// enforced there, so it is written.
     #[arg(long)]
     pub bpf_framework: bool,
+    /// Write IPAddressAllow= for the addresses the service connected to (IPv6 as /64
+    /// networks), when it listens on loopback only and no peer was lost.
+    #[arg(long)]
+    pub pin_peers: bool,
 }
 
 fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
@@ -135,6 +139,7 @@ impl From<GenerateArgs> for GenerateOptions {
             unit_settings: args.unit_settings,
             target_version,
             bpf_framework: args.bpf_framework,
+            pin_peers: args.pin_peers,
         }
     }
 }

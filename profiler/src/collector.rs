@@ -34,6 +34,7 @@ pub struct Observations {
     pub devices: BTreeMap<String, DeviceUse>,
     pub sockets: BTreeMap<String, SocketUse>,
     pub acts: BTreeMap<String, ItemUse>,
+    pub peers: BTreeMap<String, ItemUse>,
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
@@ -70,6 +71,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, 
 
     collect_capabilities(probes, &exe_name, &mut obs)?;
     collect_signals(probes, &exe_name, &mut obs)?;
+    collect_peers(probes, &exe_name, &mut obs)?;
     for (path, entry) in &path_log.entries {
         obs.paths.insert(
             path.clone(),
@@ -94,6 +96,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, 
         (loss::SIGNALS_FULL, "signals_table_full"),
         (loss::PATH_EVENTS_LOST, "path_records_lost"),
         (loss::PATH_UNREADABLE, "paths_unreadable"),
+        (loss::PEERS_FULL, "peers_table_full"),
     ] {
         let lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
         if lost > 0 {
@@ -182,6 +185,18 @@ fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&
     let frames = symbols.names(stack.frames().iter().map(|f| f.ip));
     log::debug!("capability check stack {id}: {}", frames.join(" < "));
     kernel_stack::classify(&frames)
+}
+
+/// Names the peer addresses of `PEERS`.
+fn collect_peers(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
+    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::PEERS)?;
+    for entry in map.iter() {
+        let (key, per_cpu) = entry.map_err(map_err(map_names::PEERS))?;
+        let peer = obs.peers.entry(names::peer_address(key.sub, key.value)).or_default();
+        peer.count += per_cpu.iter().sum::<u64>();
+        peer.executables.insert(exe_name(key.exe_slot));
+    }
+    Ok(())
 }
 
 /// Names the numeric observations of `SIGNALS`.

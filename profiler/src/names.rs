@@ -69,6 +69,17 @@ pub fn namespace_kinds(flags: u64) -> Vec<&'static str> {
     KINDS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, name)| *name).collect()
 }
 
+/// A peer as IPAddressAllow= takes it: an IPv4 address, or an IPv6 /64 network (the kernel
+/// side keeps the first 64 bits).
+pub fn peer_address(family: u16, value: u64) -> String {
+    if family == libc::AF_INET6 as u16 {
+        let prefix = std::net::Ipv6Addr::from((value as u128) << 64);
+        format!("{prefix}/64")
+    } else {
+        std::net::Ipv4Addr::from(value as u32).to_string()
+    }
+}
+
 pub fn sched_policy(policy: u64) -> String {
     match policy {
         1 => "SCHED_FIFO".into(),
@@ -121,5 +132,11 @@ mod tests {
         assert_eq!(namespace_kinds(0x0002_0000 | 0x4000_0000), ["mnt", "net"]);
         assert_eq!(device_access(2 | 4), "rw");
         assert_eq!(merge_access("r", "wm"), "rwm");
+    }
+
+    #[test]
+    fn peers_are_named_as_ip_address_allow_takes_them() {
+        assert_eq!(peer_address(2, 0xc000_0201), "192.0.2.1");
+        assert_eq!(peer_address(10, 0x2001_0db8_0001_0002), "2001:db8:1:2::/64");
     }
 }

@@ -53,6 +53,10 @@ pub struct Profile {
     /// `realtime SCHED_FIFO`, `setuid-mode 04755`, `setuid-exec`.
     #[serde(default)]
     pub acts: BTreeMap<String, ItemUse>,
+    /// Addresses connected to beyond loopback (`192.0.2.1`, or an IPv6 `/64` network), for
+    /// `generate --pin-peers`.
+    #[serde(default)]
+    pub peers: BTreeMap<String, ItemUse>,
 }
 
 /// How often something was seen, and by which executables.

@@ -44,6 +44,7 @@ pub struct GenerateOptions {
     pub unit_settings: Option<PathBuf>,
     pub target_version: Option<u32>,
     pub bpf_framework: bool,
+    pub pin_peers: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +78,7 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
             DEFAULT_SYSTEMD
         }),
         bpf_framework: options.bpf_framework,
+        pin_peers: options.pin_peers,
     };
     let dropin = harden::render(&profile, &groups, &Options { syscall_action: options.syscall_action.clone(), profile_name: name, target });
     match &options.output {

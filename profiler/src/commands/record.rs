@@ -144,6 +144,7 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
         devices: observations.devices,
         sockets: observations.sockets,
         acts: observations.acts,
+        peers: observations.peers,
     };
     profile::save(&profile, &options.output)?;
     summarise(&profile, &options.output);

@@ -24,6 +24,8 @@ pub struct Target {
     /// Whether the target systemd was built with its BPF framework (`+BPF_FRAMEWORK` in
     /// `systemctl --version`); without it SocketBindAllow= is accepted but not enforced.
     pub bpf_framework: bool,
+    /// Pin IPAddressAllow= to the peers the service connected to (`--pin-peers`).
+    pub pin_peers: bool,
 }
 
 /// One decided directive.
@@ -341,11 +343,32 @@ fn network(ev: &Evidence, target: &Target) -> Vec<Verdict> {
                 why: vec!["every bind and connect was on a loopback address".into()],
             });
         } else {
-            verdicts.push(open("IPAddressDeny", format!("binds or connects beyond loopback: {} (pinning peers is not done automatically)", some_of(outward.iter().copied(), 3))));
+            verdicts.push(pinned_peers(ev, target, &outward));
         }
     }
     verdicts.push(socket_bind(ev, target));
     verdicts
+}
+
+/// IPAddressAllow= for a service that reaches beyond loopback: only on request, and only when
+/// every peer is known. Inbound clients are not observed, so a service listening beyond loopback
+/// is never pinned: it would lock its own clients out.
+fn pinned_peers(ev: &Evidence, target: &Target, outward: &[&str]) -> Verdict {
+    let listening: Vec<&str> = ev.profile.sockets.iter().filter(|(_, s)| s.op == "bind" && s.scope != "loopback" && s.port != 0).map(|(k, _)| k.as_str()).collect();
+    if !target.pin_peers {
+        let hint = if listening.is_empty() { " (--pin-peers pins the peers connected to)" } else { "" };
+        return open("IPAddressDeny", format!("binds or connects beyond loopback: {}{hint}", some_of(outward.iter().copied(), 3)));
+    }
+    if !listening.is_empty() {
+        return open("IPAddressDeny", format!("not pinned: it listens beyond loopback ({}) and its clients' addresses are not observed", some_of(listening.iter().copied(), 3)));
+    }
+    if let Some(lost) = ev.profile.losses.get("peers_table_full") {
+        return open("IPAddressDeny", format!("not pinned: {lost} connects to new peers were lost (table full)"));
+    }
+    let mut lines = vec!["IPAddressDeny=any".to_string(), "IPAddressAllow=localhost".to_string()];
+    lines.extend(ev.profile.peers.keys().map(|peer| format!("IPAddressAllow={peer}")));
+    let why = ev.profile.peers.iter().map(|(peer, u)| format!("{peer}: {} connects ({})", thousands(u.count), some_of(u.executables.iter().map(String::as_str), 2))).collect();
+    Verdict::Set { lines, why }
 }
 
 fn socket_bind(ev: &Evidence, target: &Target) -> Verdict {

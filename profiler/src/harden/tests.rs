@@ -202,3 +202,42 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
     assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_INET"]);
     assert!(lines_of(&dropin, "PrivateNetwork=").is_empty());
 }
+
+fn socket(op: &str, scope: &str, port: u16) -> crate::profile::SocketUse {
+    crate::profile::SocketUse { op: op.into(), family: "ipv4".into(), protocol: "tcp".into(), scope: scope.into(), port, count: 1, executables: Default::default() }
+}
+
+#[test]
+fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
+    let mut p = with_paths(&[]);
+    let exe: std::collections::BTreeSet<String> = ["/usr/bin/agent".to_string()].into();
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 2, executables: exe.clone() });
+    p.sockets.insert("connect ipv4 tcp other:443".into(), socket("connect", "other", 443));
+    p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone() });
+    p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe });
+
+    let unpinned = render(&p, &groups(), &options());
+    assert!(lines_of(&unpinned, "IPAddress").is_empty());
+    assert!(unpinned.contains("--pin-peers pins the peers connected to"), "{unpinned}");
+
+    let mut pinning = options();
+    pinning.target.pin_peers = true;
+    let pinned = render(&p, &groups(), &pinning);
+    assert_eq!(
+        lines_of(&pinned, "IPAddress"),
+        ["IPAddressDeny=any", "IPAddressAllow=localhost", "IPAddressAllow=192.0.2.7", "IPAddressAllow=2001:db8:1:2::/64"]
+    );
+
+    // A listener's clients are not observed: pinning would lock them out.
+    p.sockets.insert("bind ipv4 tcp any:80".into(), socket("bind", "any", 80));
+    let listener = render(&p, &groups(), &pinning);
+    assert!(lines_of(&listener, "IPAddress").is_empty());
+    assert!(listener.contains("not pinned: it listens beyond loopback (bind ipv4 tcp any:80)"), "{listener}");
+
+    // A lost peer would be locked out too.
+    p.sockets.remove("bind ipv4 tcp any:80");
+    p.losses.insert("peers_table_full".into(), 5);
+    let lossy = render(&p, &groups(), &pinning);
+    assert!(lines_of(&lossy, "IPAddress").is_empty());
+    assert!(lossy.contains("5 connects to new peers were lost"), "{lossy}");
+}

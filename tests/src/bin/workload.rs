@@ -27,6 +27,7 @@ fn main() {
         "realtime" => realtime(),
         "setns-net" => setns_net(),
         "setuid-exec" => setuid_exec(arg(2)),
+        "connect-peers" => connect_peers(),
         _ => usage(),
     }
 }
@@ -36,7 +37,7 @@ fn usage() -> ! {
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
-         \x20      | setuid-exec DIR"
+         \x20      | setuid-exec DIR | connect-peers"
     );
     std::process::exit(2)
 }
@@ -248,4 +249,14 @@ fn setuid_exec(dir: &str) {
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o4755)).expect("chmod 04755");
     let status = std::process::Command::new(&helper).status().expect("run the set-user-ID copy");
     assert!(status.success());
+}
+
+/// UDP connects to documentation addresses (RFC 5737, RFC 3849): no packet is sent, and the
+/// cgroup hook sees the peer even where no route leads there.
+fn connect_peers() {
+    for peer in ["192.0.2.7:53", "[2001:db8:1:2::9]:53"] {
+        let bind = if peer.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+        let socket = std::net::UdpSocket::bind(bind).expect("bind udp");
+        let _ = socket.connect(peer);
+    }
 }
