@@ -283,3 +283,71 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     std::thread::sleep(Duration::from_millis(500));
     assert_ne!(redis(&tb, &["PING"]), "PONG", "redis answered without AF_INET allowed");
 }
+
+/// Directory names a unit file must quote or escape (space, `"`, `\`, `%`): a oneshot unit
+/// writes into each, the generated ReadWritePaths= lines must reach systemd with exactly
+/// those names (`systemctl show`), and the unit must run under them, and fail without one.
+#[test]
+fn odd_directory_names_reach_systemd_exactly() {
+    if !is_root_or_skip("odd_directory_names_reach_systemd_exactly") {
+        return;
+    }
+    const DIRS: [&str; 4] =
+        ["/var/lib/pftb-odd/with space", "/var/lib/pftb-odd/quo\"te", "/var/lib/pftb-odd/back\\slash", "/var/lib/pftb-odd/per%cent"];
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("odd.json");
+    let tb = Testbed::up();
+    let script: String = DIRS.iter().map(|d| format!("echo x > '{d}/state'\n")).collect();
+    tb.write_file("/usr/local/bin/pftb-odd", &format!("#!/bin/sh\nset -e\n{script}"));
+    tb.write_file("/etc/systemd/system/pftb-odd.service", "[Service]\nType=oneshot\nExecStart=/usr/local/bin/pftb-odd\n");
+    tb.ok(&["chmod", "755", "/usr/local/bin/pftb-odd"]);
+    for dir in DIRS {
+        tb.ok(&["mkdir", "-p", dir]);
+    }
+    tb.ok(&["systemctl", "daemon-reload"]);
+
+    let recorder = start_recording(&["--unit", "pftb-odd.service", "--container-pid", &tb.leader(), "--wait", "-o", profile.to_str().unwrap()]);
+    tb.ok(&["systemctl", "start", "pftb-odd.service"]);
+    stop_recording(recorder);
+
+    let dropin = tb.generate(work.path(), &profile, "pftb-odd.service");
+    eprintln!("generated drop-in:\n{dropin}");
+    assert!(tb.install("pftb-odd.service", &dropin), "the unit runs under its drop-in");
+    let shown = tb.ok(&["systemctl", "show", "-p", "ReadWritePaths", "pftb-odd.service"]);
+    eprintln!("systemctl show: {shown}");
+    let shown = systemd_words(shown.trim().trim_start_matches("ReadWritePaths="));
+    assert_eq!(shown.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>(), DIRS.into_iter().collect());
+
+    // Each line is needed: without the one for the quoted name, the unit fails to write there.
+    let line = dropin.lines().find(|l| l.starts_with("ReadWritePaths=") && l.contains("quo")).unwrap().to_string();
+    let weakened = dropin.replace(&format!("{line}\n"), "");
+    assert!(!tb.install("pftb-odd.service", &weakened), "the unit wrote {:?} without its ReadWritePaths= line", DIRS[1]);
+}
+
+/// Splits a list as `systemctl show` prints it: words separated by spaces, a word with odd
+/// characters in double quotes with C escapes (`\\`, `\"`).
+fn systemd_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c == ' ' {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        let quoted = c == '"';
+        if quoted {
+            chars.next();
+        }
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted => break,
+                ' ' if !quoted => break,
+                '\\' => word.push(chars.next().expect("an escape at the end of systemctl's output")),
+                c => word.push(c),
+            }
+        }
+        words.push(word);
+    }
+    words
+}
