@@ -24,35 +24,62 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Watch a command, a unit or a cgroup and write its profile.
-    #[command(group(clap::ArgGroup::new("subject").required(true).args(["unit", "cgroup", "command"])))]
-    Record {
-        /// Where to write the profile (JSON).
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Watch a running systemd unit, found by its ControlGroup property.
-        #[arg(long, conflicts_with = "cgroup")]
-        unit: Option<String>,
-        /// With --unit: if the unit is not running, wait and record it from its next start.
-        #[arg(long, requires = "unit")]
-        wait: bool,
-        /// With --unit: ask the systemd running as PID 1 of the container whose init has this
-        /// host PID (e.g. a systemd-nspawn machine) instead of this host's.
-        #[arg(long, requires = "unit", value_name = "PID")]
-        container_pid: Option<u32>,
-        /// Watch a cgroup2 directory (and everything below it) directly.
-        #[arg(long)]
-        cgroup: Option<PathBuf>,
-        /// Stop after this long (e.g. 90s, 10m, 2h); otherwise at SIGINT/SIGTERM or when the
-        /// command exits.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        duration: Option<Duration>,
-        /// Run this command in a fresh cgroup and watch it until it exits.
-        #[arg(last = true, num_args = 1..)]
-        command: Vec<String>,
-    },
+    /// Watch a command, a unit or a cgroup and write its profile, checkpointing as it goes.
+    Record(RecordArgs),
     /// Print (or write) the drop-in a profile supports.
     Generate(GenerateArgs),
+    /// Summarise a profile at a glance: what, how long, totals, when it last learned something,
+    /// losses, and whether a recorder is still writing it.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["unit", "cgroup", "command"])))]
+pub struct RecordArgs {
+    /// Where to write the profile (JSON). An existing profile of the same target is resumed:
+    /// this recording is merged into it.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Watch a systemd unit, found by its ControlGroup property, through restarts; a unit not
+    /// running yet is recorded from its next start.
+    #[arg(long, conflicts_with = "cgroup")]
+    pub unit: Option<String>,
+    /// Accepted for compatibility: waiting for a unit that is not running is the default.
+    #[arg(long, requires = "unit", hide = true)]
+    pub wait: bool,
+    /// With --unit: ask the systemd running as PID 1 of the container whose init has this
+    /// host PID (e.g. a systemd-nspawn machine) instead of this host's.
+    #[arg(long, requires = "unit", value_name = "PID")]
+    pub container_pid: Option<u32>,
+    /// Watch a cgroup2 directory (and everything below it) directly.
+    #[arg(long)]
+    pub cgroup: Option<PathBuf>,
+    /// Stop after this long (e.g. 90s, 10m, 2h, 3days); otherwise at SIGINT/SIGTERM or when
+    /// the command exits.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write the profile this often while recording (atomically; a crash loses at most one
+    /// interval).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub checkpoint: Duration,
+    /// Run this command in a fresh cgroup and watch it until it exits.
+    #[arg(last = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A profile written by `record` (possibly still being written).
+    pub profile: PathBuf,
+    /// `text` for people, `json` for scripts and monitoring.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -103,24 +130,15 @@ fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
     }
 }
 
-impl Command {
-    pub fn record_options(
-        output: PathBuf,
-        unit: Option<String>,
-        systemd: Systemd,
-        wait: bool,
-        cgroup: Option<PathBuf>,
-        duration: Option<Duration>,
-        command: Vec<String>,
-    ) -> RecordOptions {
-        let subject = match (unit, cgroup) {
-            (Some(name), _) => Subject::Unit { name, systemd, wait },
+impl From<RecordArgs> for RecordOptions {
+    fn from(args: RecordArgs) -> Self {
+        let subject = match (args.unit, args.cgroup) {
+            (Some(name), _) => Subject::Unit { name, systemd: Systemd { container_pid: args.container_pid } },
             (None, Some(cgroup)) => Subject::Cgroup(cgroup),
-            (None, None) => Subject::Command(command),
+            (None, None) => Subject::Command(args.command),
         };
-        RecordOptions { subject, output, duration }
+        RecordOptions { subject, output: args.output, duration: args.duration, checkpoint: args.checkpoint }
     }
-
 }
 
 impl From<GenerateArgs> for GenerateOptions {
@@ -147,10 +165,8 @@ impl From<GenerateArgs> for GenerateOptions {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Record { output, unit, wait, container_pid, cgroup, duration, command } => {
-            let systemd = Systemd { container_pid };
-            crate::commands::record::run(&Command::record_options(output, unit, systemd, wait, cgroup, duration, command))
-        }
+        Command::Record(args) => crate::commands::record::run(&args.into()),
+        Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
     }
 }

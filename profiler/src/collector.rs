@@ -41,8 +41,13 @@ fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
     move |source| LoadError::Map { map, source }
 }
 
+/// What each capability check's stack was found to mean, by stack id: stacks never change
+/// once stored, so each is classified once per recording.
+#[derive(Debug, Default)]
+pub struct SiteCache(BTreeMap<u32, CheckSite>);
+
 /// Reads every aggregation map, and takes the paths drained from the ring buffer.
-pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, LoadError> {
+pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -> Result<Observations, LoadError> {
     let exe_names = executable_names(probes)?;
     let exe_name = |slot: u32| exe_names.get(&slot).map_or(OTHER_EXECUTABLES, String::as_str).to_string();
     let mut obs = Observations::default();
@@ -50,7 +55,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, 
     let execs: PerCpuArray<_, u64> = probes.map(map_names::EXE_EXECS)?;
     for (&slot, name) in &exe_names {
         let count = execs.get(&slot, 0).map(|v| v.iter().sum()).unwrap_or(0);
-        obs.executables.insert(name.clone(), ExecutableUse { execs: count });
+        obs.executables.insert(name.clone(), ExecutableUse { execs: count, seen: None });
     }
 
     let users = syscall_users(probes)?;
@@ -66,10 +71,10 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, 
         obs.syscalls
             .entry(names::abi_name(abi_index).to_string())
             .or_default()
-            .insert(names::syscall_name(abi_index, nr), SyscallUse { count, executables });
+            .insert(names::syscall_name(abi_index, nr), SyscallUse { count, executables, seen: None });
     }
 
-    collect_capabilities(probes, &exe_name, &mut obs)?;
+    collect_capabilities(probes, &exe_name, sites, &mut obs)?;
     collect_signals(probes, &exe_name, &mut obs)?;
     collect_peers(probes, &exe_name, &mut obs)?;
     for (path, entry) in &path_log.entries {
@@ -79,6 +84,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog) -> Result<Observations, 
                 ops: entry.ops.iter().map(|op| op.to_string()).collect(),
                 executables: entry.exe_slots.iter().map(|&s| exe_name(s)).collect(),
                 incomplete: entry.incomplete,
+                seen: None,
             },
         );
     }
@@ -133,6 +139,7 @@ fn syscall_users(probes: &mut Probes) -> Result<Vec<(u32, ExeSyscalls)>, LoadErr
 fn collect_capabilities(
     probes: &mut Probes,
     exe_name: &dyn Fn(u32) -> String,
+    sites: &mut SiteCache,
     obs: &mut Observations,
 ) -> Result<(), LoadError> {
     let checks: Vec<(CapKey, CapCounts)> = {
@@ -151,14 +158,16 @@ fn collect_capabilities(
     if checks.is_empty() {
         return Ok(());
     }
-    let symbols = Symbols::load().map_err(|e| warn!("cannot read /proc/kallsyms: {e}")).ok();
-    let stacks: StackTraceMap<_> = probes.map(map_names::CAP_STACKS)?;
-    let mut sites: BTreeMap<u32, CheckSite> = BTreeMap::new();
+    // The kernel's symbol table is large: read only when a new stack needs naming, and let go.
+    if checks.iter().any(|(key, _)| !sites.0.contains_key(&key.stack_id)) {
+        let symbols = Symbols::load().map_err(|e| warn!("cannot read /proc/kallsyms: {e}")).ok();
+        let stacks: StackTraceMap<_> = probes.map(map_names::CAP_STACKS)?;
+        for (key, _) in &checks {
+            sites.0.entry(key.stack_id).or_insert_with(|| check_site(&stacks, symbols.as_ref(), key.stack_id));
+        }
+    }
     for (key, counts) in checks {
-        let site = sites
-            .entry(key.stack_id)
-            .or_insert_with(|| check_site(&stacks, symbols.as_ref(), key.stack_id))
-            .clone();
+        let site = sites.0[&key.stack_id].clone();
         let cap = obs.capabilities.entry(names::capability_name(key.cap)).or_default();
         if site.probe {
             cap.probes += counts.granted + counts.denied;

@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod cgroup;
+pub mod checkpoint;
 pub mod cli;
 pub mod collector;
 pub mod commands;
@@ -13,5 +14,6 @@ pub mod names;
 pub mod path_events;
 pub mod path_text;
 pub mod profile;
+pub mod timeline;
 pub mod tracefs;
 pub mod unit;

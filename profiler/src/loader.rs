@@ -60,7 +60,9 @@ pub struct Probes {
 
 impl Probes {
     /// Checks the host, then loads (but does not attach) the programs.
-    pub fn load() -> Result<Self, LoadError> {
+    /// What loading needs from this process and kernel (root, BTF), checked before anything
+    /// is created, so a run that cannot record leaves nothing behind.
+    pub fn preflight() -> Result<String, LoadError> {
         // SAFETY: geteuid cannot fail.
         let euid = unsafe { libc::geteuid() };
         if euid != 0 {
@@ -70,6 +72,11 @@ impl Probes {
         if !Path::new(&btf).is_file() {
             return Err(LoadError::NoBtf(btf));
         }
+        Ok(btf)
+    }
+
+    pub fn load() -> Result<Self, LoadError> {
+        let btf = Self::preflight()?;
         tracefs::ensure_mounted()?;
         raise_memlock_limit();
 

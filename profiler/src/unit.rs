@@ -12,8 +12,6 @@ pub enum UnitError {
     Systemctl { unit: String, stderr: String },
     #[error("unit {unit} does not exist (LoadState={load_state})")]
     NotFound { unit: String, load_state: String },
-    #[error("unit {unit} is not running (ActiveState={active_state}); start it, or pass --wait to record it from its next start")]
-    NotRunning { unit: String, active_state: String },
     #[error("cannot read the cgroup of container PID {pid}: {reason}")]
     Container { pid: u32, reason: String },
 }
@@ -82,23 +80,17 @@ impl Systemd {
             .ok_or_else(|| err(format!("its cgroup {outside} does not end with its own view {inside}")))
     }
 
-    /// The unit's cgroup relative to the host's cgroup2 root. A unit that is not running is an
-    /// error unless `wait`, in which case the path systemd will create for it is returned.
-    pub fn unit_cgroup(&self, unit: &str, wait: bool) -> Result<String, UnitError> {
+    /// The unit's cgroup relative to the host's cgroup2 root, and whether the unit is running
+    /// now; for a unit not running, the path systemd will create for it at its next start.
+    pub fn unit_cgroup(&self, unit: &str) -> Result<(String, bool), UnitError> {
         let state = self.show(unit)?;
         if state.load_state != "loaded" {
             return Err(UnitError::NotFound { unit: unit.into(), load_state: state.load_state });
         }
         let running = !state.control_group.is_empty()
             && matches!(state.active_state.as_str(), "active" | "reloading" | "activating" | "deactivating");
-        let relative = if running {
-            state.control_group
-        } else if wait {
-            format!("{}/{unit}", slice_cgroup(&state.slice))
-        } else {
-            return Err(UnitError::NotRunning { unit: unit.into(), active_state: state.active_state });
-        };
-        Ok(format!("{}{relative}", self.cgroup_prefix()?))
+        let relative = if running { state.control_group } else { format!("{}/{unit}", slice_cgroup(&state.slice)) };
+        Ok((format!("{}{relative}", self.cgroup_prefix()?), running))
     }
 }
 

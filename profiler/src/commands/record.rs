@@ -19,10 +19,12 @@ use tokio::{
 
 use crate::{
     cgroup::{self, ScratchCgroup, WatchedCgroup},
-    collector,
+    checkpoint::Checkpointer,
+    collector::{self, SiteCache},
     loader::Probes,
     path_events::PathLog,
     profile::{self, Host, Profile, Recording, Target, TargetKind},
+    timeline::{self, Timeline},
     unit::Systemd,
 };
 
@@ -30,7 +32,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum Subject {
     Command(Vec<String>),
-    Unit { name: String, systemd: Systemd, wait: bool },
+    Unit { name: String, systemd: Systemd },
     Cgroup(PathBuf),
 }
 
@@ -39,116 +41,231 @@ pub struct RecordOptions {
     pub subject: Subject,
     pub output: PathBuf,
     pub duration: Option<Duration>,
+    /// How often the profile is written while recording.
+    pub checkpoint: Duration,
 }
 
+/// How often the kernel maps are read to learn what is new. First and last sightings are
+/// this precise; a change of the unit's state triggers a read at once.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often the unit's state is asked of systemd (to name phases).
+const TICK: Duration = Duration::from_secs(1);
+
 pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
-    refuse_foreign_output(&options.output)?;
     if let Subject::Command(argv) = &options.subject {
         resolve_command(&argv[0])?;
     }
+    Probes::preflight()?;
     let root = cgroup::cgroup2_root()?;
-    let mut probes = Probes::load()?;
 
-    let (watched, scratch, target) = match &options.subject {
+    // Resolve the target and open the output before loading anything into the kernel, so a
+    // bad unit name or an output that is not ours fails first and changes nothing.
+    let (watched, scratch, target, running_at_start) = match &options.subject {
         Subject::Command(argv) => {
+            let target = Target { kind: TargetKind::Command, command: Some(argv.clone()), unit: None, cgroup: String::new() };
+            let probe = Profile { target, ..Default::default() };
+            Checkpointer::open(&options.output, &probe)?;
             let scratch = ScratchCgroup::create(&root, &format!("profiler-record-{}", std::process::id()))?;
-            let target = Target {
-                kind: TargetKind::Command,
-                command: Some(argv.clone()),
-                unit: None,
-                cgroup: scratch.watched.relative.clone(),
-            };
-            (scratch.watched.clone(), Some(scratch), target)
+            let target = Target { cgroup: scratch.watched.relative.clone(), ..probe.target };
+            (scratch.watched.clone(), Some(scratch), target, true)
         }
-        Subject::Unit { name, systemd, wait } => {
-            let relative = systemd.unit_cgroup(name, *wait)?;
+        Subject::Unit { name, systemd } => {
+            let (relative, running) = systemd.unit_cgroup(name)?;
             let watched = WatchedCgroup::expected(&root, &relative)?;
             let target = Target { kind: TargetKind::Unit, command: None, unit: Some(name.clone()), cgroup: watched.relative.clone() };
-            (watched, None, target)
+            (watched, None, target, running)
         }
         Subject::Cgroup(path) => {
             let watched = WatchedCgroup::open(&root, path)?;
             let target = Target { kind: TargetKind::Cgroup, command: None, unit: None, cgroup: watched.relative.clone() };
-            (watched, None, target)
+            (watched, None, target, true)
         }
     };
+    let mut checkpointer = Checkpointer::open(&options.output, &Profile { target: target.clone(), ..Default::default() })?;
 
+    let mut probes = Probes::load()?;
     probes.watch(&watched)?;
     probes.attach(&root)?;
     let ring = probes.take_path_events()?;
-    let mut path_log = PathLog::default();
     if scratch.is_none() {
         let adopted = probes.adopt_running(&watched)?;
         match watched.id {
             Some(_) => info!("recording {} ({adopted} tasks already running)", watched.path.display()),
-            None => info!("recording {} from when it is created", watched.path.display()),
+            None => info!("recording {} from when it is created (the unit is not running yet)", watched.path.display()),
         }
     }
 
-    let started = SystemTime::now();
-    let clock = Instant::now();
+    let mut run = Run {
+        probes,
+        path_log: PathLog::default(),
+        sites: SiteCache::default(),
+        timeline: Timeline::default(),
+        target,
+        started: SystemTime::now(),
+        clock: Instant::now(),
+        running_at_start,
+        checkpoint: options.checkpoint,
+    };
+    let unit = match &options.subject {
+        Subject::Unit { name, systemd } => Some((name.as_str(), *systemd)),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let mut phases = PhaseWatch::new(unit);
     let (command_exit, mut ring) = runtime.block_on(async {
         // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, until dropped.
         let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("watching the path ring buffer: {}", e.into_parts().1))?;
         let end = wait_for_end(options, scratch.as_ref());
         tokio::pin!(end);
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut last_sample, mut last_checkpoint) = (Instant::now(), Instant::now());
         let exit = loop {
             tokio::select! {
                 exit = &mut end => break exit?,
-                drained = drain_paths(&mut ring, &mut path_log) => drained?,
+                drained = drain_paths(&mut ring, &mut run.path_log) => drained?,
+                _ = tick.tick() => {
+                    let changed = phases.poll();
+                    let checkpoint_due = last_checkpoint.elapsed() >= options.checkpoint;
+                    if changed || checkpoint_due || last_sample.elapsed() >= SAMPLE_EVERY {
+                        let sample = run.sample(phases.take(), None, true)?;
+                        last_sample = Instant::now();
+                        if checkpoint_due {
+                            // A failure is logged by the checkpointer; the next interval retries.
+                            let _ = checkpointer.write(&sample);
+                            last_checkpoint = Instant::now();
+                        }
+                    }
+                }
             }
         };
         anyhow::Ok((exit, ring.into_inner()))
     })?;
     // What the kernel sent after the last wake-up.
-    file_path_records(&mut ring, &mut path_log);
-    let seconds = clock.elapsed().as_secs_f64();
-    let ended = SystemTime::now();
-
-    let observations = collector::collect(&mut probes, &path_log)?;
-    let starts = probes.cgroup_recreations()?;
-    if starts > 0 {
-        info!("the watched cgroup was created {starts} time(s) while recording (unit starts)");
+    file_path_records(&mut ring, &mut run.path_log);
+    let last = run.sample(phases.take(), command_exit.and_then(|s| s.code()), false)?;
+    if last.recording.restarts > 0 {
+        info!("the unit started again {} time(s) while recorded", last.recording.restarts);
     }
-    drop(probes);
+    drop(run);
     if let Some(scratch) = &scratch
         && let Ok(left) = scratch.watched.processes()
         && !left.is_empty()
     {
         warn!("{} process(es) the command left behind still run in {}; not removing it", left.len(), scratch.watched.path.display());
     }
-
-    let profile = Profile {
-        format: profile::FORMAT.into(),
-        version: profile::VERSION,
-        target,
-        host: host_facts(),
-        recording: Recording {
-            started: humantime::format_rfc3339_seconds(started).to_string(),
-            ended: humantime::format_rfc3339_seconds(ended).to_string(),
-            seconds: (seconds * 1000.0).round() / 1000.0,
-            command_exit: command_exit.and_then(|s| s.code()),
-        },
-        syscalls: observations.syscalls,
-        capabilities: observations.capabilities,
-        executables: observations.executables,
-        losses: observations.losses,
-        paths: observations.paths,
-        families: observations.families,
-        namespaces: observations.namespaces,
-        devices: observations.devices,
-        sockets: observations.sockets,
-        acts: observations.acts,
-        peers: observations.peers,
-    };
-    profile::save(&profile, &options.output)?;
-    summarise(&profile, &options.output);
+    let written = write_last(&mut checkpointer, &last)?;
+    summarise(&written, &options.output);
     Ok(())
+}
+
+/// The final write; a full disk gets a few more chances, since the recording is over.
+fn write_last(checkpointer: &mut Checkpointer, last: &Profile) -> anyhow::Result<Profile> {
+    for attempt in 1..=3 {
+        match checkpointer.write(last) {
+            Ok(written) => return Ok(written),
+            Err(e) if attempt == 3 => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_secs(2)),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// One recording in progress: the loaded probes and what userspace keeps beside them.
+struct Run {
+    probes: Probes,
+    path_log: PathLog,
+    sites: SiteCache,
+    timeline: Timeline,
+    target: Target,
+    started: SystemTime,
+    clock: Instant,
+    /// Whether the unit was running when recording began: its first start is then not a
+    /// restart.
+    running_at_start: bool,
+    checkpoint: Duration,
+}
+
+impl Run {
+    /// The profile of this recording so far, read from the kernel maps, with what is new
+    /// since the last sample stamped as first seen now, in `phase`.
+    fn sample(&mut self, phase: Option<&str>, command_exit: Option<i32>, live: bool) -> anyhow::Result<Profile> {
+        let observations = collector::collect(&mut self.probes, &self.path_log, &mut self.sites)?;
+        let starts = self.probes.cgroup_recreations()?;
+        let restarts = if self.running_at_start { starts } else { starts.saturating_sub(1) };
+        let now = SystemTime::now();
+        let stamp = humantime::format_rfc3339_seconds(now).to_string();
+        let mut profile = Profile {
+            format: profile::FORMAT.into(),
+            version: profile::VERSION,
+            target: self.target.clone(),
+            host: host_facts(),
+            recording: Recording {
+                started: humantime::format_rfc3339_seconds(self.started).to_string(),
+                ended: stamp.clone(),
+                seconds: (self.clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                command_exit,
+                restarts,
+                runs: 1,
+                checkpointed: Some(stamp.clone()),
+                checkpoint_seconds: Some(self.checkpoint.as_secs().max(1)),
+                live,
+            },
+            syscalls: observations.syscalls,
+            capabilities: observations.capabilities,
+            executables: observations.executables,
+            losses: observations.losses,
+            paths: observations.paths,
+            families: observations.families,
+            namespaces: observations.namespaces,
+            devices: observations.devices,
+            sockets: observations.sockets,
+            acts: observations.acts,
+            peers: observations.peers,
+        };
+        let new = self.timeline.stamp(&mut profile, &stamp, phase);
+        if new > 0 {
+            log::debug!("{new} new item(s) at {stamp}");
+        }
+        Ok(profile)
+    }
+}
+
+/// The phases a unit went through since the last sample, from systemd's ActiveState.
+struct PhaseWatch<'a> {
+    unit: Option<(&'a str, Systemd)>,
+    last_state: Option<String>,
+    seen: Vec<&'static str>,
+}
+
+impl<'a> PhaseWatch<'a> {
+    fn new(unit: Option<(&'a str, Systemd)>) -> Self {
+        Self { unit, last_state: None, seen: Vec::new() }
+    }
+
+    /// Asks systemd for the unit's state; true when it changed.
+    fn poll(&mut self) -> bool {
+        let Some((name, systemd)) = self.unit else { return false };
+        let Ok(state) = systemd.show(name) else { return false };
+        self.seen.push(timeline::phase_of(&state.active_state));
+        let changed = self.last_state.as_deref() != Some(state.active_state.as_str());
+        self.last_state = Some(state.active_state);
+        changed
+    }
+
+    /// The phase for items new since the last call (None for commands and cgroups).
+    fn take(&mut self) -> Option<&'static str> {
+        let phase = timeline::dominant(self.seen.drain(..));
+        // The current state carries over into the next interval.
+        if let Some(state) = &self.last_state {
+            self.seen.push(timeline::phase_of(state));
+        }
+        phase
+    }
 }
 
 /// Waits for path records and files them.
@@ -164,16 +281,6 @@ fn file_path_records(ring: &mut RingBuf<MapData>, log: &mut PathLog) {
     while let Some(record) = ring.next() {
         log.add_record(&record);
     }
-}
-
-/// An existing output file is replaced only if it is one of our profiles: never clobber a
-/// file the user may need.
-fn refuse_foreign_output(path: &Path) -> anyhow::Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    profile::load(path).with_context(|| format!("refusing to overwrite {}", path.display()))?;
-    Ok(())
 }
 
 fn resolve_command(program: &str) -> anyhow::Result<()> {

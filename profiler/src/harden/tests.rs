@@ -16,16 +16,17 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
             ended: "2026-11-22T08:10:05Z".into(),
             seconds: 605.0,
             command_exit: None,
+            ..Default::default()
         },
         syscalls: BTreeMap::from([(
             "x86_64".to_string(),
             syscalls
                 .iter()
-                .map(|(n, c)| (n.to_string(), SyscallUse { count: *c, executables: [exe.clone()].into() }))
+                .map(|(n, c)| (n.to_string(), SyscallUse { count: *c, executables: [exe.clone()].into(), seen: None }))
                 .collect(),
         )]),
         capabilities: caps.iter().map(|(n, c)| (n.to_string(), c.clone())).collect(),
-        executables: BTreeMap::from([(exe, ExecutableUse { execs: 1 })]),
+        executables: BTreeMap::from([(exe, ExecutableUse { execs: 1, seen: None })]),
         losses: BTreeMap::new(),
         ..Default::default()
     }
@@ -50,6 +51,7 @@ fn cap(granted: u64, denied: u64, probes: u64, caller: &str) -> CapabilityUse {
         probes,
         executables: ["/usr/sbin/nginx".to_string()].into(),
         callers: BTreeMap::from([(caller.to_string(), CallerUse { granted: granted + probes, denied, probe: probes > 0 })]),
+        seen: None,
     }
 }
 
@@ -87,7 +89,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
     let mut p = profile(&[("read", 1)], &[]);
     let evil = "/tmp/x\n[Service]\nExecStartPre=/bin/sh -c evil".to_string();
     p.syscalls.get_mut("x86_64").unwrap().get_mut("read").unwrap().executables.insert(evil.clone());
-    p.executables.insert(evil, ExecutableUse { execs: 1 });
+    p.executables.insert(evil, ExecutableUse { execs: 1, seen: None });
     let dropin = render(&p, &groups(), &options());
     for line in dropin.lines() {
         assert!(line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.contains('='), "{line:?}");
@@ -100,7 +102,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
 #[test]
 fn compat_syscalls_keep_their_architecture() {
     let mut p = profile(&[("read", 1)], &[]);
-    p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, executables: Default::default() })]));
+    p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
     let dropin = render(&p, &groups(), &options());
     assert!(dropin.contains("\nSystemCallArchitectures=native x86\n"), "{dropin}");
 }
@@ -114,6 +116,7 @@ fn with_paths(paths: &[(&str, &[&str])]) -> crate::profile::Profile {
                 ops: ops.iter().map(|o| o.to_string()).collect(),
                 executables: ["/usr/sbin/app".to_string()].into(),
                 incomplete: false,
+                seen: None,
             },
         );
     }
@@ -192,9 +195,9 @@ fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() 
 fn observed_acts_leave_their_directives_open_with_the_reason() {
     let mut p = with_paths(&[]);
     let exe: std::collections::BTreeSet<String> = ["/usr/bin/node".to_string()].into();
-    p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone() });
-    p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone() });
-    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe });
+    p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone(), seen: None });
+    p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone(), seen: None });
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None });
     let dropin = render(&p, &groups(), &options());
     assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
     assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
@@ -204,17 +207,17 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
 }
 
 fn socket(op: &str, scope: &str, port: u16) -> crate::profile::SocketUse {
-    crate::profile::SocketUse { op: op.into(), family: "ipv4".into(), protocol: "tcp".into(), scope: scope.into(), port, count: 1, executables: Default::default() }
+    crate::profile::SocketUse { op: op.into(), family: "ipv4".into(), protocol: "tcp".into(), scope: scope.into(), port, count: 1, ..Default::default() }
 }
 
 #[test]
 fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
     let mut p = with_paths(&[]);
     let exe: std::collections::BTreeSet<String> = ["/usr/bin/agent".to_string()].into();
-    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 2, executables: exe.clone() });
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None });
     p.sockets.insert("connect ipv4 tcp other:443".into(), socket("connect", "other", 443));
-    p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone() });
-    p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe });
+    p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None });
+    p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None });
 
     let unpinned = render(&p, &groups(), &options());
     assert!(lines_of(&unpinned, "IPAddress").is_empty());

@@ -13,9 +13,16 @@ use serde::{Deserialize, Serialize};
 /// The `format` field: tells a profile of ours from any other JSON document.
 pub const FORMAT: &str = "systemd-service-profile";
 /// The newest schema this profiler writes; it reads every version up to this one.
-/// Version 2 added paths, families, namespaces, devices, sockets and acts; a version 1 profile
-/// reads as one that saw none of them.
-pub const VERSION: u32 = 2;
+/// Version 2 added paths, families, namespaces, devices, sockets and acts; version 3 added when
+/// each item was first and last seen, restarts and checkpoints. An older profile reads as one
+/// that saw none of what came later.
+pub const VERSION: u32 = 3;
+
+mod merge;
+pub mod seen;
+
+pub use merge::Merge;
+pub use seen::{Observed, Seen};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +72,9 @@ pub struct Profile {
 pub struct ItemUse {
     pub count: u64,
     pub executables: BTreeSet<String>,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 /// What was done to one path.
@@ -78,6 +88,9 @@ pub struct PathUse {
     /// base directory was unreadable): this is the part that is known.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,6 +104,9 @@ pub struct DeviceUse {
     pub access: String,
     pub count: u64,
     pub executables: BTreeSet<String>,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,6 +123,9 @@ pub struct SocketUse {
     pub port: u16,
     pub count: u64,
     pub executables: BTreeSet<String>,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 /// What was watched.
@@ -152,14 +171,31 @@ pub struct Recording {
     /// The exit status of the recorded command, when there was one and it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_exit: Option<i32>,
+    /// Times the watched unit started again while recorded (stops, crashes and restarts),
+    /// over every recording merged into this profile.
+    #[serde(default)]
+    pub restarts: u64,
+    /// Recordings merged into this profile (resumed soaks add one each).
+    #[serde(default = "one")]
+    pub runs: u64,
+    /// When the recorder last wrote this file (RFC 3339, UTC), and how often it writes it:
+    /// `status` tells a live recorder from a stopped one by them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_seconds: Option<u64>,
+    /// Whether the recorder was still running when it wrote this file (it clears this on its
+    /// last write).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyscallUse {
-    pub count: u64,
-    pub executables: BTreeSet<String>,
+fn one() -> u64 {
+    1
 }
+
+/// A syscall: how often, and by which executables.
+pub type SyscallUse = ItemUse;
 
 /// Capability checks, split by what they mean for the bounding set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -174,6 +210,9 @@ pub struct CapabilityUse {
     pub executables: BTreeSet<String>,
     /// The kernel function that asked, with its counts: the evidence behind the numbers above.
     pub callers: BTreeMap<String, CallerUse>,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -189,6 +228,9 @@ pub struct CallerUse {
 pub struct ExecutableUse {
     /// Execs seen during the recording (0 for a process already running when it started).
     pub execs: u64,
+    /// When it was first and last seen (absent in profiles older than version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Seen>,
 }
 
 impl CapabilityUse {
@@ -287,7 +329,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Profile {
@@ -295,7 +337,7 @@ mod tests {
         let exe: BTreeSet<String> = ["/usr/bin/true".to_string()].into();
         syscalls.insert(
             "x86_64".to_string(),
-            BTreeMap::from([("read".to_string(), SyscallUse { count: 3, executables: exe.clone() })]),
+            BTreeMap::from([("read".to_string(), SyscallUse { count: 3, executables: exe.clone(), seen: None })]),
         );
         Profile {
             format: FORMAT.into(),
@@ -312,13 +354,15 @@ mod tests {
                 ended: "2026-11-22T08:00:01Z".into(),
                 seconds: 1.0,
                 command_exit: Some(0),
+                runs: 1,
+                ..Default::default()
             },
             syscalls,
             capabilities: BTreeMap::from([(
                 "CAP_CHOWN".to_string(),
                 CapabilityUse { granted: 1, executables: exe, ..Default::default() },
             )]),
-            executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1 })]),
+            executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1, seen: None })]),
             losses: BTreeMap::new(),
             ..Default::default()
         }
