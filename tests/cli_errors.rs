@@ -88,3 +88,26 @@ fn a_cgroup_that_is_not_one_is_named() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is not a cgroup2 directory"), "{}", stderr(&out));
 }
+
+#[test]
+fn record_refuses_a_corrupt_profile_or_another_targets_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.json");
+    let text = b"{\"format\": \"systemd-service-profile\", \"version\": 3, \"targ";
+    std::fs::write(&cut, text).unwrap();
+    let out = profiler(&["record", "-o", cut.to_str().unwrap(), "--", "/bin/true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("refusing to overwrite") && stderr(&out).contains("cut.json is corrupt"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&cut).unwrap(), text);
+
+    // A sound profile of another target is not resumed into.
+    let other = dir.path().join("other.json");
+    let mut profile = profiler::profile::Profile { format: profiler::profile::FORMAT.into(), version: 3, ..Default::default() };
+    profile.target.command = Some(vec!["/usr/sbin/nginx".into()]);
+    profiler::profile::save(&profile, &other).unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let out = profiler(&["record", "-o", other.to_str().unwrap(), "--", "/bin/true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is a profile of /usr/sbin/nginx, not of /bin/true"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+}

@@ -55,33 +55,36 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
     if let Subject::Command(argv) = &options.subject {
         resolve_command(&argv[0])?;
     }
-    Probes::preflight()?;
     let root = cgroup::cgroup2_root()?;
 
-    // Resolve the target and open the output before loading anything into the kernel, so a
-    // bad unit name or an output that is not ours fails first and changes nothing.
-    let (watched, scratch, target, running_at_start) = match &options.subject {
+    // Resolve the target and open the output before anything is created or loaded into the
+    // kernel, so a bad unit name or an output that is not ours fails first and changes nothing.
+    let (mut target, watched, running_at_start) = match &options.subject {
         Subject::Command(argv) => {
-            let target = Target { kind: TargetKind::Command, command: Some(argv.clone()), unit: None, cgroup: String::new() };
-            let probe = Profile { target, ..Default::default() };
-            Checkpointer::open(&options.output, &probe)?;
-            let scratch = ScratchCgroup::create(&root, &format!("profiler-record-{}", std::process::id()))?;
-            let target = Target { cgroup: scratch.watched.relative.clone(), ..probe.target };
-            (scratch.watched.clone(), Some(scratch), target, true)
+            (Target { kind: TargetKind::Command, command: Some(argv.clone()), unit: None, cgroup: String::new() }, None, true)
         }
         Subject::Unit { name, systemd } => {
             let (relative, running) = systemd.unit_cgroup(name)?;
             let watched = WatchedCgroup::expected(&root, &relative)?;
             let target = Target { kind: TargetKind::Unit, command: None, unit: Some(name.clone()), cgroup: watched.relative.clone() };
-            (watched, None, target, running)
+            (target, Some(watched), running)
         }
         Subject::Cgroup(path) => {
             let watched = WatchedCgroup::open(&root, path)?;
             let target = Target { kind: TargetKind::Cgroup, command: None, unit: None, cgroup: watched.relative.clone() };
-            (watched, None, target, true)
+            (target, Some(watched), true)
         }
     };
     let mut checkpointer = Checkpointer::open(&options.output, &Profile { target: target.clone(), ..Default::default() })?;
+    Probes::preflight()?;
+    let (watched, scratch) = match watched {
+        Some(watched) => (watched, None),
+        None => {
+            let scratch = ScratchCgroup::create(&root, &format!("profiler-record-{}", std::process::id()))?;
+            target.cgroup = scratch.watched.relative.clone();
+            (scratch.watched.clone(), Some(scratch))
+        }
+    };
 
     let mut probes = Probes::load()?;
     probes.watch(&watched)?;
