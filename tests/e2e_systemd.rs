@@ -350,3 +350,81 @@ fn systemd_words(text: &str) -> Vec<String> {
     }
     words
 }
+
+/// A Type=notify daemon whose every incarnation writes its own files: one during start-up
+/// (before READY=1) and one once steady. Restart=on-failure brings it back after a crash.
+const SOAK_DAEMON: &str = r#"#!/usr/bin/python3
+import os, socket, time
+d = "/var/lib/pftb-soak"
+n = int(open(f"{d}/count").read()) + 1 if os.path.exists(f"{d}/count") else 1
+open(f"{d}/count", "w").write(str(n))
+open(f"{d}/startup-{n}", "w").write("x")
+time.sleep(2)
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", "\0" + addr[1:] if addr.startswith("@") else addr)
+time.sleep(3)
+open(f"{d}/steady-{n}", "w").write("x")
+while True:
+    time.sleep(60)
+"#;
+
+/// A unit restarted three times and crashed once while one recorder watches it: the profile
+/// holds what each of the five incarnations did, in the phase it did it, and four restarts.
+#[test]
+fn a_soak_follows_restarts_and_a_crash() {
+    if !is_root_or_skip("a_soak_follows_restarts_and_a_crash") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("soak.json");
+    let tb = Testbed::up();
+    tb.write_file("/usr/local/bin/pftb-soak", SOAK_DAEMON);
+    tb.ok(&["chmod", "755", "/usr/local/bin/pftb-soak"]);
+    tb.write_file(
+        "/etc/systemd/system/pftb-soak.service",
+        "[Service]\nType=notify\nNotifyAccess=main\nExecStart=/usr/local/bin/pftb-soak\nRestart=on-failure\nRestartSec=1\nStateDirectory=pftb-soak\n",
+    );
+    tb.ok(&["systemctl", "daemon-reload"]);
+    let steady = |n: u32| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !tb.exec(&["test", "-e", &format!("/var/lib/pftb-soak/steady-{n}")]).0 {
+            assert!(Instant::now() < deadline, "incarnation {n} never became steady");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        // A sample falls in the steady phase before anything else happens: a sample window
+        // that spans a restart puts what is new in it in the start-up phase.
+        std::thread::sleep(Duration::from_millis(3500));
+    };
+
+    // The unit is not running yet: the recorder waits for it.
+    let recorder = start_recording(&["--unit", "pftb-soak.service", "--container-pid", &tb.leader(), "--checkpoint", "2s", "-o", profile.to_str().unwrap()]);
+    tb.ok(&["systemctl", "start", "pftb-soak.service"]);
+    steady(1);
+    for n in 2..=4 {
+        tb.ok(&["systemctl", "restart", "pftb-soak.service"]);
+        steady(n);
+    }
+    // A crash: systemd restarts it by itself.
+    tb.ok(&["systemctl", "kill", "--signal=SIGKILL", "pftb-soak.service"]);
+    steady(5);
+
+    // While it records, status says the recorder is writing.
+    let status = Command::new(profiler_bin()).args(["status", "--format", "json", profile.to_str().unwrap()]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["recorder"]["state"], "writing", "{status}");
+    stop_recording(recorder);
+    tb.ok(&["systemctl", "stop", "pftb-soak.service"]);
+
+    let recorded = profiler::profile::load(&profile).unwrap();
+    let phase = |path: &str| recorded.paths.get(path).and_then(|u| u.seen.as_ref()).and_then(|s| s.phase.clone());
+    for n in 1..=5 {
+        assert_eq!(phase(&format!("/var/lib/pftb-soak/startup-{n}")).as_deref(), Some("start-up"), "incarnation {n}: {:#?}", recorded.paths);
+        assert_eq!(phase(&format!("/var/lib/pftb-soak/steady-{n}")).as_deref(), Some("steady"), "incarnation {n}: {:#?}", recorded.paths);
+    }
+    assert_eq!(recorded.recording.restarts, 4, "three restarts and one crash");
+    let text = Command::new(profiler_bin()).args(["status", profile.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    eprintln!("{text}");
+    assert!(text.contains("4 restart(s)") && text.contains("recorder  stopped"), "{text}");
+}

@@ -133,8 +133,11 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
                 drained = drain_paths(&mut ring, &mut run.path_log) => drained?,
                 _ = tick.tick() => {
                     let changed = phases.poll();
-                    let checkpoint_due = last_checkpoint.elapsed() >= options.checkpoint;
-                    if changed || checkpoint_due || last_sample.elapsed() >= SAMPLE_EVERY {
+                    // Half a tick early is on time: ticks drift, and waiting for the next
+                    // one would stretch every interval by a tick.
+                    let due = |since: Instant, every: Duration| since.elapsed() + TICK / 2 >= every;
+                    let checkpoint_due = due(last_checkpoint, options.checkpoint);
+                    if changed || checkpoint_due || due(last_sample, SAMPLE_EVERY) {
                         let sample = run.sample(phases.take(), None, true)?;
                         last_sample = Instant::now();
                         if checkpoint_due {
@@ -231,9 +234,7 @@ impl Run {
             peers: observations.peers,
         };
         let new = self.timeline.stamp(&mut profile, &stamp, phase);
-        if new > 0 {
-            log::debug!("{new} new item(s) at {stamp}");
-        }
+        log::debug!("sample at {stamp}: {new} new item(s), phase {phase:?}, {} paths", self.path_log.entries.len());
         Ok(profile)
     }
 }
@@ -256,6 +257,9 @@ impl<'a> PhaseWatch<'a> {
         let Ok(state) = systemd.show(name) else { return false };
         self.seen.push(timeline::phase_of(&state.active_state));
         let changed = self.last_state.as_deref() != Some(state.active_state.as_str());
+        if changed {
+            log::debug!("{name} is {}", state.active_state);
+        }
         self.last_state = Some(state.active_state);
         changed
     }
