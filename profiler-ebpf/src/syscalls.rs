@@ -64,7 +64,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     } else {
         syscall_abi(regs, id).0
     };
-    if abi == abi::NATIVE {
+    if abi == abi::NATIVE && crate::args::decodes(id) {
         // A tail call does not return here.
         // SAFETY: the target is a raw tracepoint program taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
