@@ -104,6 +104,7 @@ pub fn run(options: &RecordOptions) -> anyhow::Result<()> {
         sites: SiteCache::default(),
         timeline: Timeline::default(),
         target,
+        host: host_facts(),
         started: SystemTime::now(),
         clock: Instant::now(),
         running_at_start,
@@ -188,6 +189,8 @@ struct Run {
     sites: SiteCache,
     timeline: Timeline,
     target: Target,
+    /// Read once: the host does not change during a recording.
+    host: Host,
     started: SystemTime,
     clock: Instant,
     /// Whether the unit was running when recording began: its first start is then not a
@@ -209,7 +212,7 @@ impl Run {
             format: profile::FORMAT.into(),
             version: profile::VERSION,
             target: self.target.clone(),
-            host: host_facts(),
+            host: self.host.clone(),
             recording: Recording {
                 started: humantime::format_rfc3339_seconds(self.started).to_string(),
                 ended: stamp.clone(),
