@@ -3,7 +3,8 @@
 //!
 //! Memory stays bounded by what is distinct: reads are cut to their first three components,
 //! `/proc/PID/...` to `/proc/PID`, and a directory with more than `MAX_CHILDREN` distinct
-//! written entries (spool and temp files) is kept as one `dir/*` entry.
+//! written entries (spool and temp files) is kept as one `dir/*` entry, which from then on
+//! takes in every new name below it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,11 +124,18 @@ impl PathLog {
         if !is_write(op) || self.entries.contains_key(&path) {
             return path;
         }
+        // Below a folded directory, every new name joins the fold: otherwise a directory made
+        // afresh each round under it would start a count of its own, and memory would grow.
+        let mut ancestor = path.as_str();
+        while ancestor != "/" {
+            ancestor = path_text::parent(ancestor);
+            let folded = format!("{}/*", ancestor.trim_end_matches('/'));
+            if self.entries.contains_key(&folded) {
+                return folded;
+            }
+        }
         let dir = path_text::parent(&path).to_string();
         let folded = format!("{}/*", dir.trim_end_matches('/'));
-        if self.entries.contains_key(&folded) {
-            return folded;
-        }
         let count = self.children.entry(dir.clone()).or_default();
         *count += 1;
         if *count <= MAX_CHILDREN {
@@ -207,5 +215,22 @@ mod tests {
         assert!(log.entries.contains_key("/var/spool/app/*"));
         assert_eq!(log.entries.keys().filter(|k| k.starts_with("/var/spool/app/")).count(), 1);
         assert!(log.entries["/var/spool/app/*"].ops.contains("create"));
+    }
+
+    #[test]
+    fn a_fresh_directory_each_round_joins_the_fold_above_it() {
+        let mut log = PathLog::default();
+        for round in 0..1000 {
+            log.add(format!("/var/lib/app/round-{round}"), "mkdir", 1, false);
+            for f in 0..3 {
+                log.add(format!("/var/lib/app/round-{round}/f{f}"), "create", 1, false);
+            }
+        }
+        let below: Vec<&str> = log.entries.keys().map(String::as_str).filter(|k| k.starts_with("/var/lib/app/")).collect();
+        // The first 64 rounds' directories fold the parent; what they held stays, nothing after.
+        assert!(below.contains(&"/var/lib/app/*"));
+        assert!(below.len() <= 1 + MAX_CHILDREN * 4, "{} entries", below.len());
+        assert!(!below.iter().any(|k| k.starts_with("/var/lib/app/round-999")));
+        assert!(log.children.len() <= MAX_CHILDREN + 2);
     }
 }

@@ -28,6 +28,7 @@ fn main() {
         "setns-net" => setns_net(),
         "setuid-exec" => setuid_exec(arg(2)),
         "connect-peers" => connect_peers(),
+        "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         _ => usage(),
     }
 }
@@ -37,7 +38,7 @@ fn usage() -> ! {
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
-         \x20      | setuid-exec DIR | connect-peers"
+         \x20      | setuid-exec DIR | connect-peers | churn DIR SECONDS"
     );
     std::process::exit(2)
 }
@@ -259,4 +260,44 @@ fn connect_peers() {
         let socket = std::net::UdpSocket::bind(bind).expect("bind udp");
         let _ = socket.connect(peer);
     }
+}
+
+/// Distinct executables the churn runs: past `MAX_EXECUTABLES` (256).
+const CHURN_EXECUTABLES: usize = 400;
+
+/// New distinct items for SECONDS, round after round: files made and removed in a fresh
+/// directory, short-lived processes of 400 distinct executables, UDP connects to ever new
+/// peers (198.18.0.0/15, RFC 2544: no packet is sent) and UDP binds on ever new loopback
+/// ports. Within a minute this passes the capacity of the executables, signals, peers and
+/// path tables, so the recorder's memory and loss counters can be watched.
+fn churn(dir: &str, seconds: u64) {
+    let exes = format!("{dir}/exe");
+    std::fs::create_dir_all(&exes).expect("mkdir DIR/exe");
+    for k in 0..CHURN_EXECUTABLES {
+        std::fs::copy("/bin/true", format!("{exes}/true-{k}")).expect("copy /bin/true");
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let (mut peer, mut port, mut round) = (0u32, 0u32, 0usize);
+    while Instant::now() < end {
+        let files = format!("{dir}/round-{round}");
+        std::fs::create_dir(&files).expect("mkdir a round directory");
+        for j in 0..200 {
+            std::fs::write(format!("{files}/f{j}"), b"x").expect("write a churn file");
+        }
+        std::fs::remove_dir_all(&files).expect("remove a round directory");
+        for k in 0..5 {
+            let exe = format!("{exes}/true-{}", (round * 5 + k) % CHURN_EXECUTABLES);
+            let _ = std::process::Command::new(exe).status();
+        }
+        for _ in 0..50 {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind udp");
+            let addr = std::net::Ipv4Addr::new(198, 18 + (peer >> 16 & 1) as u8, (peer >> 8) as u8, peer as u8);
+            let _ = socket.connect((addr, 9));
+            peer = (peer + 1) % (1 << 17);
+            let _ = std::net::UdpSocket::bind(("127.0.0.1", 20_000 + (port % 40_000) as u16));
+            port += 1;
+        }
+        round += 1;
+    }
+    println!("churn: {round} rounds, {peer} peers, {port} ports");
 }
