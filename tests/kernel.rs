@@ -84,3 +84,26 @@ fn a_forked_and_execd_grandchild_is_included() {
     assert!(has_syscall(&profile, "wait4"), "the child's wait is missing");
     assert_eq!(profile.executables[WORKLOAD].execs, 2, "the workload and its exec'd grandchild");
 }
+
+#[test]
+fn error_returns_exit_and_sigreturn_are_recorded() {
+    if !is_root_or_skip("error_returns_exit_and_sigreturn_are_recorded") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "errors"]);
+    let errors: Vec<&str> = profile.errors.keys().map(String::as_str).collect();
+    assert!(errors.contains(&"openat ENOENT"), "{errors:?}");
+    assert!(errors.contains(&"socket EAFNOSUPPORT"), "{errors:?}");
+    let socket = &profile.errors["socket EAFNOSUPPORT"];
+    assert_eq!(socket.count, 1);
+    assert!(socket.executables.contains(WORKLOAD), "{:?}", socket.executables);
+    // Never returning, or returning with the syscall number cleared, these are counted apart.
+    for call in ["exit_group", "rt_sigreturn", "execve"] {
+        assert!(has_syscall(&profile, call), "{call} missing: {:?}", profile.syscalls);
+    }
+
+    // The control: the same binary doing none of it.
+    let control = record_command(&[WORKLOAD, "marker"]);
+    assert!(!control.errors.contains_key("socket EAFNOSUPPORT"), "{:?}", control.errors);
+    assert!(!has_syscall(&control, "rt_sigreturn"), "{:?}", control.syscalls);
+}

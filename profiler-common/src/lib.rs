@@ -20,6 +20,7 @@ pub mod map_names {
     pub const WATCH_PATH: &str = "WATCH_PATH";
     pub const SIGNALS: &str = "SIGNALS";
     pub const PEERS: &str = "PEERS";
+    pub const ERRORS: &str = "ERRORS";
     pub const PATH_EVENTS: &str = "PATH_EVENTS";
     pub const ARG_DECODERS: &str = "ARG_DECODERS";
 }
@@ -97,13 +98,12 @@ const _: () = assert!(core::mem::size_of::<TargetConfig>() == 24);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TaskState {
     pub exe_slot: u32,
+    /// No flag is defined: counting moved to syscall exit, where the exec call is already
+    /// watched. Kept so the value stays 8 bytes and aligned.
     pub flags: u32,
 }
 const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
 
-/// `TaskState::flags`: the task has just exec'd; its next syscall exit is the exec call itself,
-/// which returned after the task was armed and so never passed sys_enter as a watched task.
-pub const TASK_JUST_EXECED: u32 = 1;
 
 /// A path as a map key or value, NUL-padded: an executable as the kernel passed it to exec,
 /// or a cgroup path relative to the cgroup2 root.
@@ -172,7 +172,9 @@ pub mod loss {
     pub const PATH_UNREADABLE: u32 = 7;
     /// A connect to a new peer address could not be added to `PEERS`.
     pub const PEERS_FULL: u32 = 8;
-    pub const COUNT: u32 = 9;
+    /// A new (syscall, errno, executable) error return could not be added to `ERRORS`.
+    pub const ERRORS_FULL: u32 = 9;
+    pub const COUNT: u32 = 10;
 }
 
 /// Distinct (signal, value, executable) triples.
@@ -180,6 +182,8 @@ pub const MAX_SIGNALS: u32 = 8_192;
 /// Distinct (peer address, executable) pairs of connects beyond loopback, kept apart from
 /// `SIGNALS` so a service talking to many hosts cannot crowd out the other signals.
 pub const MAX_PEERS: u32 = 4_096;
+/// Distinct (syscall, errno, executable) error returns, kept apart from `SIGNALS` too.
+pub const MAX_ERRORS: u32 = 4_096;
 /// Paths recently sent to userspace, remembered in the kernel so repeats cost no event.
 pub const PATH_DEDUP_ENTRIES: u32 = 16_384;
 /// Bytes of the ring buffer that carries path records.
@@ -220,6 +224,47 @@ pub mod signal {
     /// connect to an address beyond loopback, in `PEERS`: `sub` = family, value = the IPv4
     /// address, or the first 64 bits (the network prefix) of the IPv6 one, as big-endian bytes.
     pub const PEER: u16 = 13;
+    /// A syscall returned an error a hardening directive can cause, in `ERRORS`: `sub` = the
+    /// errno, value = the syscall slot (`abi * NR_LIMIT + nr`).
+    pub const ERROR: u16 = 14;
+}
+
+/// The errnos recorded per syscall: the ones sandboxing makes a call fail with (seccomp's
+/// `SystemCallErrorNumber=`, capabilities, read-only and hidden paths, restricted families).
+/// Others (`EAGAIN`, `EINTR`, ...) are a daemon's everyday business and not counted.
+pub mod errno {
+    pub const EPERM: u16 = 1;
+    pub const ENOENT: u16 = 2;
+    pub const EACCES: u16 = 13;
+    pub const EROFS: u16 = 30;
+    pub const ENOSYS: u16 = 38;
+    pub const EPROTONOSUPPORT: u16 = 93;
+    pub const ESOCKTNOSUPPORT: u16 = 94;
+    pub const EOPNOTSUPP: u16 = 95;
+    pub const EAFNOSUPPORT: u16 = 97;
+    pub const RECORDED: [(u16, &str); 9] = [
+        (EPERM, "EPERM"),
+        (ENOENT, "ENOENT"),
+        (EACCES, "EACCES"),
+        (EROFS, "EROFS"),
+        (ENOSYS, "ENOSYS"),
+        (EPROTONOSUPPORT, "EPROTONOSUPPORT"),
+        (ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"),
+        (EOPNOTSUPP, "EOPNOTSUPP"),
+        (EAFNOSUPPORT, "EAFNOSUPPORT"),
+    ];
+
+    /// Whether an errno is recorded: one shift and mask, as this runs on every failing call.
+    #[inline(always)]
+    pub fn recorded(errno: u64) -> bool {
+        const LOW: u64 = 1 << EPERM | 1 << ENOENT | 1 << EACCES | 1 << EROFS | 1 << ENOSYS;
+        const HIGH: u64 = 1 << (EPROTONOSUPPORT - 64) | 1 << (ESOCKTNOSUPPORT - 64) | 1 << (EOPNOTSUPP - 64) | 1 << (EAFNOSUPPORT - 64);
+        match errno {
+            0..64 => LOW >> errno & 1 != 0,
+            64..128 => HIGH >> (errno - 64) & 1 != 0,
+            _ => false,
+        }
+    }
 }
 
 /// How far an address reaches, for PrivateNetwork= and IPAddressAllow=.

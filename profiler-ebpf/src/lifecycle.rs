@@ -9,7 +9,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use profiler_common::{
-    EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, TASK_JUST_EXECED, TaskState, loss,
+    EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, TaskState, loss,
     signal,
 };
 
@@ -75,7 +75,12 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
-    let _ = TASKS.remove(&current_tid());
+    let tid = current_tid();
+    if let Some(task) = TASKS.get_ptr(tid) {
+        // SAFETY: `task` points into TASKS, valid for this program run.
+        crate::syscalls::count_exit(unsafe { (*task).exe_slot });
+        let _ = TASKS.remove(&tid);
+    }
     0
 }
 
@@ -104,7 +109,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if !already_watched && EXEC_IGNORED.get_ptr(&*path).is_some() {
         return 0;
     }
-    let state = TaskState { exe_slot: exe_slot(path), flags: TASK_JUST_EXECED };
+    let state = TaskState { exe_slot: exe_slot(path), flags: 0 };
     // Set-user-ID, set-group-ID: what NoNewPrivileges= would stop from taking effect.
     if let Some(mode) = current_exe_mode()
         && mode & S_ISUID_OR_GID != 0

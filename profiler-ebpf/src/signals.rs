@@ -4,7 +4,7 @@
 //! grows with what is distinct, never with how often it happens.
 
 use aya_ebpf::{macros::map, maps::PerCpuHashMap};
-use profiler_common::{MAX_PEERS, MAX_SIGNALS, SignalKey, loss, signal};
+use profiler_common::{MAX_ERRORS, MAX_PEERS, MAX_SIGNALS, SignalKey, loss, signal};
 
 use crate::filter::count_loss;
 
@@ -13,6 +13,9 @@ pub static SIGNALS: PerCpuHashMap<SignalKey, u64> = PerCpuHashMap::with_max_entr
 
 #[map]
 pub static PEERS: PerCpuHashMap<SignalKey, u64> = PerCpuHashMap::with_max_entries(MAX_PEERS, 0);
+
+#[map]
+pub static ERRORS: PerCpuHashMap<SignalKey, u64> = PerCpuHashMap::with_max_entries(MAX_ERRORS, 0);
 
 /// Counts one observation for the executable in `exe_slot`.
 #[inline(always)]
@@ -24,6 +27,12 @@ pub fn note(signal: u16, sub: u16, value: u64, exe_slot: u32) {
 #[inline(always)]
 pub fn note_peer(family: u16, address: u64, exe_slot: u32) {
     count(&PEERS, SignalKey { signal: signal::PEER, sub: family, exe_slot, value: address }, loss::PEERS_FULL);
+}
+
+/// Counts one error return of the syscall in `slot` (see `signal::ERROR`).
+#[inline(always)]
+pub fn note_error(errno: u16, slot: u32, exe_slot: u32) {
+    count(&ERRORS, SignalKey { signal: signal::ERROR, sub: errno, exe_slot, value: slot as u64 }, loss::ERRORS_FULL);
 }
 
 #[inline(always)]

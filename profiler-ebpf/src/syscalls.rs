@@ -1,21 +1,21 @@
-//! Syscall numbers per ABI, counted per CPU and marked per executable.
+//! Syscall numbers per ABI, counted per CPU and marked per executable, and the error returns
+//! a sandbox can cause, per syscall and executable.
 //!
-//! Raw tracepoints, not `raw_syscalls:sys_enter`: they pass the syscall id without the
+//! A raw tracepoint, not `raw_syscalls:sys_exit`: it passes the registers without the
 //! tracepoint record copy, and this runs on every syscall of the whole machine.
 
 use aya_ebpf::{
-    helpers::bpf_probe_read_kernel,
+    helpers::{bpf_probe_read_kernel, generated::{bpf_get_current_task_btf, bpf_task_pt_regs}},
     macros::{map, raw_tracepoint},
     maps::{Array, PerCpuArray},
     programs::RawTracePointContext,
 };
-use profiler_common::{
-    ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, TASK_JUST_EXECED, TaskState, abi, loss,
-};
+use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
 
 use crate::{
     args::ARG_DECODERS,
     filter::{count_loss, watched_task},
+    signals::note_error,
 };
 
 #[map]
@@ -30,46 +30,82 @@ const PT_REGS_CS: usize = 17 * 8;
 /// `__USER32_CS` (arch/x86/include/asm/segment.h): code segment of compat (i386) mode.
 const USER32_CS: u64 = 0x23;
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    let Some(task) = watched_task() else {
-        return 0;
-    };
-    let regs: *const u8 = ctx.arg(0);
-    let id: u64 = ctx.arg(1);
-    // SAFETY: `task` points into TASKS, valid for this program run.
-    record(unsafe { &*task }, regs, id);
-    0
-}
-
-/// Decodes the arguments once the kernel has used them: the user pages they point to are
-/// resident then (at entry a string not yet faulted in cannot be read), and a call that
-/// seccomp refused, which never reaches sys_enter, passes here too.
-/// The exec syscall returns into a task that was armed while it ran, so it is counted here.
+/// Counts the syscall once the kernel has done with it, and decodes its arguments: the user
+/// pages they point to are resident then (at entry a string not yet faulted in cannot be
+/// read), a call that seccomp refused, which never reaches sys_enter, passes here too with the
+/// errno seccomp gave it, and one hook instead of two halves what recording costs every
+/// syscall on the machine (see the README's Performance section).
+///
+/// Calls that never return are counted elsewhere: exit and exit_group when the task ends
+/// (`count_exit`); rt_sigreturn does return, but with `orig_ax` cleared.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let Some(task) = watched_task() else {
         return 0;
     };
-    // SAFETY: as above; the flag is only ever touched by the task itself.
-    let task = unsafe { &mut *task };
     let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
     // SAFETY: `regs` is the kernel's pt_regs of the current task.
     let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
         return 0;
     };
-    let abi = if task.flags & TASK_JUST_EXECED != 0 {
-        task.flags &= !TASK_JUST_EXECED;
-        record(task, regs, id)
-    } else {
-        syscall_abi(regs, id).0
+    // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
+    // are not taken for a syscall to restart.
+    let (abi, nr) = if id == u64::MAX { sigreturn(regs) } else { syscall_abi(regs, id) };
+    // SAFETY: `task` points into TASKS, valid for this program run.
+    let exe_slot = unsafe { (*task).exe_slot };
+    let Some(slot) = record(exe_slot, abi, nr) else {
+        return 0;
     };
-    if abi == abi::NATIVE && crate::args::decodes(id) {
+    if ret < 0 && errno::recorded(ret.unsigned_abs()) {
+        note_error(ret.unsigned_abs() as u16, slot, exe_slot);
+    }
+    if abi == abi::NATIVE && crate::args::decodes(nr) {
         // A tail call does not return here.
         // SAFETY: the target is a raw tracepoint program taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
     }
     0
+}
+
+/// exit and exit_group never reach sys_exit: when a watched task ends, its registers still
+/// hold the call it made, if it ended by one (a task killed by a signal holds another).
+#[inline(always)]
+pub fn count_exit(exe_slot: u32) {
+    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
+    // SAFETY: a checked read of the current task's pt_regs.
+    let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
+        return;
+    };
+    let (abi, nr) = syscall_abi(regs, id);
+    let exit = match abi {
+        abi::IA32 => nr == IA32_EXIT || nr == IA32_EXIT_GROUP,
+        _ => nr == NATIVE_EXIT || nr == NATIVE_EXIT_GROUP,
+    };
+    if exit {
+        record(exe_slot, abi, nr);
+    }
+}
+
+/// Syscall numbers of exit and exit_group (arch/x86/entry/syscalls/syscall_{64,32}.tbl).
+const NATIVE_EXIT: u64 = 60;
+const NATIVE_EXIT_GROUP: u64 = 231;
+const IA32_EXIT: u64 = 1;
+const IA32_EXIT_GROUP: u64 = 252;
+/// rt_sigreturn's number in each ABI. i386 also has a plain sigreturn (119), which cannot be
+/// told apart here; both are in systemd's always-allowed `@default`.
+const NATIVE_RT_SIGRETURN: u64 = 15;
+const IA32_RT_SIGRETURN: u64 = 173;
+
+/// The sigreturn call of the task's ABI. x32 cannot be told from native here (its marker bit
+/// was in the cleared `orig_ax`), so an x32 task's sigreturn counts as the native one.
+#[inline(always)]
+fn sigreturn(regs: *const u8) -> (u32, u64) {
+    match syscall_abi(regs, 0).0 {
+        abi::IA32 => (abi::IA32, IA32_RT_SIGRETURN),
+        _ => (abi::NATIVE, NATIVE_RT_SIGRETURN),
+    }
 }
 
 /// The ABI of a syscall and its number within it.
@@ -84,25 +120,24 @@ fn syscall_abi(regs: *const u8, id: u64) -> (u32, u64) {
     }
 }
 
-/// Counts the syscall; returns its ABI.
+/// Counts the syscall and marks it used by the executable; returns its slot.
 #[inline(always)]
-fn record(task: &TaskState, regs: *const u8, id: u64) -> u32 {
-    let (abi, nr) = syscall_abi(regs, id);
+fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
     if nr >= abi::NR_LIMIT as u64 {
         count_loss(loss::SYSCALL_OUT_OF_RANGE);
-        return abi;
+        return None;
     }
     let slot = abi * abi::NR_LIMIT + nr as u32;
     if let Some(count) = SYSCALL_COUNTS.get_ptr_mut(slot) {
         // SAFETY: per-CPU counter.
         unsafe { *count += 1 };
     }
-    if let Some(used) = EXE_SYSCALLS.get_ptr_mut(task.exe_slot) {
+    if let Some(used) = EXE_SYSCALLS.get_ptr_mut(exe_slot) {
         // SAFETY: shared across CPUs, but every writer stores the same value 1.
         let byte = unsafe { &mut (*used).used[slot as usize % SYSCALL_SLOTS as usize] };
         if *byte == 0 {
             *byte = 1;
         }
     }
-    abi
+    Some(slot)
 }

@@ -35,6 +35,7 @@ pub struct Observations {
     pub sockets: BTreeMap<String, SocketUse>,
     pub acts: BTreeMap<String, ItemUse>,
     pub peers: BTreeMap<String, ItemUse>,
+    pub errors: BTreeMap<String, ItemUse>,
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
@@ -77,6 +78,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
     collect_capabilities(probes, &exe_name, sites, &mut obs)?;
     collect_signals(probes, &exe_name, &mut obs)?;
     collect_peers(probes, &exe_name, &mut obs)?;
+    collect_errors(probes, &exe_name, &mut obs)?;
     for (path, entry) in &path_log.entries {
         obs.paths.insert(
             path.clone(),
@@ -103,6 +105,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         (loss::PATH_EVENTS_LOST, "path_records_lost"),
         (loss::PATH_UNREADABLE, "paths_unreadable"),
         (loss::PEERS_FULL, "peers_table_full"),
+        (loss::ERRORS_FULL, "errors_table_full"),
     ] {
         let lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
         if lost > 0 {
@@ -204,6 +207,18 @@ fn collect_peers(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mu
         let peer = obs.peers.entry(names::peer_address(key.sub, key.value)).or_default();
         peer.count += per_cpu.iter().sum::<u64>();
         peer.executables.insert(exe_name(key.exe_slot));
+    }
+    Ok(())
+}
+
+/// Names the error returns of `ERRORS` as `syscall ERRNO`.
+fn collect_errors(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
+    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::ERRORS)?;
+    for entry in map.iter() {
+        let (key, per_cpu) = entry.map_err(map_err(map_names::ERRORS))?;
+        let error = obs.errors.entry(names::error_name(key.value as u32, key.sub)).or_default();
+        error.count += per_cpu.iter().sum::<u64>();
+        error.executables.insert(exe_name(key.exe_slot));
     }
     Ok(())
 }

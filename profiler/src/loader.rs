@@ -140,7 +140,7 @@ impl Probes {
             tp.load().map_err(|source| LoadError::Program { program, source })?;
             tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
         }
-        // The argument decoder is tail-called from sys_enter, so it is in place first.
+        // The argument decoder is tail-called from sys_exit, so it is in place first.
         let decoder: &mut RawTracePoint = self.program("decode_args")?;
         decoder.load().map_err(|source| LoadError::Program { program: "decode_args", source })?;
         let decoder = decoder.fd().map_err(|source| LoadError::Program { program: "decode_args", source })?.try_clone()
@@ -148,11 +148,10 @@ impl Probes {
         let mut decoders: ProgramArray<_> = self.map(map_names::ARG_DECODERS)?;
         decoders.set(0, &decoder, 0).map_err(|source| LoadError::Map { map: map_names::ARG_DECODERS, source })?;
         self.attach_cgroup_hooks(hooks_cgroup)?;
-        for (program, name) in [("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")] {
-            let tp: &mut RawTracePoint = self.program(program)?;
-            tp.load().map_err(|source| LoadError::Program { program, source })?;
-            tp.attach(name).map_err(|source| LoadError::Program { program, source })?;
-        }
+        // One syscall hook only: sys_exit sees every call that returns (see syscalls.rs).
+        let exit: &mut RawTracePoint = self.program("sys_exit")?;
+        exit.load().map_err(|source| LoadError::Program { program: "sys_exit", source })?;
+        exit.attach("sys_exit").map_err(|source| LoadError::Program { program: "sys_exit", source })?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Names of kernel numbers: syscalls per ABI (from the `syscalls` crate's tables, generated
 //! from the kernel's own syscall tables) and capabilities (from the `caps` crate).
 
-use profiler_common::abi;
+use profiler_common::{abi, errno};
 
 /// The profile's name of the native ABI.
 pub const NATIVE_ABI: &str = "x86_64";
@@ -80,6 +80,18 @@ pub fn peer_address(family: u16, value: u64) -> String {
     }
 }
 
+/// `mlockall EPERM` for an error return of the syscall in `slot`; other ABIs than the native
+/// one are prefixed (`i386:socketcall EPERM`), as syscalls are named in reports.
+pub fn error_name(slot: u32, errno: u16) -> String {
+    let (abi_index, nr) = (slot / abi::NR_LIMIT, slot % abi::NR_LIMIT);
+    let call = syscall_name(abi_index, nr);
+    let errno = errno::RECORDED.iter().find(|(n, _)| *n == errno).map_or_else(|| format!("errno {errno}"), |(_, name)| name.to_string());
+    match abi_index {
+        abi::NATIVE => format!("{call} {errno}"),
+        _ => format!("{}:{call} {errno}", abi_name(abi_index)),
+    }
+}
+
 pub fn sched_policy(policy: u64) -> String {
     match policy {
         1 => "SCHED_FIFO".into(),
@@ -132,6 +144,13 @@ mod tests {
         assert_eq!(namespace_kinds(0x0002_0000 | 0x4000_0000), ["mnt", "net"]);
         assert_eq!(device_access(2 | 4), "rw");
         assert_eq!(merge_access("r", "wm"), "rwm");
+    }
+
+    #[test]
+    fn errors_name_the_call_and_the_errno() {
+        assert_eq!(error_name(151, 1), "mlockall EPERM");
+        assert_eq!(error_name(abi::IA32 * abi::NR_LIMIT + 102, 97), "i386:socketcall EAFNOSUPPORT");
+        assert_eq!(error_name(2, 200), "open errno 200");
     }
 
     #[test]

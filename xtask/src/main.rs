@@ -1,4 +1,4 @@
-//! Developer tasks: install the toolchain pieces, build, run the demo, run every test.
+//! Developer tasks: install the toolchain pieces, build, run the demo, run every test, benchmark.
 //!
 //! Everything slow is cached under PROFILER_CACHE (default /var/cache/profiler-build): the
 //! bpf-linker build and the testbed's root filesystem. Nothing depends on the cache being there.
@@ -8,6 +8,8 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
 };
+
+mod bench;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -49,6 +51,9 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build, then measure what recording costs a served workload and what the recorder holds
+    /// under churn (see the README's Performance section).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +62,10 @@ fn main() -> anyhow::Result<()> {
         Task::Build => build(),
         Task::Demo => demo(),
         Task::Test { args } => test(&args),
+        Task::Bench(args) => {
+            build()?;
+            bench::bench(&target_dir().join("release"), &args)
+        }
     }
 }
 
@@ -81,8 +90,9 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn setup() -> anyhow::Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
+/// Installs the Debian packages not installed yet.
+fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
@@ -94,6 +104,11 @@ fn setup() -> anyhow::Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
+    Ok(())
+}
+
+fn setup() -> anyhow::Result<()> {
+    ensure_packages(APT_PACKAGES)?;
 
     let linker_root = cache().join("bpf-linker");
     if !linker_root.join("bin/bpf-linker").is_file() {

@@ -235,6 +235,7 @@ impl Run {
             sockets: observations.sockets,
             acts: observations.acts,
             peers: observations.peers,
+            errors: observations.errors,
         };
         let new = self.timeline.stamp(&mut profile, &stamp, phase);
         log::debug!("sample at {stamp}: {new} new item(s), phase {phase:?}, {} paths", self.path_log.entries.len());

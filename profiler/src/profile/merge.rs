@@ -125,6 +125,7 @@ impl Merge for Profile {
         merge_maps(&mut self.sockets, &other.sockets);
         merge_maps(&mut self.acts, &other.acts);
         merge_maps(&mut self.peers, &other.peers);
+        merge_maps(&mut self.errors, &other.errors);
     }
 }
 

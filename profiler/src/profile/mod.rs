@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "systemd-service-profile";
 /// The newest schema this profiler writes; it reads every version up to this one.
 /// Version 2 added paths, families, namespaces, devices, sockets and acts; version 3 added when
-/// each item was first and last seen, restarts and checkpoints. An older profile reads as one
-/// that saw none of what came later.
-pub const VERSION: u32 = 3;
+/// each item was first and last seen, restarts and checkpoints; version 4 added error returns.
+/// An older profile reads as one that saw none of what came later.
+pub const VERSION: u32 = 4;
 
 mod merge;
 pub mod seen;
@@ -64,6 +64,11 @@ pub struct Profile {
     /// `generate --pin-peers`.
     #[serde(default)]
     pub peers: BTreeMap<String, ItemUse>,
+    /// Error returns a sandbox can cause (`EPERM`, `EACCES`, `EROFS`, `ENOSYS`, `ENOENT`,
+    /// `EAFNOSUPPORT`, ...), by `syscall ERRNO` (`mlockall EPERM`; other ABIs than x86_64 as
+    /// `i386:socketcall EPERM`). Each call is also counted under `syscalls`.
+    #[serde(default)]
+    pub errors: BTreeMap<String, ItemUse>,
 }
 
 /// How often something was seen, and by which executables.

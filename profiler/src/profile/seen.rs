@@ -70,8 +70,9 @@ observed!(CapabilityUse, |u| u.granted + u.denied + u.probes);
 observed!(PathUse, |u| u.ops.len() as u64);
 
 /// The kinds of item a profile holds, as its field names.
-pub const KINDS: [&str; 10] =
-    ["syscalls", "capabilities", "executables", "paths", "families", "namespaces", "devices", "sockets", "acts", "peers"];
+pub const KINDS: [&str; 11] = [
+    "syscalls", "capabilities", "executables", "paths", "families", "namespaces", "devices", "sockets", "acts", "peers", "errors",
+];
 
 impl Profile {
     /// Calls `f` with every item: its kind (one of `KINDS`), its name, and the item. Syscalls
@@ -94,6 +95,7 @@ impl Profile {
         each("sockets", &self.sockets, &mut f);
         each("acts", &self.acts, &mut f);
         each("peers", &self.peers, &mut f);
+        each("errors", &self.errors, &mut f);
     }
 
     /// As `visit_items`, with each item mutable.
@@ -115,6 +117,7 @@ impl Profile {
         each("sockets", &mut self.sockets, &mut f);
         each("acts", &mut self.acts, &mut f);
         each("peers", &mut self.peers, &mut f);
+        each("errors", &mut self.errors, &mut f);
     }
 
     /// The latest time anything was first seen: when the profile last learned something.

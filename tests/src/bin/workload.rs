@@ -28,6 +28,7 @@ fn main() {
         "setns-net" => setns_net(),
         "setuid-exec" => setuid_exec(arg(2)),
         "connect-peers" => connect_peers(),
+        "errors" => errors(),
         "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         _ => usage(),
     }
@@ -38,7 +39,7 @@ fn usage() -> ! {
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
-         \x20      | setuid-exec DIR | connect-peers | churn DIR SECONDS"
+         \x20      | setuid-exec DIR | connect-peers | errors | churn DIR SECONDS"
     );
     std::process::exit(2)
 }
@@ -259,6 +260,25 @@ fn connect_peers() {
         let bind = if peer.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
         let socket = std::net::UdpSocket::bind(bind).expect("bind udp");
         let _ = socket.connect(peer);
+    }
+}
+
+/// Calls that fail with errnos a sandbox causes, a signal handler that returns (rt_sigreturn),
+/// then a plain exit_group: the calls that sys_exit alone would not see.
+fn errors() {
+    /// Past the kernel's AF_MAX (46 in 6.x): socket(2) fails with EAFNOSUPPORT.
+    const NO_SUCH_FAMILY: libc::c_int = 250;
+    // SAFETY: plain syscalls with invalid arguments; they fail and change nothing.
+    unsafe {
+        let missing = cstr("/nonexistent-profiler-workload");
+        if libc::open(missing.as_ptr(), libc::O_RDONLY) >= 0 || libc::socket(NO_SUCH_FAMILY, libc::SOCK_STREAM, 0) >= 0 {
+            eprintln!("workload: a call meant to fail succeeded");
+            std::process::exit(1);
+        }
+        extern "C" fn on_usr1(_: libc::c_int) {}
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        libc::raise(libc::SIGUSR1);
+        libc::syscall(libc::SYS_exit_group, 0);
     }
 }
 

@@ -1,0 +1,461 @@
+//! `cargo xtask bench`: what recording costs a served workload, and what the recorder holds
+//! on to under churn. Figures are ratios against a baseline measured in the same run, with
+//! the modes interleaved round by round so drift in the machine hits them all alike.
+
+use std::{
+    fs,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{ensure_packages, run};
+
+/// What the benchmark needs beyond the build: the served workload, its load generator and
+/// the reference tracer.
+const PACKAGES: &[&str] = &["redis-server", "redis-tools", "strace", "util-linux"];
+/// A port unlikely to be in use; the server binds loopback only.
+const REDIS_PORT: &str = "6391";
+const CGROUP_NAME: &str = "profiler-bench";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Interleaved rounds of baseline, recorded and strace.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Requests per redis-benchmark run (SET then GET, 50 clients).
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Seconds the recorder watches an idle server to measure its own idle CPU.
+    #[arg(long, default_value_t = 30)]
+    idle_seconds: u64,
+    /// Seconds of the churn workload.
+    #[arg(long, default_value_t = 60)]
+    churn_seconds: u64,
+    /// Leave strace out (it takes a minute per round at 5% of the throughput).
+    #[arg(long)]
+    no_strace: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Baseline,
+    Recorded,
+    Strace,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Baseline => "baseline",
+            Mode::Recorded => "recorded",
+            Mode::Strace => "strace -f",
+        }
+    }
+}
+
+/// One redis-benchmark run.
+struct Sample {
+    mode: Mode,
+    rps: f64,
+    /// redis-server's CPU time per request, in microseconds.
+    server_us_per_request: f64,
+    /// The recorder's CPU time over the run, in clock ticks (recorded mode only).
+    recorder_ticks: u64,
+    seconds: f64,
+}
+
+pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    ensure_packages(PACKAGES)?;
+    let profiler = release.join("profiler");
+    let scratch = tempfile_dir()?;
+    let cgroup = cgroup2_root()?.join(CGROUP_NAME);
+    let _ = fs::create_dir(&cgroup);
+    let redis = Redis::start(&cgroup)?;
+
+    let mut modes = vec![Mode::Baseline, Mode::Recorded];
+    if !args.no_strace {
+        modes.push(Mode::Strace);
+    }
+    let mut samples = Vec::new();
+    for round in 0..args.rounds as usize {
+        // Rotate the order so no mode always runs first (warm caches) or last.
+        for i in 0..modes.len() {
+            let mode = modes[(round + i) % modes.len()];
+            let sample = redis.measure(mode, &profiler, &cgroup, &scratch, args.requests)?;
+            eprintln!("round {} {:>9}: {:>9.0} rps", round + 1, mode.name(), sample.rps);
+            samples.push(sample);
+        }
+    }
+    let idle_ticks = recorder_idle(&profiler, &cgroup, &scratch, args.idle_seconds)?;
+    drop(redis);
+    let _ = fs::remove_dir(&cgroup);
+
+    let churn = churn(&profiler, release, &scratch, args.churn_seconds)?;
+    let _ = fs::remove_dir_all(&scratch);
+
+    print_served(&samples, &modes, args, idle_ticks);
+    churn.print();
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("profiler-bench-{}", std::process::id()));
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Where cgroup2 is mounted: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid.
+fn cgroup2_root() -> anyhow::Result<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts").context("reading /proc/self/mounts")?;
+    mounts
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&"cgroup2"))
+        .map(|f| PathBuf::from(f[1]))
+        .context("no cgroup2 file system is mounted")
+}
+
+/// A redis-server on loopback, pinned to CPU 0, in its own cgroup; the load runs on CPU 1.
+struct Redis {
+    server: Child,
+}
+
+impl Redis {
+    fn start(cgroup: &Path) -> anyhow::Result<Redis> {
+        let mut server = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec taskset -c 0 redis-server --port {REDIS_PORT} --bind 127.0.0.1 \
+                 --save '' --appendonly no --loglevel warning",
+                cgroup.display()
+            ))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cli_ok(&["ping"]) {
+            if Instant::now() > deadline || server.try_wait()?.is_some() {
+                let _ = server.kill();
+                bail!("redis-server did not answer on 127.0.0.1:{REDIS_PORT} within 10 s");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Redis { server })
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.id()
+    }
+
+    fn measure(&self, mode: Mode, profiler: &Path, cgroup: &Path, scratch: &Path, requests: u64) -> anyhow::Result<Sample> {
+        let observer = match mode {
+            Mode::Baseline => None,
+            Mode::Recorded => Some(Recorder::start(profiler, cgroup, &scratch.join("served.json"))?),
+            Mode::Strace => Some(Recorder::strace(self.pid())?),
+        };
+        let recorder_before = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))?;
+        let server_before = cpu_ticks(self.pid())?;
+        let started = Instant::now();
+        let rps = redis_benchmark(requests)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let server_ticks = cpu_ticks(self.pid())? - server_before;
+        let recorder_ticks = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))? - recorder_before;
+        if let Some(observer) = observer {
+            observer.stop()?;
+        }
+        // Two tests (SET, GET) of `requests` each.
+        let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / (2 * requests) as f64;
+        Ok(Sample { mode, rps, server_us_per_request, recorder_ticks, seconds })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        cli_ok(&["shutdown", "nosave"]);
+        let _ = self.server.wait();
+    }
+}
+
+fn cli_ok(args: &[&str]) -> bool {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", REDIS_PORT])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs redis-benchmark on CPU 1 and returns the mean requests per second of SET and GET.
+fn redis_benchmark(requests: u64) -> anyhow::Result<f64> {
+    let out = Command::new("taskset")
+        .args(["-c", "1", "redis-benchmark", "-h", "127.0.0.1", "-p", REDIS_PORT, "-c", "50", "-t", "set,get", "--csv", "-n"])
+        .arg(requests.to_string())
+        .stderr(Stdio::null())
+        .output()
+        .context("running redis-benchmark")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // --csv: a header, then "SET","85034.01",... and "GET",...
+    let rates: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1)?.trim_matches('"').parse().ok())
+        .collect();
+    if !out.status.success() || rates.len() != 2 {
+        bail!("redis-benchmark gave no SET and GET rates ({}): {text}", out.status);
+    }
+    Ok(rates.iter().sum::<f64>() / 2.0)
+}
+
+/// A process watching the server: the profiler's recorder, or strace as the reference.
+struct Recorder {
+    child: Child,
+    /// Whether its exit status tells success (the profiler's does, strace's does not).
+    checked: bool,
+}
+
+impl Recorder {
+    /// Starts `profiler record --cgroup` and waits until its probes are attached.
+    fn start(profiler: &Path, cgroup: &Path, output: &Path) -> anyhow::Result<Recorder> {
+        let _ = fs::remove_file(output);
+        let mut child = Command::new(profiler)
+            .args(["record", "--cgroup"])
+            .arg(cgroup)
+            .arg("-o")
+            .arg(output)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the recorder")?;
+        wait_for_line(&mut child, "recording ")?;
+        Ok(Recorder { child, checked: true })
+    }
+
+    /// Attaches `strace -f` to every thread of the server, writing to /dev/null.
+    fn strace(pid: u32) -> anyhow::Result<Recorder> {
+        let child = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-p"])
+            .arg(pid.to_string())
+            .spawn()
+            .context("starting strace")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tracer_of(pid)? == 0 {
+            if Instant::now() > deadline {
+                bail!("strace did not attach to {pid} within 10 s");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Recorder { child, checked: false })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGINT, as an administrator's Ctrl-C, then wait for the exit.
+    fn stop(mut self) -> anyhow::Result<()> {
+        run(Command::new("kill").args(["-INT", &self.pid().to_string()]))?;
+        let status = self.child.wait()?;
+        // strace dies of the SIGINT; the recorder must write its profile and exit 0.
+        if self.checked && !status.success() {
+            bail!("the recorder exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+/// Reads the child's stderr until a line containing `marker`, then keeps draining it.
+fn wait_for_line(child: &mut Child, marker: &str) -> anyhow::Result<()> {
+    let stderr = child.stderr.take().context("no stderr pipe")?;
+    let (tx, rx) = mpsc::channel();
+    let marker = marker.to_string();
+    thread::spawn(move || {
+        let mut told = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !told && line.contains(&marker) {
+                told = true;
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60)).context("the recorder did not start recording within 60 s")
+}
+
+fn tracer_of(pid: u32) -> anyhow::Result<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status_field(&status, "TracerPid:").unwrap_or(0))
+}
+
+fn status_field(status: &str, name: &str) -> Option<u32> {
+    status.lines().find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse().ok())
+}
+
+/// User plus system CPU time of a process (all its threads), in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// The recorder's CPU over `seconds` of watching the server with no load.
+fn recorder_idle(profiler: &Path, cgroup: &Path, scratch: &Path, seconds: u64) -> anyhow::Result<u64> {
+    let recorder = Recorder::start(profiler, cgroup, &scratch.join("idle.json"))?;
+    let before = cpu_ticks(recorder.pid())?;
+    thread::sleep(Duration::from_secs(seconds));
+    let ticks = cpu_ticks(recorder.pid())? - before;
+    recorder.stop()?;
+    Ok(ticks)
+}
+
+/// What the recorder held while the churn workload ran past every table's capacity.
+struct Churn {
+    seconds: u64,
+    rss_kib: Vec<u64>,
+    profile: serde_json::Value,
+    workload_said: String,
+}
+
+fn churn(profiler: &Path, release: &Path, scratch: &Path, seconds: u64) -> anyhow::Result<Churn> {
+    let dir = scratch.join("churn");
+    fs::create_dir_all(&dir)?;
+    let output = scratch.join("churn.json");
+    let mut child = Command::new(profiler)
+        .arg("record")
+        .arg("-o")
+        .arg(&output)
+        .arg("--")
+        .arg(release.join("workload"))
+        .arg("churn")
+        .arg(&dir)
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the recorder on the churn workload")?;
+    let pid = child.id();
+    // The recorder starts the command once its probes are attached.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default().trim().is_empty() {
+        if Instant::now() > deadline || child.try_wait()?.is_some() {
+            bail!("the recorder did not start the churn workload within 60 s");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    // One RSS reading a second; the last one is taken just before the recorder writes out.
+    let mut rss_kib = Vec::new();
+    while child.try_wait()?.is_none() {
+        if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) {
+            rss_kib.extend(status_field(&status, "VmRSS:").map(u64::from));
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+    let mut workload_said = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        use std::io::Read as _;
+        out.read_to_string(&mut workload_said)?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the churn recording failed: {status}");
+    }
+    let text = fs::read_to_string(&output).with_context(|| format!("reading {}", output.display()))?;
+    let profile = serde_json::from_str(&text).with_context(|| format!("parsing {}", output.display()))?;
+    Ok(Churn { seconds, rss_kib, profile, workload_said: workload_said.trim().to_string() })
+}
+
+impl Churn {
+    fn print(&self) {
+        let count = |kind: &str| self.profile[kind].as_object().map_or(0, |o| o.len());
+        let first = self.rss_kib.first().copied().unwrap_or(0);
+        let last = self.rss_kib.last().copied().unwrap_or(0);
+        let max = self.rss_kib.iter().copied().max().unwrap_or(0);
+        println!("\n## Churn: {} s, {}", self.seconds, self.workload_said);
+        // Quartiles of the run show whether the memory levels off once the tables are full.
+        let at = |q: usize| mib(self.rss_kib.get((self.rss_kib.len().saturating_sub(1)) * q / 4).copied().unwrap_or(0));
+        println!(
+            "recorder RSS: {:.1} MiB after start, {:.1} / {:.1} / {:.1} MiB at 1/4, 1/2, 3/4, {:.1} MiB at the end, {:.1} MiB at most ({} readings)",
+            mib(first), at(1), at(2), at(3), mib(last), mib(max), self.rss_kib.len()
+        );
+        println!(
+            "profile: {} paths, {} executables, {} peers, {} sockets",
+            count("paths"),
+            count("executables"),
+            count("peers"),
+            count("sockets"),
+        );
+        println!("losses (dropped events per table):");
+        match self.profile["losses"].as_object() {
+            Some(losses) if !losses.is_empty() => {
+                for (name, n) in losses {
+                    println!("  {name:<24} {n}");
+                }
+            }
+            _ => println!("  none"),
+        }
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+fn print_served(samples: &[Sample], modes: &[Mode], args: &BenchArgs, idle_ticks: u64) {
+    let hz = clock_ticks_per_second();
+    println!(
+        "\n## Served workload: redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1), {} rounds interleaved",
+        args.requests, args.rounds
+    );
+    let of = |mode: Mode| samples.iter().filter(move |s| s.mode == mode);
+    let baseline = median(of(Mode::Baseline).map(|s| s.rps).collect());
+    let base_cpu = median(of(Mode::Baseline).map(|s| s.server_us_per_request).collect());
+    println!("{:<10} {:>12} {:>8} {:>22} {:>20}", "mode", "median rps", "ratio", "range (rps)", "server CPU µs/req");
+    for &mode in modes {
+        let rps: Vec<f64> = of(mode).map(|s| s.rps).collect();
+        let lo = rps.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = rps.iter().copied().fold(0.0, f64::max);
+        let m = median(rps);
+        let cpu = median(of(mode).map(|s| s.server_us_per_request).collect());
+        println!(
+            "{:<10} {:>12.0} {:>8.3} {:>22} {:>13.2} ({:.2}x)",
+            mode.name(),
+            m,
+            m / baseline,
+            format!("{lo:.0}..{hi:.0}"),
+            cpu,
+            cpu / base_cpu
+        );
+    }
+    let (ticks, seconds) = of(Mode::Recorded).fold((0, 0.0), |(t, s), x| (t + x.recorder_ticks, s + x.seconds));
+    println!(
+        "recorder CPU: {:.2}% of one core under load ({ticks} ticks in {seconds:.0} s), {:.2}% idle ({idle_ticks} ticks in {} s)",
+        ticks as f64 / hz / seconds * 100.0,
+        idle_ticks as f64 / hz / args.idle_seconds as f64 * 100.0,
+        args.idle_seconds
+    );
+}
