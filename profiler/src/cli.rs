@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     commands::{
+        apply::ApplyOptions,
         generate::{GenerateOptions, GroupSource},
         record::{RecordOptions, Subject},
     },
@@ -31,6 +32,38 @@ pub enum Command {
     /// Summarise a profile at a glance: what, how long, totals, when it last learned something,
     /// losses, and whether a recorder is still writing it.
     Status(StatusArgs),
+    /// Install a profile's drop-in for its unit (/etc/systemd/system/UNIT.d/50-profiler.conf),
+    /// reload systemd, and with --restart restart the unit and wait for it; or --revert.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A profile written by `record --unit` for this unit.
+    #[arg(required_unless_present = "revert", conflicts_with = "revert")]
+    pub profile: Option<PathBuf>,
+    /// The unit to harden (NAME.service).
+    #[arg(long)]
+    pub unit: String,
+    /// Remove the drop-in `apply` installed (never a file it did not write).
+    #[arg(long)]
+    pub revert: bool,
+    /// Show the change as a diff against what is installed, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restart the unit afterwards and wait until it is active; fail if it does not stay so.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub restart: bool,
+    /// The unit runs under the systemd that is PID 1 of the container whose init has this
+    /// host PID (e.g. a systemd-nspawn machine).
+    #[arg(long, value_name = "PID")]
+    pub container_pid: Option<u32>,
+    /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
+    #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
+    pub on_unlisted_syscall: SyscallAction,
+    /// As `generate --pin-peers`.
+    #[arg(long)]
+    pub pin_peers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -168,5 +201,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => crate::commands::record::run(&args.into()),
         Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
+        Command::Apply(args) => crate::commands::apply::run(&ApplyOptions {
+            unit: args.unit,
+            systemd: Systemd { container_pid: args.container_pid },
+            profile: args.profile,
+            revert: args.revert,
+            dry_run: args.dry_run,
+            restart: args.restart,
+            syscall_action: args.on_unlisted_syscall,
+            pin_peers: args.pin_peers,
+        }),
     }
 }

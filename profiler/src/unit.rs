@@ -2,7 +2,7 @@
 //! guessing `system.slice/NAME` (template and nested units live elsewhere). The systemd asked
 //! is this host's, or the one running as PID 1 of a container (`--container-pid`).
 
-use std::{fs, process::Command};
+use std::{fs, path::PathBuf, process::Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
@@ -34,15 +34,50 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    fn systemctl(&self) -> Command {
+    /// A program run where that systemd runs: here, or inside the container's namespaces.
+    pub fn command(&self, program: &str) -> Command {
         match self.container_pid {
-            None => Command::new("systemctl"),
+            None => Command::new(program),
             Some(pid) => {
                 let mut cmd = Command::new("nsenter");
-                cmd.args(["-t", &pid.to_string(), "-a", "systemctl"]);
+                cmd.args(["-t", &pid.to_string(), "-a", program]);
                 cmd
             }
         }
+    }
+
+    fn systemctl(&self) -> Command {
+        self.command("systemctl")
+    }
+
+    /// That systemd's root directory as this process sees it: `/`, or the container's root
+    /// through `/proc/PID/root`.
+    pub fn root(&self) -> PathBuf {
+        match self.container_pid {
+            None => PathBuf::from("/"),
+            Some(pid) => PathBuf::from(format!("/proc/{pid}/root")),
+        }
+    }
+
+    /// Runs `systemctl ARGS`; its stdout, or an error with what it said.
+    pub fn systemctl_ok(&self, args: &[&str]) -> Result<String, UnitError> {
+        let output = self.systemctl().args(args).output().map_err(|source| UnitError::NoSystemctl { unit: args.join(" "), source })?;
+        if !output.status.success() {
+            return Err(UnitError::Systemctl {
+                unit: args.join(" "),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The unit's state, refusing a unit that systemd does not know.
+    pub fn loaded(&self, unit: &str) -> Result<UnitState, UnitError> {
+        let state = self.show(unit)?;
+        if state.load_state != "loaded" {
+            return Err(UnitError::NotFound { unit: unit.into(), load_state: state.load_state });
+        }
+        Ok(state)
     }
 
     pub fn show(&self, unit: &str) -> Result<UnitState, UnitError> {
@@ -83,10 +118,7 @@ impl Systemd {
     /// The unit's cgroup relative to the host's cgroup2 root, and whether the unit is running
     /// now; for a unit not running, the path systemd will create for it at its next start.
     pub fn unit_cgroup(&self, unit: &str) -> Result<(String, bool), UnitError> {
-        let state = self.show(unit)?;
-        if state.load_state != "loaded" {
-            return Err(UnitError::NotFound { unit: unit.into(), load_state: state.load_state });
-        }
+        let state = self.loaded(unit)?;
         let running = !state.control_group.is_empty()
             && matches!(state.active_state.as_str(), "active" | "reloading" | "activating" | "deactivating");
         let relative = if running { state.control_group } else { format!("{}/{unit}", slice_cgroup(&state.slice)) };

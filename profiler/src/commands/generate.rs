@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The systemd assumed when nothing says which one the drop-in is for (Debian 12's).
-const DEFAULT_SYSTEMD: u32 = 252;
+pub const DEFAULT_SYSTEMD: u32 = 252;
 
 /// `systemctl show` output: `Name=value` lines.
 fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
@@ -54,6 +54,12 @@ pub enum GroupSource {
     File(PathBuf),
 }
 
+/// The drop-in for `profile`, read from `path`, for the systemd and unit in `target`.
+pub fn render_dropin(profile: &profile::Profile, path: &Path, groups: &SyscallGroups, action: &SyscallAction, target: Target) -> String {
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    harden::render(profile, groups, &Options { syscall_action: action.clone(), profile_name: name, target })
+}
+
 pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
     let profile = profile::load(&options.profile)?;
     let groups = match &options.groups {
@@ -67,7 +73,6 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
             SyscallGroups::newest_builtin()
         })?,
     };
-    let name = options.profile.file_name().map_or_else(|| options.profile.display().to_string(), |n| n.to_string_lossy().into_owned());
     let target = Target {
         unit: match &options.unit_settings {
             Some(path) => unit_settings(path)?,
@@ -80,7 +85,7 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
         bpf_framework: options.bpf_framework,
         pin_peers: options.pin_peers,
     };
-    let dropin = harden::render(&profile, &groups, &Options { syscall_action: options.syscall_action.clone(), profile_name: name, target });
+    let dropin = render_dropin(&profile, &options.profile, &groups, &options.syscall_action, target);
     match &options.output {
         Some(path) => profile::write_atomically(path, dropin.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
         None => {

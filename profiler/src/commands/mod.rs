@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod apply;
 pub mod generate;
 pub mod record;
 pub mod status;
