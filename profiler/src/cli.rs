@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     commands::{
         apply::ApplyOptions,
+        check::CheckOptions,
         generate::{GenerateOptions, GroupSource},
         record::{RecordOptions, Subject},
     },
@@ -35,6 +36,33 @@ pub enum Command {
     /// Install a profile's drop-in for its unit (/etc/systemd/system/UNIT.d/50-profiler.conf),
     /// reload systemd, and with --restart restart the unit and wait for it; or --revert.
     Apply(ApplyArgs),
+    /// Record the hardened unit and compare it with its baseline profile: report calls and
+    /// capability checks that now fail, what went quiet, and new places written. Exits 1 when
+    /// something is found.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The unit, running (or about to run) under its drop-in.
+    #[arg(long)]
+    pub unit: String,
+    /// The profile recorded before hardening.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// Watch this long (e.g. 10m, 2h); otherwise until SIGINT/SIGTERM. Watch at least as long
+    /// as the baseline was, or what went quiet is not judged.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Keep the hardened run's profile here.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// As `record --container-pid`.
+    #[arg(long, value_name = "PID")]
+    pub container_pid: Option<u32>,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +229,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => crate::commands::record::run(&args.into()),
         Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
+        Command::Check(args) => crate::commands::check::run(&CheckOptions {
+            unit: args.unit,
+            systemd: Systemd { container_pid: args.container_pid },
+            baseline: args.baseline,
+            output: args.output,
+            duration: args.duration,
+            format: args.format,
+        }),
         Command::Apply(args) => crate::commands::apply::run(&ApplyOptions {
             unit: args.unit,
             systemd: Systemd { container_pid: args.container_pid },
