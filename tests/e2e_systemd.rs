@@ -428,3 +428,162 @@ fn a_soak_follows_restarts_and_a_crash() {
     eprintln!("{text}");
     assert!(text.contains("4 restart(s)") && text.contains("recorder  stopped"), "{text}");
 }
+
+/// A daemon that degrades silently: it tries to run its work at a lower scheduling priority,
+/// to open a raw ICMP socket for health probes and to keep its state under /var/lib; each
+/// that fails has a fallback (normal priority, TCP probes, state in /tmp), and it keeps
+/// serving, telling its client which modes it runs in. (mlockall would be the classic first
+/// step, but the nspawn testbed refuses it even unhardened.)
+const DEGRADING_DAEMON: &str = r#"#!/usr/bin/python3
+import os, socket
+modes = []
+try:
+    os.setpriority(os.PRIO_PROCESS, 0, 5)
+except OSError:
+    modes.append("priority-unchanged")
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    modes.append("probe=raw-icmp")
+except PermissionError:
+    modes.append("probe=tcp")
+state = "/var/lib/pftb-degrade/state"
+try:
+    with open(state, "w") as f:
+        f.write("ok")
+except OSError:
+    state = "/tmp/pftb-degrade-state"
+    with open(state, "w") as f:
+        f.write("ok")
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 7070))
+server.listen()
+while True:
+    client, _ = server.accept()
+    client.recv(100)
+    client.sendall((" ".join(modes) + " state=" + state + "\n").encode())
+    client.close()
+"#;
+
+const DEGRADE_UNIT: &str = "pftb-degrade.service";
+
+/// Asks the daemon, with a plain TCP client, which modes it runs in; waits for it to listen.
+fn degrade_modes(tb: &Testbed) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (ok, text) = tb.exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/7070 && echo hi >&3 && cat <&3"]);
+        if ok && text.contains("state=") {
+            return text.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the daemon did not answer: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Runs `profiler check` on the daemon from its next start, driving it with its client;
+/// returns (exit code, stdout).
+fn check_degrade(tb: &Testbed, baseline: &Path) -> (Option<i32>, String, String) {
+    tb.ok(&["systemctl", "stop", DEGRADE_UNIT]);
+    let leader = tb.leader();
+    let args = ["check", "--unit", DEGRADE_UNIT, "--container-pid", &leader, "--baseline", baseline.to_str().unwrap(), "--duration", "10s"];
+    let mut child = Command::new(profiler_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        eprintln!("profiler: {line}");
+        if line.contains("recording ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("profiler: {}", l.unwrap_or_default())));
+    tb.ok(&["systemctl", "start", DEGRADE_UNIT]);
+    let modes = degrade_modes(tb);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), modes)
+}
+
+fn apply(args: &[&str]) -> std::process::Output {
+    let out = Command::new(profiler_bin()).arg("apply").args(args).output().unwrap();
+    eprintln!("apply {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The degrading daemon is profiled unhardened; `apply` installs its drop-in (refusing a
+/// foreign file first), under which it keeps every mode and `check` finds nothing; under a
+/// deliberately tightened drop-in it degrades and `check` names each fallback's cause; and
+/// `apply --revert` leaves the unit's settings as they were.
+#[test]
+fn check_catches_a_daemon_that_degrades_and_apply_round_trips() {
+    if !is_root_or_skip("check_catches_a_daemon_that_degrades_and_apply_round_trips") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let baseline = work.path().join("baseline.json");
+    let tb = Testbed::up();
+    let leader = tb.leader();
+    tb.write_file("/usr/local/bin/pftb-degrade", DEGRADING_DAEMON);
+    tb.ok(&["chmod", "755", "/usr/local/bin/pftb-degrade"]);
+    tb.ok(&["mkdir", "-p", "/var/lib/pftb-degrade"]);
+    tb.write_file(&format!("/etc/systemd/system/{DEGRADE_UNIT}"), "[Service]\nExecStart=/usr/local/bin/pftb-degrade\n");
+    tb.ok(&["systemctl", "daemon-reload"]);
+
+    // Baseline, unhardened: every privileged mode works.
+    let recorder = start_recording(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, "-o", baseline.to_str().unwrap()]);
+    tb.ok(&["systemctl", "start", DEGRADE_UNIT]);
+    let full = degrade_modes(&tb);
+    std::thread::sleep(Duration::from_secs(6));
+    stop_recording(recorder);
+    assert_eq!(full, "probe=raw-icmp state=/var/lib/pftb-degrade/state");
+    const SETTINGS: &str = "ProtectSystem,CapabilityBoundingSet,SystemCallFilter,ReadWritePaths,RestrictAddressFamilies,DropInPaths,PrivateTmp";
+    let before = tb.ok(&["systemctl", "show", "-p", SETTINGS, DEGRADE_UNIT]);
+
+    // A file apply did not write is never clobbered.
+    let dropin = format!("/etc/systemd/system/{DEGRADE_UNIT}.d/50-profiler.conf");
+    tb.write_file(&dropin, "[Service]\nEnvironment=MINE=1\n");
+    let out = apply(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, baseline.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to touch"));
+    assert_eq!(tb.ok(&["cat", &dropin]), "[Service]\nEnvironment=MINE=1\n");
+    tb.ok(&["rm", &dropin]);
+
+    // Apply and restart: it keeps every mode, and check finds nothing.
+    let out = apply(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, "--restart", baseline.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(tb.ok(&["cat", &dropin]).starts_with("# Installed by `profiler apply`."));
+    let out = apply(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, "--dry-run", baseline.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing would change"));
+    let (code, report, modes) = check_degrade(&tb, &baseline);
+    eprintln!("check under the generated drop-in:\n{report}");
+    assert_eq!(modes, full, "the daemon degraded under its own generated drop-in");
+    assert_eq!(code, Some(0), "check found something under the generated drop-in:\n{report}");
+
+    // Tightened on purpose: no setpriority, no CAP_NET_RAW, /var/lib read-only.
+    let tighten = format!("/etc/systemd/system/{DEGRADE_UNIT}.d/60-tighten.conf");
+    tb.write_file(&tighten, "[Service]\nSystemCallFilter=~setpriority\nCapabilityBoundingSet=~CAP_NET_RAW\nReadWritePaths=\n");
+    tb.ok(&["systemctl", "daemon-reload"]);
+    let (code, report, modes) = check_degrade(&tb, &baseline);
+    eprintln!("check under the tightened drop-in:\n{report}");
+    assert_eq!(modes, "priority-unchanged probe=tcp state=/tmp/pftb-degrade-state");
+    assert_eq!(code, Some(1), "{report}");
+    for expected in [
+        "setpriority EPERM",
+        "SystemCallFilter= (setpriority is not allowed by the unit's filter, SystemCallErrorNumber=EPERM)",
+        "socket EPERM",
+        "[capability] CAP_NET_RAW",
+        "CapabilityBoundingSet= (CAP_NET_RAW now refused)",
+        "EROFS",
+        "ProtectSystem= or ReadOnlyPaths=",
+        "/tmp/pftb-degrade-state",
+        "by /usr/local/bin/pftb-degrade",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing from:\n{report}");
+    }
+
+    // Revert: the unit is as it was.
+    tb.ok(&["rm", &tighten]);
+    let out = apply(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, "--revert", "--restart"]);
+    assert!(out.status.success());
+    assert!(!tb.exec(&["test", "-e", &dropin]).0, "the drop-in is still there");
+    assert_eq!(tb.ok(&["systemctl", "show", "-p", SETTINGS, DEGRADE_UNIT]), before);
+    assert_eq!(degrade_modes(&tb), full);
+}

@@ -191,9 +191,13 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
     let call = call.rsplit(':').next().unwrap_or(call);
     let setting = |key: &str| settings.get(key).map(String::as_str).unwrap_or("");
     if refused_by_filter(call, setting("SystemCallFilter")) {
+        // systemctl show gives the errno as a number.
         let number = match setting("SystemCallErrorNumber") {
             "" => String::new(),
-            n => format!(", SystemCallErrorNumber={n}"),
+            n => {
+                let named = profiler_common::errno::RECORDED.iter().find(|(e, _)| e.to_string() == n).map(|(_, name)| *name);
+                format!(", SystemCallErrorNumber={}", named.unwrap_or(n))
+            }
         };
         return format!("SystemCallFilter= ({call} is not allowed by the unit's filter{number})");
     }
