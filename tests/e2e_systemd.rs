@@ -574,6 +574,8 @@ fn check_catches_a_daemon_that_degrades_and_apply_round_trips() {
         "EROFS",
         "ProtectSystem= or ReadOnlyPaths=",
         "/tmp/pftb-degrade-state",
+        "[write-failed] create EROFS /var/lib/pftb-degrade/state",
+        "ReadWritePaths=/var/lib/pftb-degrade would allow it",
         "by /usr/local/bin/pftb-degrade",
     ] {
         assert!(report.contains(expected), "{expected:?} missing from:\n{report}");

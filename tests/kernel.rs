@@ -107,3 +107,17 @@ fn error_returns_exit_and_sigreturn_are_recorded() {
     assert!(!control.errors.contains_key("socket EAFNOSUPPORT"), "{:?}", control.errors);
     assert!(!has_syscall(&control, "rt_sigreturn"), "{:?}", control.syscalls);
 }
+
+#[test]
+fn a_call_a_seccomp_filter_kills_for_is_recorded_with_sigsys() {
+    if !is_root_or_skip("a_call_a_seccomp_filter_kills_for_is_recorded_with_sigsys") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "seccomp-kill"]);
+    assert_eq!(profile.recording.command_exit, Some(0), "the child was not killed by SIGSYS");
+    let killed = profile.errors.get("getppid SIGSYS").unwrap_or_else(|| panic!("{:?}", profile.errors));
+    assert_eq!(killed.count, 1);
+    assert!(has_syscall(&profile, "getppid"));
+    let control = record_command(&[WORKLOAD, "marker"]);
+    assert!(!control.errors.keys().any(|k| k.ends_with("SIGSYS")), "{:?}", control.errors);
+}

@@ -37,6 +37,9 @@ pub mod globals {
     pub const MKDIR_LEVEL: &str = "MKDIR_LEVEL_OFFSET";
     pub const MKDIR_ID: &str = "MKDIR_ID_OFFSET";
     pub const MKDIR_PATH: &str = "MKDIR_PATH_OFFSET";
+    pub const SIGNAL_SIG: &str = "SIGNAL_SIG_OFFSET";
+    pub const SIGNAL_CODE: &str = "SIGNAL_CODE_OFFSET";
+    pub const SIGNAL_PID: &str = "SIGNAL_PID_OFFSET";
     /// Struct member offsets from the running kernel's BTF (`KernelOffsets`).
     pub const KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
 }
@@ -242,7 +245,9 @@ pub mod errno {
     pub const ESOCKTNOSUPPORT: u16 = 94;
     pub const EOPNOTSUPP: u16 = 95;
     pub const EAFNOSUPPORT: u16 = 97;
-    pub const RECORDED: [(u16, &str); 9] = [
+    /// Not an errno: the call was refused by a seccomp filter that kills (or traps), with SIGSYS.
+    pub const SIGSYS: u16 = 0xffff;
+    pub const RECORDED: [(u16, &str); 10] = [
         (EPERM, "EPERM"),
         (ENOENT, "ENOENT"),
         (EACCES, "EACCES"),
@@ -252,6 +257,7 @@ pub mod errno {
         (ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"),
         (EOPNOTSUPP, "EOPNOTSUPP"),
         (EAFNOSUPPORT, "EAFNOSUPPORT"),
+        (SIGSYS, "SIGSYS"),
     ];
 
     /// Whether an errno is recorded: one shift and mask, as this runs on every failing call.
@@ -315,6 +321,8 @@ pub mod path_flags {
     pub const TRUNCATED: u32 = 1;
     /// The base directory (cwd or dirfd) could not be read: only the relative part is known.
     pub const BASE_UNKNOWN: u32 = 2;
+    /// Bits 16 to 31 hold the errno the call failed with; 0 when it succeeded.
+    pub const ERRNO_SHIFT: u32 = 16;
 }
 
 /// A path a watched task acted on, as sent through the ring buffer: the base directory's

@@ -263,8 +263,12 @@ pub fn decode_args(ctx: RawTracePointContext) -> i32 {
         314 => realtime(user::<u32>(a(1) + 4).unwrap_or(0) as u64, exe),
         _ => {}
     }
+    // A failed call is sent too, with its errno: a write a sandbox refused is what `check`
+    // looks for, and it must not read as a write that happened.
+    let ret: i64 = ctx.arg(1);
+    let errno = if ret < 0 { ret.unsigned_abs().min(u16::MAX as u64) as u16 } else { 0 };
     for (op, dirfd, user) in [path, second].into_iter().flatten() {
-        emit(op, exe, dirfd, user);
+        emit(op, exe, dirfd, user, errno);
     }
     0
 }

@@ -136,7 +136,7 @@ pub fn current_exe_mode() -> Option<u32> {
 /// Records a path operation: `user` is the task's path string (0 when the operation names only
 /// a descriptor), `dirfd` its base (`AT_FDCWD` for the cwd).
 #[inline(never)]
-pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64) {
+pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
     let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -145,7 +145,8 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64) {
     event.op = op;
     event.exe_slot = exe_slot;
     event.depth = 0;
-    event.flags = 0;
+    // In the dedup key too: a refused write and a later one that succeeds are both sent.
+    event.flags = (errno as u32) << path_flags::ERRNO_SHIFT;
     event.tail[0] = 0;
     if user != 0 {
         // SAFETY: a checked helper read of the task's own memory into our buffer.
@@ -203,6 +204,7 @@ fn dedup_key(event: &PathEvent, base: KPath) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     hash = (hash ^ ((event.op as u64) << 32 | event.exe_slot as u64)).wrapping_mul(PRIME);
+    hash = (hash ^ (event.flags >> path_flags::ERRNO_SHIFT) as u64).wrapping_mul(PRIME);
     hash = (hash ^ base.mnt).wrapping_mul(PRIME);
     hash = (hash ^ base.dentry).wrapping_mul(PRIME);
     let mut i = 0;

@@ -5,10 +5,11 @@
 //! tracepoint record copy, and this runs on every syscall of the whole machine.
 
 use aya_ebpf::{
+    Global,
     helpers::{bpf_probe_read_kernel, generated::{bpf_get_current_task_btf, bpf_task_pt_regs}},
-    macros::{map, raw_tracepoint},
+    macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, PerCpuArray},
-    programs::RawTracePointContext,
+    programs::{RawTracePointContext, TracePointContext},
 };
 use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
 
@@ -86,6 +87,54 @@ pub fn count_exit(exe_slot: u32) {
     if exit {
         record(exe_slot, abi, nr);
     }
+}
+
+/// `SIGSYS` and its `si_code` from seccomp (`SYS_SECCOMP`, include/uapi/asm-generic/siginfo.h).
+const SIGSYS: i32 = 31;
+const SYS_SECCOMP: i32 = 1;
+
+#[unsafe(no_mangle)]
+static SIGNAL_SIG_OFFSET: Global<u32> = Global::new(8);
+#[unsafe(no_mangle)]
+static SIGNAL_CODE_OFFSET: Global<u32> = Global::new(16);
+#[unsafe(no_mangle)]
+static SIGNAL_PID_OFFSET: Global<u32> = Global::new(36);
+
+/// A call refused by a seccomp filter that kills (systemd's `SystemCallFilter=` without an
+/// errno) never returns, so sys_exit never sees it. The kernel sends SIGSYS to the caller from
+/// within the call, while its registers still hold the syscall number: count the call there,
+/// with `SIGSYS` as its error.
+#[tracepoint(category = "signal", name = "signal_generate")]
+pub fn signal_generate(ctx: TracePointContext) -> u32 {
+    // SAFETY: offsets from this kernel's tracepoint format.
+    let (Ok(sig), Ok(code), Ok(pid)) = (unsafe {
+        (
+            ctx.read_at::<i32>(SIGNAL_SIG_OFFSET.load() as usize),
+            ctx.read_at::<i32>(SIGNAL_CODE_OFFSET.load() as usize),
+            ctx.read_at::<i32>(SIGNAL_PID_OFFSET.load() as usize),
+        )
+    }) else {
+        return 0;
+    };
+    if sig != SIGSYS || code != SYS_SECCOMP || pid as u32 != crate::filter::current_tid() {
+        return 0;
+    }
+    let Some(task) = watched_task() else {
+        return 0;
+    };
+    // SAFETY: `task` points into TASKS, valid for this program run.
+    let exe_slot = unsafe { (*task).exe_slot };
+    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
+    // SAFETY: a checked read of the current task's pt_regs.
+    let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
+        return 0;
+    };
+    let (abi, nr) = syscall_abi(regs, id);
+    if let Some(slot) = record(exe_slot, abi, nr) {
+        note_error(errno::SIGSYS, slot, exe_slot);
+    }
+    0
 }
 
 /// Syscall numbers of exit and exit_group (arch/x86/entry/syscalls/syscall_{64,32}.tbl).

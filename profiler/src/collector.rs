@@ -84,6 +84,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
             path.clone(),
             PathUse {
                 ops: entry.ops.iter().map(|op| op.to_string()).collect(),
+                failures: entry.failures.clone(),
                 executables: entry.exe_slots.iter().map(|&s| exe_name(s)).collect(),
                 incomplete: entry.incomplete,
                 seen: None,

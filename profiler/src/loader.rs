@@ -90,6 +90,9 @@ impl Probes {
             (globals::MKDIR_LEVEL, tracefs::field_offset("cgroup", "cgroup_mkdir", "level")?),
             (globals::MKDIR_ID, tracefs::field_offset("cgroup", "cgroup_mkdir", "id")?),
             (globals::MKDIR_PATH, tracefs::field_offset("cgroup", "cgroup_mkdir", "path")?),
+            (globals::SIGNAL_SIG, tracefs::field_offset("signal", "signal_generate", "sig")?),
+            (globals::SIGNAL_CODE, tracefs::field_offset("signal", "signal_generate", "code")?),
+            (globals::SIGNAL_PID, tracefs::field_offset("signal", "signal_generate", "pid")?),
         ];
         // Without these the kernel side still records absolute paths, but cannot resolve a
         // relative one: say so once, loudly, instead of failing the whole recording.
@@ -135,6 +138,7 @@ impl Probes {
             ("sched_process_fork", "sched", "sched_process_fork"),
             ("sched_process_exec", "sched", "sched_process_exec"),
             ("cap_capable", "capability", "cap_capable"),
+            ("signal_generate", "signal", "signal_generate"),
         ] {
             let tp: &mut TracePoint = self.program(program)?;
             tp.load().map_err(|source| LoadError::Program { program, source })?;

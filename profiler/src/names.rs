@@ -85,11 +85,16 @@ pub fn peer_address(family: u16, value: u64) -> String {
 pub fn error_name(slot: u32, errno: u16) -> String {
     let (abi_index, nr) = (slot / abi::NR_LIMIT, slot % abi::NR_LIMIT);
     let call = syscall_name(abi_index, nr);
-    let errno = errno::RECORDED.iter().find(|(n, _)| *n == errno).map_or_else(|| format!("errno {errno}"), |(_, name)| name.to_string());
+    let errno = errno_name(errno);
     match abi_index {
         abi::NATIVE => format!("{call} {errno}"),
         _ => format!("{}:{call} {errno}", abi_name(abi_index)),
     }
+}
+
+/// `EPERM` for 1, and so on for the errnos recorded per syscall; `errno N` for others.
+pub fn errno_name(errno: u16) -> String {
+    errno::RECORDED.iter().find(|(n, _)| *n == errno).map_or_else(|| format!("errno {errno}"), |(_, name)| name.to_string())
 }
 
 pub fn sched_policy(policy: u64) -> String {

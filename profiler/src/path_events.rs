@@ -23,6 +23,8 @@ const READ_PREFIXES: &[&str] =
 #[derive(Debug, Default, Clone)]
 pub struct PathEntry {
     pub ops: BTreeSet<&'static str>,
+    /// Writes that failed: `create EROFS`.
+    pub failures: BTreeSet<String>,
     pub exe_slots: BTreeSet<u32>,
     pub incomplete: bool,
 }
@@ -100,10 +102,12 @@ impl PathLog {
         let op = op_name(event.op);
         let incomplete = event.flags & (path_flags::TRUNCATED | path_flags::BASE_UNKNOWN) != 0;
         let path = path_text::encode(&path_text::normalize(&assemble(&event)));
-        self.add(path, op, event.exe_slot, incomplete);
+        let errno = (event.flags >> path_flags::ERRNO_SHIFT) as u16;
+        self.add(path, op, event.exe_slot, incomplete, errno);
     }
 
-    pub fn add(&mut self, path: String, op: &'static str, exe_slot: u32, incomplete: bool) {
+    /// Takes one path record; `errno` is 0 when the call succeeded.
+    pub fn add(&mut self, path: String, op: &'static str, exe_slot: u32, incomplete: bool, errno: u16) {
         let path = if is_write(op) {
             path
         } else {
@@ -114,7 +118,11 @@ impl PathLog {
         };
         let path = self.fold(path, op);
         let entry = self.entries.entry(path).or_default();
-        entry.ops.insert(op);
+        if errno != 0 && is_write(op) {
+            entry.failures.insert(format!("{op} {}", crate::names::errno_name(errno)));
+        } else {
+            entry.ops.insert(op);
+        }
         entry.exe_slots.insert(exe_slot);
         entry.incomplete |= incomplete;
     }
@@ -152,6 +160,7 @@ impl PathLog {
         for child in children {
             if let Some(e) = self.entries.remove(&child) {
                 merged.ops.extend(e.ops);
+                merged.failures.extend(e.failures);
                 merged.exe_slots.extend(e.exe_slots);
                 merged.incomplete |= e.incomplete;
             }
@@ -197,10 +206,10 @@ mod tests {
     #[test]
     fn keeps_writes_and_only_the_reads_that_decide_something() {
         let mut log = PathLog::default();
-        log.add("/var/lib/app/db".into(), "write", 1, false);
-        log.add("/usr/share/doc/x".into(), "read", 1, false);
-        log.add("/home/alice/.config/app/rc".into(), "read", 1, false);
-        log.add("/proc/1234/status".into(), "read", 1, false);
+        log.add("/var/lib/app/db".into(), "write", 1, false, 0);
+        log.add("/usr/share/doc/x".into(), "read", 1, false, 0);
+        log.add("/home/alice/.config/app/rc".into(), "read", 1, false, 0);
+        log.add("/proc/1234/status".into(), "read", 1, false, 0);
         let keys: Vec<&str> = log.entries.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/home/alice/.config", "/proc/1234", "/var/lib/app/db"]);
     }
@@ -209,9 +218,9 @@ mod tests {
     fn folds_a_directory_of_many_distinct_names() {
         let mut log = PathLog::default();
         for i in 0..(MAX_CHILDREN + 10) {
-            log.add(format!("/var/spool/app/{i:08}"), "create", 1, false);
+            log.add(format!("/var/spool/app/{i:08}"), "create", 1, false, 0);
         }
-        log.add("/var/spool/other".into(), "create", 2, false);
+        log.add("/var/spool/other".into(), "create", 2, false, 0);
         assert!(log.entries.contains_key("/var/spool/app/*"));
         assert_eq!(log.entries.keys().filter(|k| k.starts_with("/var/spool/app/")).count(), 1);
         assert!(log.entries["/var/spool/app/*"].ops.contains("create"));
@@ -221,9 +230,9 @@ mod tests {
     fn a_fresh_directory_each_round_joins_the_fold_above_it() {
         let mut log = PathLog::default();
         for round in 0..1000 {
-            log.add(format!("/var/lib/app/round-{round}"), "mkdir", 1, false);
+            log.add(format!("/var/lib/app/round-{round}"), "mkdir", 1, false, 0);
             for f in 0..3 {
-                log.add(format!("/var/lib/app/round-{round}/f{f}"), "create", 1, false);
+                log.add(format!("/var/lib/app/round-{round}/f{f}"), "create", 1, false, 0);
             }
         }
         let below: Vec<&str> = log.entries.keys().map(String::as_str).filter(|k| k.starts_with("/var/lib/app/")).collect();
@@ -232,5 +241,16 @@ mod tests {
         assert!(below.len() <= 1 + MAX_CHILDREN * 4, "{} entries", below.len());
         assert!(!below.iter().any(|k| k.starts_with("/var/lib/app/round-999")));
         assert!(log.children.len() <= MAX_CHILDREN + 2);
+    }
+
+    #[test]
+    fn a_refused_write_is_a_failure_not_a_write_and_a_failed_read_still_counts() {
+        let mut log = PathLog::default();
+        log.add("/var/lib/app/state".into(), "create", 1, false, 30);
+        log.add("/home/alice/.cache".into(), "stat", 1, false, 2);
+        let state = &log.entries["/var/lib/app/state"];
+        assert!(state.ops.is_empty());
+        assert_eq!(state.failures, ["create EROFS".to_string()].into());
+        assert!(log.entries["/home/alice/.cache"].ops.contains("stat"));
     }
 }

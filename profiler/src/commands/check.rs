@@ -39,7 +39,7 @@ pub struct CheckOptions {
 /// One sign that hardening changed the service's behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// `error`, `capability`, `quiet` or `new-write`.
+    /// `error`, `capability`, `write-failed`, `quiet` or `new-write`.
     pub kind: &'static str,
     /// The executables involved.
     pub process: Vec<String>,
@@ -136,6 +136,23 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
         findings.extend(gone_quiet(baseline, hardened));
     }
     for (path, now) in &hardened.paths {
+        let before = baseline.paths.get(path);
+        let new_failures: Vec<&String> = now
+            .failures
+            .iter()
+            .filter(|f| REFUSED_WRITE.iter().any(|e| f.ends_with(e)) && before.is_none_or(|b| !b.failures.contains(*f)))
+            .collect();
+        if !new_failures.is_empty() {
+            let wrote_before = before.is_some_and(|b| b.ops.iter().any(|op| is_write(op)));
+            findings.push(Finding {
+                kind: "write-failed",
+                process: now.executables.iter().cloned().collect(),
+                operation: format!("{} {path}", new_failures.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")),
+                baseline: u64::from(wrote_before),
+                hardened: new_failures.len() as u64,
+                directive: write_directive(path, &new_failures, wrote_before),
+            });
+        }
         let written = now.ops.iter().any(|op| is_write(op));
         if written && !baseline.paths.contains_key(path) {
             findings.push(Finding {
@@ -149,6 +166,21 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
         }
     }
     findings
+}
+
+/// The errnos a sandbox refuses a write with.
+const REFUSED_WRITE: [&str; 3] = [" EROFS", " EACCES", " EPERM"];
+
+/// The directive behind writes to `path` that now fail.
+fn write_directive(path: &str, failures: &[&String], wrote_before: bool) -> String {
+    let dir = path.strip_suffix("/*").unwrap_or(path);
+    let parent = crate::path_text::parent(dir);
+    let before = if wrote_before { "the baseline wrote here" } else { "the baseline did not try" };
+    if failures.iter().any(|f| f.ends_with(" EROFS")) {
+        format!("ProtectSystem= or ReadOnlyPaths= made it read-only ({before}); ReadWritePaths={parent} would allow it")
+    } else {
+        format!("ProtectHome=, InaccessiblePaths=, ReadOnlyPaths= or a dropped capability (CAP_DAC_OVERRIDE, CAP_FOWNER) ({before})")
+    }
 }
 
 /// What the baseline did that the hardened run never did: syscalls, families, sockets,
@@ -212,6 +244,7 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
             "CapabilityBoundingSet= ({} now refused)",
             newly_refused.into_iter().collect::<Vec<_>>().join(", ")
         ),
+        "SIGSYS" => "SystemCallFilter= (a seccomp filter killed the caller with SIGSYS)".into(),
         "EROFS" => "ProtectSystem= or ReadOnlyPaths= (a write to a read-only path: is its ReadWritePaths= line missing?)".into(),
         "EAFNOSUPPORT" => format!("RestrictAddressFamilies= (the unit allows {})", or_none(setting("RestrictAddressFamilies"))),
         "EACCES" => "ProtectHome=, InaccessiblePaths= or ReadWritePaths= (a path made inaccessible or read-only)".into(),
@@ -331,6 +364,18 @@ mod tests {
         let found = compare(&base, &watched(100.0), &BTreeMap::new());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].operation, "family AF_NETLINK");
+    }
+
+    #[test]
+    fn a_write_refused_where_the_baseline_wrote_names_the_path_and_readwritepaths() {
+        let mut base = watched(10.0);
+        base.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { ops: ["create".to_string()].into(), ..Default::default() });
+        let mut hard = watched(10.0);
+        hard.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { failures: ["create EROFS".to_string()].into(), ..Default::default() });
+        let found = compare(&base, &hard, &BTreeMap::new());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].operation, "create EROFS /var/lib/d/state");
+        assert!(found[0].directive.contains("ReadWritePaths=/var/lib/d would allow it"), "{}", found[0].directive);
     }
 
     #[test]

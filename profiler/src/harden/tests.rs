@@ -114,6 +114,7 @@ fn with_paths(paths: &[(&str, &[&str])]) -> crate::profile::Profile {
             path.to_string(),
             crate::profile::PathUse {
                 ops: ops.iter().map(|o| o.to_string()).collect(),
+                failures: Default::default(),
                 executables: ["/usr/sbin/app".to_string()].into(),
                 incomplete: false,
                 seen: None,

@@ -38,6 +38,7 @@ impl Merge for ItemUse {
 impl Merge for PathUse {
     fn merge(&mut self, other: &Self) {
         self.ops.extend(other.ops.iter().cloned());
+        self.failures.extend(other.failures.iter().cloned());
         self.executables.extend(other.executables.iter().cloned());
         self.incomplete |= other.incomplete;
         merge_seen(&mut self.seen, &other.seen);

@@ -86,8 +86,12 @@ pub struct ItemUse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathUse {
-    /// `write`, `create`, `mkdir`, `unlink`, `rename`, ... and `read`, `stat`.
+    /// `write`, `create`, `mkdir`, `unlink`, `rename`, ... and `read`, `stat`: writes that
+    /// succeeded, and reads tried (a read that failed still says where the service looks).
     pub ops: BTreeSet<String>,
+    /// Writes that failed, with the errno: `create EROFS`, `write EACCES`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub failures: BTreeSet<String>,
     pub executables: BTreeSet<String>,
     /// The kernel could not give the whole path (a component or the depth was cut, or the
     /// base directory was unreadable): this is the part that is known.

@@ -29,6 +29,7 @@ fn main() {
         "setuid-exec" => setuid_exec(arg(2)),
         "connect-peers" => connect_peers(),
         "errors" => errors(),
+        "seccomp-kill" => seccomp_kill(),
         "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         _ => usage(),
     }
@@ -39,7 +40,7 @@ fn usage() -> ! {
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
-         \x20      | setuid-exec DIR | connect-peers | errors | churn DIR SECONDS"
+         \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS"
     );
     std::process::exit(2)
 }
@@ -279,6 +280,40 @@ fn errors() {
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
         libc::raise(libc::SIGUSR1);
         libc::syscall(libc::SYS_exit_group, 0);
+    }
+}
+
+/// A child installs a seccomp filter that kills the process on getppid(2), then calls it: the
+/// call never returns, so only the SIGSYS tells of it. The parent checks the child died so.
+fn seccomp_kill() {
+    const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    // SAFETY: fork; the child only makes raw syscalls before it dies.
+    let child = unsafe { libc::fork() };
+    check(child, "fork");
+    if child == 0 {
+        // Load the syscall number; if getppid, kill; else allow.
+        let filter = [
+            libc::sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: 0 },
+            libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt: 0, jf: 1, k: libc::SYS_getppid as u32 },
+            libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: SECCOMP_RET_KILL_PROCESS },
+            libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: SECCOMP_RET_ALLOW },
+        ];
+        let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+        // SAFETY: a valid filter program that outlives the call.
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program as *const libc::sock_fprog);
+            libc::syscall(libc::SYS_getppid);
+            libc::_exit(3);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    check(unsafe { libc::waitpid(child, &mut status, 0) }, "waitpid");
+    if !(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS) {
+        eprintln!("workload: the child was not killed by SIGSYS (status {status:#x})");
+        std::process::exit(1);
     }
 }
 
