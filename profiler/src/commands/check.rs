@@ -135,6 +135,16 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
     if hardened.recording.seconds >= baseline.recording.seconds * QUIET_WATCH_SHARE {
         findings.extend(gone_quiet(baseline, hardened));
     }
+    findings.extend(paths(baseline, hardened));
+    // Causes first (what failed), then their likely effects (fallbacks, silence).
+    let rank = |kind: &str| ["error", "capability", "write-failed", "new-write", "quiet"].iter().position(|k| *k == kind);
+    findings.sort_by_key(|f| rank(f.kind));
+    findings
+}
+
+/// Writes refused where the baseline's succeeded or were never tried, and new places written.
+fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
+    let mut findings = Vec::new();
     for (path, now) in &hardened.paths {
         let before = baseline.paths.get(path);
         let new_failures: Vec<&String> = now
