@@ -214,6 +214,11 @@ fn restart_and_wait(systemd: &Systemd, unit: &str) -> anyhow::Result<()> {
     if let Err(e) = systemd.systemctl_ok(&["restart", "--", unit]) {
         bail!("{}: {e}", hint("the restart job failed"));
     }
+    // A oneshot unit has run to completion once the restart job succeeded.
+    let kind = systemd.systemctl_ok(&["show", "-p", "Type", "--value", "--", unit]).unwrap_or_default();
+    if kind.trim() == "oneshot" {
+        return Ok(());
+    }
     let deadline = Instant::now() + START_TIMEOUT;
     let mut active_since: Option<Instant> = None;
     loop {

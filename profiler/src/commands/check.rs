@@ -39,7 +39,7 @@ pub struct CheckOptions {
 /// One sign that hardening changed the service's behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// `error`, `capability`, `write-failed`, `quiet` or `new-write`.
+    /// `error`, `capability`, `write-failed`, `new-write`, `new-read` or `quiet`.
     pub kind: &'static str,
     /// The executables involved.
     pub process: Vec<String>,
@@ -137,7 +137,7 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
     }
     findings.extend(paths(baseline, hardened));
     // Causes first (what failed), then their likely effects (fallbacks, silence).
-    let rank = |kind: &str| ["error", "capability", "write-failed", "new-write", "quiet"].iter().position(|k| *k == kind);
+    let rank = |kind: &str| ["error", "capability", "write-failed", "new-write", "new-read", "quiet"].iter().position(|k| *k == kind);
     findings.sort_by_key(|f| rank(f.kind));
     findings
 }
@@ -163,8 +163,21 @@ fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
                 directive: write_directive(path, &new_failures, wrote_before),
             });
         }
+        let read = now.ops.iter().any(|op| !is_write(op));
+        // /proc/PID names another process each run: not a new place.
+        let per_process = path.strip_prefix("/proc/").is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()));
+        if read && before.is_none() && !per_process {
+            findings.push(Finding {
+                kind: "new-read",
+                process: now.executables.iter().cloned().collect(),
+                operation: format!("{} {path}", now.ops.iter().filter(|op| !is_write(op)).cloned().collect::<Vec<_>>().join(",")),
+                baseline: 0,
+                hardened: 1,
+                directive: "a fallback? The baseline never looked here; look for what failed before it".into(),
+            });
+        }
         let written = now.ops.iter().any(|op| is_write(op));
-        if written && !baseline.paths.contains_key(path) {
+        if written && before.is_none() {
             findings.push(Finding {
                 kind: "new-write",
                 process: now.executables.iter().cloned().collect(),
@@ -386,6 +399,18 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].operation, "create EROFS /var/lib/d/state");
         assert!(found[0].directive.contains("ReadWritePaths=/var/lib/d would allow it"), "{}", found[0].directive);
+    }
+
+    #[test]
+    fn a_new_place_read_is_found_but_another_pid_in_proc_is_not() {
+        let read = || crate::profile::PathUse { ops: ["read".to_string()].into(), ..Default::default() };
+        let mut base = watched(10.0);
+        base.paths.insert("/proc/100".into(), read());
+        let mut hard = watched(10.0);
+        hard.paths.insert("/proc/200".into(), read());
+        hard.paths.insert("/tmp/fallback.conf".into(), read());
+        let found = compare(&base, &hard, &BTreeMap::new());
+        assert_eq!(found.iter().map(|f| (f.kind, f.operation.as_str())).collect::<Vec<_>>(), [("new-read", "read /tmp/fallback.conf")]);
     }
 
     #[test]
