@@ -482,10 +482,13 @@ fn degrade_modes(tb: &Testbed) -> String {
 
 /// Runs `profiler check` on the daemon from its next start, driving it with its client;
 /// returns (exit code, stdout).
-fn check_degrade(tb: &Testbed, baseline: &Path) -> (Option<i32>, String, String) {
+fn check_degrade(tb: &Testbed, baseline: &Path, format: &str) -> (Option<i32>, String, String) {
     tb.ok(&["systemctl", "stop", DEGRADE_UNIT]);
     let leader = tb.leader();
-    let args = ["check", "--unit", DEGRADE_UNIT, "--container-pid", &leader, "--baseline", baseline.to_str().unwrap(), "--duration", "10s"];
+    let args = [
+        "check", "--unit", DEGRADE_UNIT, "--container-pid", &leader, "--baseline", baseline.to_str().unwrap(), "--duration", "10s",
+        "--format", format,
+    ];
     let mut child = Command::new(profiler_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     for line in lines.by_ref() {
@@ -552,16 +555,19 @@ fn check_catches_a_daemon_that_degrades_and_apply_round_trips() {
     assert!(tb.ok(&["cat", &dropin]).starts_with("# Installed by `profiler apply`."));
     let out = apply(&["--unit", DEGRADE_UNIT, "--container-pid", &leader, "--dry-run", baseline.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing would change"));
-    let (code, report, modes) = check_degrade(&tb, &baseline);
+    let (code, report, modes) = check_degrade(&tb, &baseline, "json");
     eprintln!("check under the generated drop-in:\n{report}");
     assert_eq!(modes, full, "the daemon degraded under its own generated drop-in");
     assert_eq!(code, Some(0), "check found something under the generated drop-in:\n{report}");
+    let doc: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(doc["findings"], serde_json::json!([]));
+    assert!(doc["hardened_seconds"].as_f64().unwrap() >= 9.0, "{doc}");
 
     // Tightened on purpose: no setpriority, no CAP_NET_RAW, /var/lib read-only.
     let tighten = format!("/etc/systemd/system/{DEGRADE_UNIT}.d/60-tighten.conf");
     tb.write_file(&tighten, "[Service]\nSystemCallFilter=~setpriority\nCapabilityBoundingSet=~CAP_NET_RAW\nReadWritePaths=\n");
     tb.ok(&["systemctl", "daemon-reload"]);
-    let (code, report, modes) = check_degrade(&tb, &baseline);
+    let (code, report, modes) = check_degrade(&tb, &baseline, "text");
     eprintln!("check under the tightened drop-in:\n{report}");
     assert_eq!(modes, "priority-unchanged probe=tcp state=/tmp/pftb-degrade-state");
     assert_eq!(code, Some(1), "{report}");
