@@ -73,13 +73,9 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
 /// hold the call it made, if it ended by one (a task killed by a signal holds another).
 #[inline(always)]
 pub fn count_exit(exe_slot: u32) {
-    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
-    // SAFETY: a checked read of the current task's pt_regs.
-    let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
+    let Some((abi, nr)) = current_syscall() else {
         return;
     };
-    let (abi, nr) = syscall_abi(regs, id);
     let exit = match abi {
         abi::IA32 => nr == IA32_EXIT || nr == IA32_EXIT_GROUP,
         _ => nr == NATIVE_EXIT || nr == NATIVE_EXIT_GROUP,
@@ -87,6 +83,17 @@ pub fn count_exit(exe_slot: u32) {
     if exit {
         record(exe_slot, abi, nr);
     }
+}
+
+/// The ABI and number of the syscall the current task is in (or ended in), from its saved
+/// registers: for hooks that are not syscall tracepoints.
+#[inline(always)]
+fn current_syscall() -> Option<(u32, u64)> {
+    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
+    // SAFETY: a checked read of the current task's pt_regs.
+    let id = unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }.ok()?;
+    Some(syscall_abi(regs, id))
 }
 
 /// `SIGSYS` and its `si_code` from seccomp (`SYS_SECCOMP`, include/uapi/asm-generic/siginfo.h).
@@ -124,13 +131,9 @@ pub fn signal_generate(ctx: TracePointContext) -> u32 {
     };
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe_slot = unsafe { (*task).exe_slot };
-    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
-    // SAFETY: a checked read of the current task's pt_regs.
-    let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
+    let Some((abi, nr)) = current_syscall() else {
         return 0;
     };
-    let (abi, nr) = syscall_abi(regs, id);
     if let Some(slot) = record(exe_slot, abi, nr) {
         note_error(errno::SIGSYS, slot, exe_slot);
     }
