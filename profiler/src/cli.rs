@@ -8,6 +8,8 @@ use crate::{
     commands::{
         apply::ApplyOptions,
         check::CheckOptions,
+        diff::DiffOptions,
+        merge::MergeOptions,
         generate::{GenerateOptions, GroupSource},
         record::{RecordOptions, Subject},
     },
@@ -40,6 +42,33 @@ pub enum Command {
     /// capability checks that now fail, what went quiet, and new places written. Exits 1 when
     /// something is found.
     Check(CheckArgs),
+    /// What B needs that A did not and the reverse, kind by kind, and how their drop-ins
+    /// differ. Exits 1 when they differ.
+    Diff(DiffArgs),
+    /// The union of profiles of one service (across hosts and runs), with each item's coverage.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Two profiles or more.
+    #[arg(required = true, num_args = 2..)]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the merged profile.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Merge profiles of different services too (the first one's target is kept).
+    #[arg(long)]
+    pub any_target: bool,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +258,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => crate::commands::record::run(&args.into()),
         Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
+        Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
+        Command::Merge(args) => crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target }),
         Command::Check(args) => crate::commands::check::run(&CheckOptions {
             unit: args.unit,
             systemd: Systemd { container_pid: args.container_pid },

@@ -56,7 +56,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
     let execs: PerCpuArray<_, u64> = probes.map(map_names::EXE_EXECS)?;
     for (&slot, name) in &exe_names {
         let count = execs.get(&slot, 0).map(|v| v.iter().sum()).unwrap_or(0);
-        obs.executables.insert(name.clone(), ExecutableUse { execs: count, seen: None });
+        obs.executables.insert(name.clone(), ExecutableUse { execs: count, seen: None, coverage: None });
     }
 
     let users = syscall_users(probes)?;
@@ -72,7 +72,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         obs.syscalls
             .entry(names::abi_name(abi_index).to_string())
             .or_default()
-            .insert(names::syscall_name(abi_index, nr), SyscallUse { count, executables, seen: None });
+            .insert(names::syscall_name(abi_index, nr), SyscallUse { count, executables, seen: None, coverage: None });
     }
 
     collect_capabilities(probes, &exe_name, sites, &mut obs)?;
@@ -88,6 +88,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
                 executables: entry.exe_slots.iter().map(|&s| exe_name(s)).collect(),
                 incomplete: entry.incomplete,
                 seen: None,
+                coverage: None,
             },
         );
     }

@@ -8,8 +8,8 @@ fn main() -> std::process::ExitCode {
         .init();
     match profiler::cli::run(profiler::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        // `check` found something: its report said what; 1, as diff(1) does for differences.
-        Err(err) if err.downcast_ref::<profiler::commands::check::Findings>().is_some() => std::process::ExitCode::from(1),
+        // `check` or `diff` found something and said what: 1, as diff(1) does.
+        Err(err) if err.downcast_ref::<profiler::commands::Found>().is_some() => std::process::ExitCode::from(1),
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::from(2)

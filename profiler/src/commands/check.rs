@@ -20,11 +20,6 @@ use crate::{
     unit::Systemd,
 };
 
-/// A check that found something: the command exits 1, so a rollout can be gated on it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} finding(s)")]
-pub struct Findings(pub usize);
-
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     pub unit: String,
@@ -85,7 +80,8 @@ pub fn run(options: &CheckOptions) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&doc).context("serialising the findings")?);
         }
     }
-    if findings.is_empty() { Ok(()) } else { Err(Findings(findings.len()).into()) }
+    // Exit 1 on findings, so a rollout can be gated on it.
+    if findings.is_empty() { Ok(()) } else { Err(super::Found(format!("{} finding(s)", findings.len())).into()) }
 }
 
 /// The unit's settings that tell which directive refused a call.
@@ -331,7 +327,7 @@ mod tests {
     use crate::profile::CapabilityUse;
 
     fn item(count: u64, exe: &str) -> ItemUse {
-        ItemUse { count, executables: [exe.to_string()].into(), seen: None }
+        ItemUse { count, executables: [exe.to_string()].into(), seen: None, coverage: None }
     }
 
     fn watched(seconds: f64) -> Profile {

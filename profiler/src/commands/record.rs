@@ -223,6 +223,7 @@ impl Run {
                 checkpointed: Some(stamp.clone()),
                 checkpoint_seconds: Some(self.checkpoint.as_secs().max(1)),
                 live,
+                ..Default::default()
             },
             syscalls: observations.syscalls,
             capabilities: observations.capabilities,

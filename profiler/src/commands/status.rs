@@ -153,7 +153,7 @@ mod tests {
         p.recording.checkpoint_seconds = Some(60);
         p.recording.live = true;
         let seen = Seen { first: "2026-11-20T08:00:00Z".into(), last: "2026-11-22T10:00:00Z".into(), phase: Some("start-up".into()) };
-        p.families.insert("AF_UNIX".into(), ItemUse { count: 4, executables: Default::default(), seen: Some(seen) });
+        p.families.insert("AF_UNIX".into(), ItemUse { count: 4, executables: Default::default(), seen: Some(seen), coverage: None });
         let seen = Seen { first: "2026-11-20T08:00:00Z".into(), last: "2026-11-20T08:00:00Z".into(), phase: None };
         p.syscalls.get_mut("x86_64").unwrap().get_mut("read").unwrap().seen = Some(seen);
         p

@@ -22,11 +22,11 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
             "x86_64".to_string(),
             syscalls
                 .iter()
-                .map(|(n, c)| (n.to_string(), SyscallUse { count: *c, executables: [exe.clone()].into(), seen: None }))
+                .map(|(n, c)| (n.to_string(), SyscallUse { count: *c, executables: [exe.clone()].into(), seen: None, coverage: None }))
                 .collect(),
         )]),
         capabilities: caps.iter().map(|(n, c)| (n.to_string(), c.clone())).collect(),
-        executables: BTreeMap::from([(exe, ExecutableUse { execs: 1, seen: None })]),
+        executables: BTreeMap::from([(exe, ExecutableUse { execs: 1, seen: None, coverage: None })]),
         losses: BTreeMap::new(),
         ..Default::default()
     }
@@ -52,6 +52,7 @@ fn cap(granted: u64, denied: u64, probes: u64, caller: &str) -> CapabilityUse {
         executables: ["/usr/sbin/nginx".to_string()].into(),
         callers: BTreeMap::from([(caller.to_string(), CallerUse { granted: granted + probes, denied, probe: probes > 0 })]),
         seen: None,
+        coverage: None,
     }
 }
 
@@ -89,7 +90,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
     let mut p = profile(&[("read", 1)], &[]);
     let evil = "/tmp/x\n[Service]\nExecStartPre=/bin/sh -c evil".to_string();
     p.syscalls.get_mut("x86_64").unwrap().get_mut("read").unwrap().executables.insert(evil.clone());
-    p.executables.insert(evil, ExecutableUse { execs: 1, seen: None });
+    p.executables.insert(evil, ExecutableUse { execs: 1, seen: None, coverage: None });
     let dropin = render(&p, &groups(), &options());
     for line in dropin.lines() {
         assert!(line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.contains('='), "{line:?}");
@@ -118,6 +119,7 @@ fn with_paths(paths: &[(&str, &[&str])]) -> crate::profile::Profile {
                 executables: ["/usr/sbin/app".to_string()].into(),
                 incomplete: false,
                 seen: None,
+                coverage: None,
             },
         );
     }
@@ -196,9 +198,9 @@ fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() 
 fn observed_acts_leave_their_directives_open_with_the_reason() {
     let mut p = with_paths(&[]);
     let exe: std::collections::BTreeSet<String> = ["/usr/bin/node".to_string()].into();
-    p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone(), seen: None });
-    p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone(), seen: None });
-    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None });
+    p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone(), seen: None, coverage: None });
+    p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone(), seen: None, coverage: None });
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None, coverage: None });
     let dropin = render(&p, &groups(), &options());
     assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
     assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
@@ -215,10 +217,10 @@ fn socket(op: &str, scope: &str, port: u16) -> crate::profile::SocketUse {
 fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
     let mut p = with_paths(&[]);
     let exe: std::collections::BTreeSet<String> = ["/usr/bin/agent".to_string()].into();
-    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None });
+    p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None, coverage: None });
     p.sockets.insert("connect ipv4 tcp other:443".into(), socket("connect", "other", 443));
-    p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None });
-    p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None });
+    p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None, coverage: None });
+    p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None, coverage: None });
 
     let unpinned = render(&p, &groups(), &options());
     assert!(lines_of(&unpinned, "IPAddress").is_empty());

@@ -27,11 +27,19 @@ fn merge_seen(into: &mut Option<Seen>, from: &Option<Seen>) {
     *into = Seen::combine(into.as_ref(), from.as_ref());
 }
 
+/// Coverage adds up in merges; resuming a recording (neither side merged) keeps it absent.
+fn merge_coverage(into: &mut Option<u32>, from: &Option<u32>) {
+    if into.is_some() || from.is_some() {
+        *into = Some(into.unwrap_or(1) + from.unwrap_or(1));
+    }
+}
+
 impl Merge for ItemUse {
     fn merge(&mut self, other: &Self) {
         self.count += other.count;
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
@@ -42,6 +50,7 @@ impl Merge for PathUse {
         self.executables.extend(other.executables.iter().cloned());
         self.incomplete |= other.incomplete;
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
@@ -51,6 +60,7 @@ impl Merge for DeviceUse {
         self.count += other.count;
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
@@ -59,6 +69,7 @@ impl Merge for SocketUse {
         self.count += other.count;
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
@@ -66,6 +77,7 @@ impl Merge for ExecutableUse {
     fn merge(&mut self, other: &Self) {
         self.execs += other.execs;
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
@@ -86,14 +98,17 @@ impl Merge for CapabilityUse {
         self.executables.extend(other.executables.iter().cloned());
         merge_maps(&mut self.callers, &other.callers);
         merge_seen(&mut self.seen, &other.seen);
+        merge_coverage(&mut self.coverage, &other.coverage);
     }
 }
 
 impl Merge for Recording {
     fn merge(&mut self, other: &Self) {
         self.started = self.started.clone().min(other.started.clone());
-        // The later recording's end, exit status and checkpoint state describe the whole.
-        let later = if other.ended >= self.ended { other.clone() } else { self.clone() };
+        // The later recording's end, exit status and checkpoint state describe the whole; a
+        // tie goes by those fields in turn, so the order of merging does not matter.
+        let key = |r: &Recording| (r.ended.clone(), r.command_exit, r.checkpointed.clone(), r.checkpoint_seconds, r.live);
+        let later = if key(other) >= key(self) { other.clone() } else { self.clone() };
         self.ended = later.ended;
         self.command_exit = later.command_exit;
         self.checkpointed = later.checkpointed;
@@ -102,6 +117,8 @@ impl Merge for Recording {
         self.seconds = ((self.seconds + other.seconds) * 1000.0).round() / 1000.0;
         self.restarts += other.restarts;
         self.runs += other.runs;
+        merge_coverage(&mut self.inputs, &other.inputs);
+        self.hosts.extend(other.hosts.iter().cloned());
     }
 }
 
@@ -110,6 +127,10 @@ impl Merge for Profile {
     /// of the same target (`same_target`).
     fn merge(&mut self, other: &Self) {
         self.version = self.version.max(other.version);
+        // Hosts differ only in a merge, which lists them all in `recording.hosts`.
+        if (&other.host.hostname, &other.host.kernel, &other.host.arch) < (&self.host.hostname, &self.host.kernel, &self.host.arch) {
+            self.host = other.host.clone();
+        }
         self.recording.merge(&other.recording);
         for (abi, calls) in &other.syscalls {
             merge_maps(self.syscalls.entry(abi.clone()).or_default(), calls);

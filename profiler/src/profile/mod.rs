@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "systemd-service-profile";
 /// The newest schema this profiler writes; it reads every version up to this one.
 /// Version 2 added paths, families, namespaces, devices, sockets and acts; version 3 added when
-/// each item was first and last seen, restarts and checkpoints; version 4 added error returns.
+/// each item was first and last seen, restarts and checkpoints; version 4 added error returns,
+/// failed writes, and the coverage of items in merged profiles.
 /// An older profile reads as one that saw none of what came later.
 pub const VERSION: u32 = 4;
 
@@ -80,6 +81,9 @@ pub struct ItemUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 /// What was done to one path.
@@ -100,6 +104,9 @@ pub struct PathUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -116,6 +123,9 @@ pub struct DeviceUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -135,6 +145,9 @@ pub struct SocketUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 /// What was watched.
@@ -197,6 +210,12 @@ pub struct Recording {
     /// last write).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub live: bool,
+    /// In a merge of profiles: how many were merged (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<u32>,
+    /// In a merge of profiles: the hosts they were recorded on.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub hosts: BTreeSet<String>,
 }
 
 fn one() -> u64 {
@@ -222,6 +241,9 @@ pub struct CapabilityUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -240,6 +262,9 @@ pub struct ExecutableUse {
     /// When it was first and last seen (absent in profiles older than version 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Seen>,
+    /// In a merge of profiles: how many of them saw it (absent outside merges: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<u32>,
 }
 
 impl CapabilityUse {
@@ -346,7 +371,7 @@ pub(crate) mod tests {
         let exe: BTreeSet<String> = ["/usr/bin/true".to_string()].into();
         syscalls.insert(
             "x86_64".to_string(),
-            BTreeMap::from([("read".to_string(), SyscallUse { count: 3, executables: exe.clone(), seen: None })]),
+            BTreeMap::from([("read".to_string(), SyscallUse { count: 3, executables: exe.clone(), seen: None, coverage: None })]),
         );
         Profile {
             format: FORMAT.into(),
@@ -371,7 +396,7 @@ pub(crate) mod tests {
                 "CAP_CHOWN".to_string(),
                 CapabilityUse { granted: 1, executables: exe, ..Default::default() },
             )]),
-            executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1, seen: None })]),
+            executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1, seen: None, coverage: None })]),
             losses: BTreeMap::new(),
             ..Default::default()
         }

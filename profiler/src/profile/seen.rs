@@ -27,7 +27,8 @@ impl Seen {
     pub fn combine(a: Option<&Seen>, b: Option<&Seen>) -> Option<Seen> {
         match (a, b) {
             (Some(a), Some(b)) => {
-                let earlier = if b.first < a.first { b } else { a };
+                // Ties go to the earlier phase name, so the order of combining does not matter.
+                let earlier = if (&b.first, &b.phase) < (&a.first, &a.phase) { b } else { a };
                 Some(Seen { first: earlier.first.clone(), last: a.last.clone().max(b.last.clone()), phase: earlier.phase.clone() })
             }
             (a, b) => a.or(b).cloned(),
@@ -41,10 +42,18 @@ pub trait Observed {
     fn activity(&self) -> u64;
     fn seen(&self) -> Option<&Seen>;
     fn seen_mut(&mut self) -> &mut Option<Seen>;
+    /// On how many merged profiles it was seen (`None`: not a merge, so one).
+    fn coverage_mut(&mut self) -> &mut Option<u32>;
+    fn coverage(&self) -> u32;
+    /// The executables it is attributed to (none for an executable itself).
+    fn used_by(&self) -> Vec<&str>;
 }
 
 macro_rules! observed {
     ($ty:ty, |$it:ident| $activity:expr) => {
+        observed!($ty, |$it| $activity, |u| u.executables.iter().map(String::as_str).collect());
+    };
+    ($ty:ty, |$it:ident| $activity:expr, |$who:ident| $used_by:expr) => {
         impl Observed for $ty {
             fn activity(&self) -> u64 {
                 let $it = self;
@@ -56,6 +65,16 @@ macro_rules! observed {
             fn seen_mut(&mut self) -> &mut Option<Seen> {
                 &mut self.seen
             }
+            fn coverage_mut(&mut self) -> &mut Option<u32> {
+                &mut self.coverage
+            }
+            fn coverage(&self) -> u32 {
+                self.coverage.unwrap_or(1)
+            }
+            fn used_by(&self) -> Vec<&str> {
+                let $who = self;
+                $used_by
+            }
         }
     };
 }
@@ -63,7 +82,7 @@ macro_rules! observed {
 observed!(ItemUse, |u| u.count);
 observed!(DeviceUse, |u| u.count);
 observed!(SocketUse, |u| u.count);
-observed!(ExecutableUse, |u| u.execs);
+observed!(ExecutableUse, |u| u.execs, |_u| Vec::new());
 observed!(CapabilityUse, |u| u.granted + u.denied + u.probes);
 // The kernel sends a path once until its dedup entry is evicted: a new operation on it is the
 // only repeat userspace can count.
