@@ -65,6 +65,12 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
+/// Whether `path` is a process's own /proc directory (`/proc/1234`), as reads are kept: it
+/// names another process in each run, so comparisons across runs treat them all as one.
+pub fn is_proc_pid(path: &str) -> bool {
+    path.strip_prefix("/proc/").is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Whether `path` is `dir` or lies below it.
 pub fn is_under(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))

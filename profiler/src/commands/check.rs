@@ -160,9 +160,7 @@ fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
             });
         }
         let read = now.ops.iter().any(|op| !is_write(op));
-        // /proc/PID names another process each run: not a new place.
-        let per_process = path.strip_prefix("/proc/").is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()));
-        if read && before.is_none() && !per_process {
+        if read && before.is_none() && !crate::path_text::is_proc_pid(path) {
             findings.push(Finding {
                 kind: "new-read",
                 process: now.executables.iter().cloned().collect(),

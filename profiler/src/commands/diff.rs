@@ -76,6 +76,8 @@ fn needs(profile: &Profile) -> BTreeMap<(&'static str, String), Item> {
         if kind == "capabilities" && !profile.capabilities.get(name).is_some_and(|c| c.needed()) {
             return;
         }
+        // Each run reads its own /proc/PID: one name for them all.
+        let name = if kind == "paths" && crate::path_text::is_proc_pid(name) { "/proc/[pid]" } else { name };
         let executables = item.used_by().into_iter().map(str::to_string).collect();
         out.insert((kind, name.to_string()), Item { name: name.to_string(), count: item.activity(), executables });
     });
