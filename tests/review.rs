@@ -98,6 +98,69 @@ fn merge_keeps_how_many_recordings_saw_each_item() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("merged 3 profiles"));
 }
 
+/// The text of the element with this id in a serialised DOM, unescaped.
+fn element_text(dom: &str, open: &str) -> Option<String> {
+    let start = dom.find(open)? + open.len();
+    let end = start + dom[start..].find("</")?;
+    Some(dom[start..end].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&"))
+}
+
+/// The HTML report opened in headless Chromium: it renders, the plot is there, and the drop-in
+/// in it is `generate`'s, byte for byte; the Markdown variant carries the same drop-in.
+#[test]
+fn the_report_renders_in_chromium_with_the_plot_and_generates_dropin() {
+    if !is_root_or_skip("the_report_renders_in_chromium_with_the_plot_and_generates_dropin") {
+        return;
+    }
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists()) else {
+        eprintln!("SKIPPED the_report_renders_in_chromium_with_the_plot_and_generates_dropin: no chromium (cargo xtask test installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let profile = record(dir.path(), "chown", &["chown", file.to_str().unwrap()]);
+    let out = profiler(&["generate", "--systemd-version", "252", profile.to_str().unwrap()]);
+    assert!(out.status.success());
+    let dropin = String::from_utf8(out.stdout).unwrap();
+    let html = dir.path().join("report.html");
+    let md = dir.path().join("report.md");
+    for (path, extra) in [(&html, None), (&md, Some("--markdown"))] {
+        let mut args = vec!["report", profile.to_str().unwrap(), "-o", path.to_str().unwrap(), "--systemd-version", "252"];
+        args.extend(extra);
+        let out = profiler(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let url = format!("file://{}", html.display());
+    let headless = |extra: &[&str]| {
+        std::process::Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1200,2400"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("run chromium")
+    };
+    let dump = headless(&["--dump-dom"]);
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    assert!(dom.contains("<svg id=\"convergence\"") && dom.contains("<polyline"), "no plot in the rendered page");
+    assert_eq!(element_text(&dom, "<pre id=\"dropin\">").as_deref(), Some(dropin.as_str()));
+    assert!(dom.contains("CAP_CHOWN"));
+
+    // A screenshot, kept in cargo's scratch directory for tests, out of the repository.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = headless(&[&format!("--screenshot={}", shot.display())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a blank or missing screenshot ({} bytes)", png.len());
+    eprintln!("screenshot: {}", shot.display());
+
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.contains(&format!("```ini\n{dropin}```")), "the Markdown drop-in differs");
+}
+
 fn schema() -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/profile-v4.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -47,6 +47,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// The union of profiles of one service (across hosts and runs), with each item's coverage.
     Merge(MergeArgs),
+    /// A report for review: the drop-in, each directive with its evidence, what was left open,
+    /// per-executable attribution, losses and the convergence curve (HTML, or --markdown).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +182,27 @@ pub struct GenerateArgs {
     /// Write the drop-in here instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub dropin: DropinArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A profile written by `record` or `merge`.
+    pub profile: PathBuf,
+    /// Where to write the report: one self-contained HTML file, or Markdown with --markdown.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Markdown, for pasting into a review, instead of HTML.
+    #[arg(long)]
+    pub markdown: bool,
+    #[command(flatten)]
+    pub dropin: DropinArgs,
+}
+
+/// How the drop-in is rendered: for which systemd, and what it does with what was not seen.
+#[derive(Debug, Args)]
+pub struct DropinArgs {
     /// Use the built-in syscall group table of this systemd version instead of asking
     /// this host's systemd-analyze.
     #[arg(long, conflicts_with = "syscall_groups")]
@@ -233,6 +257,13 @@ impl From<RecordArgs> for RecordOptions {
 
 impl From<GenerateArgs> for GenerateOptions {
     fn from(args: GenerateArgs) -> Self {
+        args.dropin.options(args.profile, args.output)
+    }
+}
+
+impl DropinArgs {
+    pub fn options(self, profile: PathBuf, output: Option<PathBuf>) -> GenerateOptions {
+        let args = self;
         let target_version = args.target_version.or_else(|| args.systemd_version.as_deref().and_then(|v| v.parse().ok()));
         let groups = match (args.systemd_version, args.syscall_groups) {
             (Some(v), _) => GroupSource::Builtin(v),
@@ -240,8 +271,8 @@ impl From<GenerateArgs> for GenerateOptions {
             (None, None) => GroupSource::Host,
         };
         GenerateOptions {
-            profile: args.profile,
-            output: args.output,
+            profile,
+            output,
             groups,
             syscall_action: args.on_unlisted_syscall,
             unit_settings: args.unit_settings,
@@ -258,6 +289,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => crate::commands::record::run(&args.into()),
         Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
+        Command::Report(args) => {
+            let output = args.output;
+            crate::commands::report::run(&args.dropin.options(args.profile, None), &output, args.markdown)
+        }
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target }),
         Command::Check(args) => crate::commands::check::run(&CheckOptions {

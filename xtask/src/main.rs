@@ -27,6 +27,8 @@ const APT_PACKAGES: &[&str] = &[
     "zstd",
     "iproute2",
 ];
+/// What only the tests need: Debian's Chromium renders `profiler report` headless.
+const TEST_PACKAGES: &[&str] = &["chromium"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// The rustup name under which Debian's toolchain is linked; profiler/build.rs uses it.
 const LINKED_TOOLCHAIN: &str = "profiler-bpf";
@@ -161,6 +163,7 @@ fn demo() -> anyhow::Result<()> {
 
 fn test(args: &[String]) -> anyhow::Result<()> {
     build()?;
+    ensure_packages(TEST_PACKAGES)?;
     run(Command::new(workspace().join("tests/testbed/testbed.sh")).arg("setup"))?;
     run(cargo()
         .args(["test", "--release"])

@@ -61,6 +61,24 @@ pub fn render_dropin(profile: &profile::Profile, path: &Path, groups: &SyscallGr
 }
 
 pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
+    let (_, dropin) = dropin(options)?;
+    match &options.output {
+        Some(path) => profile::write_atomically(path, dropin.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(dropin.as_bytes()).and_then(|()| stdout.flush()) {
+                // A closed pipe (`| head`) is not a failure.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e).context("writing the drop-in to stdout");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The profile and its drop-in, as `options` ask for it; `report` shows the same text.
+pub fn dropin(options: &GenerateOptions) -> anyhow::Result<(profile::Profile, String)> {
     let profile = profile::load(&options.profile)?;
     let groups = match &options.groups {
         GroupSource::Builtin(version) => SyscallGroups::builtin(version)?,
@@ -86,17 +104,5 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
         pin_peers: options.pin_peers,
     };
     let dropin = render_dropin(&profile, &options.profile, &groups, &options.syscall_action, target);
-    match &options.output {
-        Some(path) => profile::write_atomically(path, dropin.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(dropin.as_bytes()).and_then(|()| stdout.flush()) {
-                // A closed pipe (`| head`) is not a failure.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e).context("writing the drop-in to stdout");
-                }
-            }
-        }
-    }
-    Ok(())
+    Ok((profile, dropin))
 }

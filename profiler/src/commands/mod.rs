@@ -11,4 +11,5 @@ pub mod diff;
 pub mod generate;
 pub mod merge;
 pub mod record;
+pub mod report;
 pub mod status;
