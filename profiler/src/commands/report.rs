@@ -30,6 +30,8 @@ struct Parts {
     executables: Vec<ExecutableRow>,
     /// Distinct items learned by each second since the start (empty without `seen` times).
     curve: Vec<(f64, usize)>,
+    /// Seconds watched: the curve's time axis.
+    seconds: f64,
     dropin: String,
 }
 
@@ -70,6 +72,7 @@ fn parts(profile: &Profile, dropin: String) -> Parts {
         left_open,
         executables: executables(profile),
         curve: convergence(profile),
+        seconds: profile.recording.seconds,
         dropin,
     }
 }
@@ -203,8 +206,7 @@ fn render_html(p: &Parts) -> String {
     if p.curve.is_empty() {
         out.push_str("<p id=\"convergence-missing\">This profile has no first-seen times (written before version 3).</p>\n");
     } else {
-        let seconds = p.facts.iter().find(|(k, _)| k == "watched").and_then(|(_, v)| v.split(' ').next()?.parse().ok()).unwrap_or(1.0);
-        out.push_str(&svg(&p.curve, seconds));
+        out.push_str(&svg(&p.curve, p.seconds));
         out.push('\n');
     }
     out.push_str("<h2>Directives and their evidence</h2>\n<table id=\"directives\"><tr><th>directive</th><th>evidence</th></tr>");
