@@ -11,8 +11,21 @@ fn main() -> std::process::ExitCode {
         // `check` or `diff` found something and said what: 1, as diff(1) does.
         Err(err) if err.downcast_ref::<profiler::commands::Found>().is_some() => std::process::ExitCode::from(1),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each cause once: many of our messages already quote their cause.
+fn message(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
