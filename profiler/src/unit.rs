@@ -2,7 +2,7 @@
 //! guessing `system.slice/NAME` (template and nested units live elsewhere). The systemd asked
 //! is this host's, or the one running as PID 1 of a container (`--container-pid`).
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{collections::BTreeMap, fs, path::PathBuf, process::Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
@@ -12,6 +12,10 @@ pub enum UnitError {
     Systemctl { unit: String, stderr: String },
     #[error("unit {unit} does not exist (LoadState={load_state})")]
     NotFound { unit: String, load_state: String },
+    #[error("cannot run `systemctl {args}`: {source}")]
+    Run { args: String, source: std::io::Error },
+    #[error("`systemctl {args}` failed: {stderr}")]
+    Failed { args: String, stderr: String },
     #[error("cannot read the cgroup of container PID {pid}: {reason}")]
     Container { pid: u32, reason: String },
 }
@@ -61,12 +65,9 @@ impl Systemd {
 
     /// Runs `systemctl ARGS`; its stdout, or an error with what it said.
     pub fn systemctl_ok(&self, args: &[&str]) -> Result<String, UnitError> {
-        let output = self.systemctl().args(args).output().map_err(|source| UnitError::NoSystemctl { unit: args.join(" "), source })?;
+        let output = self.systemctl().args(args).output().map_err(|source| UnitError::Run { args: args.join(" "), source })?;
         if !output.status.success() {
-            return Err(UnitError::Systemctl {
-                unit: args.join(" "),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+            return Err(UnitError::Failed { args: args.join(" "), stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -134,6 +135,11 @@ pub fn slice_cgroup(slice: &str) -> String {
     }
     let parts: Vec<&str> = stem.split('-').collect();
     (1..=parts.len()).map(|n| format!("/{}.slice", parts[..n].join("-"))).collect()
+}
+
+/// `systemctl show` output (`Name=value` lines) as name → value.
+pub fn properties(text: &str) -> BTreeMap<String, String> {
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn parse_show(text: &str) -> UnitState {

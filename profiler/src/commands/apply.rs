@@ -2,7 +2,6 @@
 //! away again (`--revert`), never touching a file the profiler did not write.
 
 use std::{
-    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
     thread,
@@ -122,7 +121,7 @@ fn render(options: &ApplyOptions, profile_path: &Path, installed: Option<&str>) 
     let systemd = &options.systemd;
     let groups = target_groups(systemd)?;
     let version_text = systemd.systemctl_ok(&["--version"]).unwrap_or_default();
-    let mut unit = settings(&systemd.systemctl_ok(&["show", "--", &options.unit])?);
+    let mut unit = crate::unit::properties(&systemd.systemctl_ok(&["show", "--", &options.unit])?);
     // What our installed drop-in sets shows up as the unit's own setting; it must not make the
     // new drop-in leave a line out as "already as strict".
     for directive in installed.map(directives).unwrap_or_default() {
@@ -175,11 +174,6 @@ fn target_groups(systemd: &Systemd) -> Result<SyscallGroups, crate::harden::sysc
     }
     warn!("using the built-in syscall groups of the newest known systemd");
     SyscallGroups::newest_builtin()
-}
-
-/// `systemctl show` output as `Name` → value.
-fn settings(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// The directive names a drop-in sets (`CapabilityBoundingSet`, ...).

@@ -94,7 +94,7 @@ fn unit_settings(systemd: &Systemd, unit: &str) -> anyhow::Result<BTreeMap<Strin
         "--",
         unit,
     ])?;
-    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    Ok(crate::unit::properties(&text))
 }
 
 /// Every sign in `hardened` that the service behaves differently from `baseline`.
@@ -243,10 +243,10 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
         // systemctl show gives the errno as a number.
         let number = match setting("SystemCallErrorNumber") {
             "" => String::new(),
-            n => {
-                let named = profiler_common::errno::RECORDED.iter().find(|(e, _)| e.to_string() == n).map(|(_, name)| *name);
-                format!(", SystemCallErrorNumber={}", named.unwrap_or(n))
-            }
+            n => match n.parse() {
+                Ok(number) => format!(", SystemCallErrorNumber={}", crate::names::errno_name(number)),
+                Err(_) => format!(", SystemCallErrorNumber={n}"),
+            },
         };
         return format!("SystemCallFilter= ({call} is not allowed by the unit's filter{number})");
     }

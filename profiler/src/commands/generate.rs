@@ -19,8 +19,7 @@ pub const DEFAULT_SYSTEMD: u32 = 252;
 /// `systemctl show` output: `Name=value` lines.
 fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading unit settings from {}", path.display()))?;
-    let settings: BTreeMap<String, String> =
-        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let settings = crate::unit::properties(&text);
     if settings.is_empty() {
         anyhow::bail!("{} holds no Name=value lines; expected the output of `systemctl show UNIT`", path.display());
     }
