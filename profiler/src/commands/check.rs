@@ -138,7 +138,8 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
     findings
 }
 
-/// Writes refused where the baseline's succeeded or were never tried, and new places written.
+/// Writes refused where the baseline's succeeded or were never tried, and new places written
+/// or read.
 fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (path, now) in &hardened.paths {
@@ -190,8 +191,8 @@ const REFUSED_WRITE: [&str; 3] = [" EROFS", " EACCES", " EPERM"];
 
 /// The directive behind writes to `path` that now fail.
 fn write_directive(path: &str, failures: &[&String], wrote_before: bool) -> String {
-    let dir = path.strip_suffix("/*").unwrap_or(path);
-    let parent = crate::path_text::parent(dir);
+    // A folded `dir/*` stands for names inside dir; a plain path's directory is its parent.
+    let parent = path.strip_suffix("/*").unwrap_or_else(|| crate::path_text::parent(path));
     let before = if wrote_before { "the baseline wrote here" } else { "the baseline did not try" };
     if failures.iter().any(|f| f.ends_with(" EROFS")) {
         format!("ProtectSystem= or ReadOnlyPaths= made it read-only ({before}); ReadWritePaths={parent} would allow it")
@@ -393,6 +394,9 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].operation, "create EROFS /var/lib/d/state");
         assert!(found[0].directive.contains("ReadWritePaths=/var/lib/d would allow it"), "{}", found[0].directive);
+        // A folded directory's failures point at the directory itself.
+        let folded = ["create EROFS".to_string()];
+        assert!(write_directive("/var/spool/d/*", &folded.iter().collect::<Vec<_>>(), false).contains("ReadWritePaths=/var/spool/d would"));
     }
 
     #[test]
