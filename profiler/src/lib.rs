@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod collector;
 pub mod commands;
+pub mod exposure;
 pub mod harden;
 pub mod kernel_stack;
 pub mod loader;

@@ -1,0 +1,80 @@
+//! systemd-analyze's own verdict, where the unit is loaded: `systemd-analyze security UNIT`
+//! before, and after, the same on a copy of the unit file with the drop-in beside it
+//! (`--offline=yes`), so nothing is installed to learn it.
+
+use std::{path::Path, process::Output};
+
+use crate::{commands::apply::DROPIN_NAME, unit::Systemd};
+
+/// systemd-analyze's overall line for the unit as it is and with the drop-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdicts {
+    /// "9.6 UNSAFE".
+    pub before: String,
+    pub after: String,
+}
+
+/// Asks `systemd`'s systemd-analyze. The error says why there is no verdict, for the report.
+pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &str) -> Result<Verdicts, String> {
+    let before = security(systemd, &[unit])?;
+    let fragment = systemd
+        .systemctl_ok(&["show", "--property=FragmentPath", "--value", "--", unit])
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_string();
+    if fragment.is_empty() {
+        return Err(format!("{unit} has no unit file to copy (a transient unit?)"));
+    }
+    let root = systemd.root();
+    let scratch = tempfile::Builder::new()
+        .prefix("profiler-exposure.")
+        .tempdir_in(root.join("tmp"))
+        .map_err(|e| format!("cannot make a scratch directory under {}/tmp: {e}", root.display()))?;
+    let copy = scratch.path().join(unit);
+    let inside = |p: &Path| Path::new("/").join(p.strip_prefix(&root).unwrap_or(p));
+    std::fs::copy(root.join(fragment.trim_start_matches('/')), &copy).map_err(|e| format!("cannot copy {fragment}: {e}"))?;
+    let dir = scratch.path().join(format!("{unit}.d"));
+    std::fs::create_dir(&dir)
+        .and_then(|()| std::fs::write(dir.join(DROPIN_NAME), dropin))
+        .map_err(|e| format!("cannot write the drop-in beside the copy: {e}"))?;
+    let copy_inside = inside(&copy);
+    let after = security(systemd, &["--offline=yes", &copy_inside.to_string_lossy()])?;
+    Ok(Verdicts { before, after })
+}
+
+fn security(systemd: &Systemd, args: &[&str]) -> Result<String, String> {
+    let output: Output = systemd
+        .command("systemd-analyze")
+        .args(["security", "--no-pager"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run systemd-analyze: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    overall(&text).ok_or_else(|| {
+        let said = String::from_utf8_lossy(&output.stderr);
+        let first = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("no overall exposure line");
+        format!("systemd-analyze security {}: {}", args.join(" "), first.trim())
+    })
+}
+
+/// "9.6 UNSAFE" from `→ Overall exposure level for nginx.service: 9.6 UNSAFE 😨`.
+pub fn overall(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains("Overall exposure level for "))?;
+    let (_, verdict) = line.rsplit_once(": ")?;
+    let mut words = verdict.split_whitespace();
+    let score = words.next()?;
+    score.parse::<f64>().ok()?;
+    Some(format!("{score} {}", words.next()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_overall_line() {
+        let text = "  NAME  DESCRIPTION\n✗ PrivateNetwork= ...  0.5\n\n→ Overall exposure level for nginx.service: 9.6 UNSAFE 😨\n";
+        assert_eq!(overall(text).as_deref(), Some("9.6 UNSAFE"));
+        assert_eq!(overall("Unit x.service not found, cannot analyze.\n"), None);
+    }
+}

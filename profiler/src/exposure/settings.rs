@@ -1,0 +1,445 @@
+//! A unit's settings as `systemd-analyze security` sees them: read from `systemctl show`
+//! output, then changed line by line by a drop-in the way systemd's unit-file parser changes
+//! them (an empty assignment resets a list, a list line adds to or removes from it).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    str::FromStr as _,
+};
+
+use crate::harden::syscall_groups::SyscallGroups;
+
+/// Every capability: the bounding set of a unit that never restricted it.
+pub const ALL_CAPABILITIES: u64 = u64::MAX;
+/// RestrictNamespaces= never set: systemd's `NAMESPACE_FLAGS_INITIAL`, distinct from "all".
+pub const NAMESPACES_UNSET: u64 = u64::MAX;
+
+/// RestrictNamespaces= names and their CLONE_NEW* flags (include/uapi/linux/sched.h).
+pub const NAMESPACES: &[(&str, u64)] = &[
+    ("cgroup", 0x0200_0000),
+    ("ipc", 0x0800_0000),
+    ("net", 0x4000_0000),
+    ("mnt", 0x0002_0000),
+    ("pid", 0x2000_0000),
+    ("user", 0x1000_0000),
+    ("uts", 0x0400_0000),
+];
+
+fn all_namespaces() -> u64 {
+    NAMESPACES.iter().map(|(_, flag)| flag).fold(0, |a, b| a | b)
+}
+
+/// An allow or deny list (SystemCallFilter=, RestrictAddressFamilies=).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub allow_list: bool,
+    pub items: BTreeSet<String>,
+}
+
+/// An IP address prefix of IPAddressAllow= / IPAddressDeny=.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    pub address: IpAddr,
+    pub length: u8,
+}
+
+/// The settings the exposure checks read (systemd's `SecurityInfo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSecurity {
+    pub default_dependencies: bool,
+    pub user: String,
+    pub dynamic_user: bool,
+    pub supplementary_groups: Vec<String>,
+    pub ambient_capabilities: u64,
+    pub capability_bounding_set: u64,
+    pub private_devices: bool,
+    pub private_mounts: bool,
+    pub private_network: bool,
+    pub private_tmp: bool,
+    pub private_users: bool,
+    pub protect_control_groups: bool,
+    pub protect_kernel_modules: bool,
+    pub protect_kernel_tunables: bool,
+    pub protect_kernel_logs: bool,
+    pub protect_clock: bool,
+    pub protect_hostname: bool,
+    /// "no", "yes", "read-only" or "tmpfs".
+    pub protect_home: String,
+    /// "no", "yes", "full" or "strict".
+    pub protect_system: String,
+    pub root_directory: String,
+    pub root_image: String,
+    pub lock_personality: bool,
+    pub memory_deny_write_execute: bool,
+    pub no_new_privileges: bool,
+    pub remove_ipc: bool,
+    pub delegate: bool,
+    pub restrict_realtime: bool,
+    pub restrict_suid_sgid: bool,
+    pub umask: u32,
+    pub keyring_mode: String,
+    pub protect_proc: String,
+    pub proc_subset: String,
+    pub notify_access: String,
+    /// `None`: no RestrictAddressFamilies= at all.
+    pub address_families: Option<Filter>,
+    /// The CLONE_NEW* flags still allowed.
+    pub restrict_namespaces: u64,
+    pub system_call_architectures: BTreeSet<String>,
+    /// `None`: no SystemCallFilter= at all.
+    pub system_call_filter: Option<Filter>,
+    pub ip_address_allow: Vec<Prefix>,
+    pub ip_address_deny: Vec<Prefix>,
+    /// IPIngressFilterPath= or IPEgressFilterPath= set.
+    pub ip_custom_filters: bool,
+    pub device_policy: String,
+    pub device_allow: Vec<String>,
+}
+
+impl UnitSecurity {
+    /// A service that sets none of these: systemd's defaults.
+    pub fn unset() -> Self {
+        Self::from_show(&BTreeMap::from(
+            [
+                ("CapabilityBoundingSet", "all"),
+                ("DefaultDependencies", "yes"),
+                ("ProtectHome", "no"),
+                ("ProtectSystem", "no"),
+                ("UMask", "0022"),
+                ("KeyringMode", "private"),
+                ("ProtectProc", "default"),
+                ("ProcSubset", "all"),
+                ("NotifyAccess", "none"),
+                ("RestrictNamespaces", "no"),
+                ("DevicePolicy", "auto"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        ))
+    }
+
+    /// From `systemctl show UNIT` (name → value). `systemctl show` leaves out properties whose
+    /// value is empty, so a missing name reads as empty; RestrictAddressFamilies= and
+    /// SystemCallFilter= are the exceptions that tell "unset" (missing) from "empty".
+    pub fn from_show(show: &BTreeMap<String, String>) -> Self {
+        let get = |key: &str| show.get(key).map_or("", |v| v.trim());
+        let flag = |key: &str| parse_boolean(get(key)).unwrap_or(false);
+        let words = |key: &str| get(key).split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let list = |key: &str| {
+            show.get(key).map(|v| {
+                let v = v.trim();
+                let (allow_list, rest) = match v.strip_prefix('~') {
+                    Some(rest) => (false, rest),
+                    None => (true, if v == "none" { "" } else { v }),
+                };
+                Filter { allow_list, items: rest.split_whitespace().map(|w| strip_errno(w).to_string()).collect() }
+            })
+        };
+        Self {
+            default_dependencies: flag("DefaultDependencies"),
+            user: get("User").to_string(),
+            dynamic_user: flag("DynamicUser"),
+            supplementary_groups: words("SupplementaryGroups"),
+            ambient_capabilities: show_capabilities(get("AmbientCapabilities")),
+            capability_bounding_set: show_capabilities(get("CapabilityBoundingSet")),
+            private_devices: flag("PrivateDevices"),
+            private_mounts: flag("PrivateMounts"),
+            private_network: flag("PrivateNetwork"),
+            private_tmp: flag("PrivateTmp"),
+            private_users: flag("PrivateUsers"),
+            protect_control_groups: flag("ProtectControlGroups"),
+            protect_kernel_modules: flag("ProtectKernelModules"),
+            protect_kernel_tunables: flag("ProtectKernelTunables"),
+            protect_kernel_logs: flag("ProtectKernelLogs"),
+            protect_clock: flag("ProtectClock"),
+            protect_hostname: flag("ProtectHostname"),
+            protect_home: mode(get("ProtectHome")),
+            protect_system: mode(get("ProtectSystem")),
+            root_directory: get("RootDirectory").to_string(),
+            root_image: get("RootImage").to_string(),
+            lock_personality: flag("LockPersonality"),
+            memory_deny_write_execute: flag("MemoryDenyWriteExecute"),
+            no_new_privileges: flag("NoNewPrivileges"),
+            remove_ipc: flag("RemoveIPC"),
+            delegate: flag("Delegate"),
+            restrict_realtime: flag("RestrictRealtime"),
+            restrict_suid_sgid: flag("RestrictSUIDSGID"),
+            umask: u32::from_str_radix(get("UMask"), 8).unwrap_or(0o022),
+            keyring_mode: get("KeyringMode").to_string(),
+            protect_proc: get("ProtectProc").to_string(),
+            proc_subset: get("ProcSubset").to_string(),
+            notify_access: get("NotifyAccess").to_string(),
+            address_families: list("RestrictAddressFamilies"),
+            restrict_namespaces: match get("RestrictNamespaces") {
+                "yes" => 0,
+                "no" | "" => NAMESPACES_UNSET,
+                names => namespace_flags(names.trim_start_matches('~')).map_or(NAMESPACES_UNSET, |flags| {
+                    if names.starts_with('~') { !flags & all_namespaces() } else { flags }
+                }),
+            },
+            system_call_architectures: words("SystemCallArchitectures").into_iter().collect(),
+            system_call_filter: list("SystemCallFilter").filter(|f| f.allow_list || !f.items.is_empty()),
+            ip_address_allow: get("IPAddressAllow").split_whitespace().flat_map(prefixes).collect(),
+            ip_address_deny: get("IPAddressDeny").split_whitespace().flat_map(prefixes).collect(),
+            ip_custom_filters: !get("IPIngressFilterPath").is_empty() || !get("IPEgressFilterPath").is_empty(),
+            device_policy: get("DevicePolicy").to_string(),
+            device_allow: show.get("DeviceAllow").filter(|v| !v.trim().is_empty()).map(|v| v.trim().to_string()).into_iter().collect(),
+        }
+    }
+
+    /// These settings with the drop-in's `[Service]` lines applied after them, as systemd
+    /// applies a drop-in after the unit file, then what systemd derives at load time.
+    /// Directives the exposure checks do not read are skipped.
+    pub fn with_dropin(&self, dropin: &str, groups: &SyscallGroups) -> Self {
+        let mut s = self.clone();
+        for line in dropin.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with(['#', ';', '[']) {
+                continue;
+            }
+            if let Some((key, value)) = line.split_once('=') {
+                s.assign(key.trim(), value.trim(), groups);
+            }
+        }
+        s.derive();
+        s
+    }
+
+    /// One `Key=value` line of a unit file.
+    fn assign(&mut self, key: &str, value: &str, groups: &SyscallGroups) {
+        let boolean = parse_boolean(value);
+        let target = match key {
+            "PrivateDevices" => &mut self.private_devices,
+            "PrivateMounts" => &mut self.private_mounts,
+            "PrivateNetwork" => &mut self.private_network,
+            "PrivateTmp" => &mut self.private_tmp,
+            "PrivateUsers" => &mut self.private_users,
+            "ProtectControlGroups" => &mut self.protect_control_groups,
+            "ProtectKernelModules" => &mut self.protect_kernel_modules,
+            "ProtectKernelTunables" => &mut self.protect_kernel_tunables,
+            "ProtectKernelLogs" => &mut self.protect_kernel_logs,
+            "ProtectClock" => &mut self.protect_clock,
+            "ProtectHostname" => &mut self.protect_hostname,
+            "LockPersonality" => &mut self.lock_personality,
+            "MemoryDenyWriteExecute" => &mut self.memory_deny_write_execute,
+            "NoNewPrivileges" => &mut self.no_new_privileges,
+            "RemoveIPC" => &mut self.remove_ipc,
+            "RestrictRealtime" => &mut self.restrict_realtime,
+            "RestrictSUIDSGID" => &mut self.restrict_suid_sgid,
+            "DynamicUser" => &mut self.dynamic_user,
+            // Delegate= also takes a list of controllers, which means yes.
+            "Delegate" => {
+                self.delegate = boolean.unwrap_or(!value.is_empty());
+                return;
+            }
+            _ => return self.assign_value(key, value, groups),
+        };
+        if let Some(b) = boolean {
+            *target = b;
+        }
+    }
+
+    fn assign_value(&mut self, key: &str, value: &str, groups: &SyscallGroups) {
+        match key {
+            "ProtectHome" => self.protect_home = mode(value),
+            "ProtectSystem" => self.protect_system = mode(value),
+            "User" => self.user = value.to_string(),
+            "RootDirectory" => self.root_directory = value.to_string(),
+            "RootImage" => self.root_image = value.to_string(),
+            "KeyringMode" => self.keyring_mode = value.to_string(),
+            "ProtectProc" => self.protect_proc = value.to_string(),
+            "ProcSubset" => self.proc_subset = value.to_string(),
+            "NotifyAccess" => self.notify_access = value.to_string(),
+            "DevicePolicy" => self.device_policy = value.to_string(),
+            "UMask" => {
+                if let Ok(mask) = u32::from_str_radix(value, 8) {
+                    self.umask = mask;
+                }
+            }
+            "SupplementaryGroups" if value.is_empty() => self.supplementary_groups.clear(),
+            "SupplementaryGroups" => self.supplementary_groups.extend(value.split_whitespace().map(str::to_string)),
+            "CapabilityBoundingSet" => merge_capabilities(&mut self.capability_bounding_set, value, ALL_CAPABILITIES),
+            "AmbientCapabilities" => merge_capabilities(&mut self.ambient_capabilities, value, 0),
+            "SystemCallArchitectures" if value.is_empty() => self.system_call_architectures.clear(),
+            "SystemCallArchitectures" => self.system_call_architectures.extend(value.split_whitespace().map(str::to_string)),
+            "SystemCallFilter" => self.filter_syscalls(value, groups),
+            "RestrictAddressFamilies" => self.restrict_families(value),
+            "RestrictNamespaces" => self.restrict_namespaces(value),
+            "IPAddressAllow" if value.is_empty() => self.ip_address_allow.clear(),
+            "IPAddressAllow" => self.ip_address_allow.extend(value.split_whitespace().flat_map(prefixes)),
+            "IPAddressDeny" if value.is_empty() => self.ip_address_deny.clear(),
+            "IPAddressDeny" => self.ip_address_deny.extend(value.split_whitespace().flat_map(prefixes)),
+            "DeviceAllow" if value.is_empty() => self.device_allow.clear(),
+            "DeviceAllow" => self.device_allow.push(value.to_string()),
+            _ => {}
+        }
+    }
+
+    /// SystemCallFilter=: the first list line decides allow or deny; an allow list starts
+    /// with `@default`; later lines add to it, or take away with `~`.
+    fn filter_syscalls(&mut self, value: &str, groups: &SyscallGroups) {
+        if value.is_empty() {
+            self.system_call_filter = None;
+            return;
+        }
+        let (invert, names) = value.strip_prefix('~').map_or((false, value), |rest| (true, rest));
+        let filter = self.system_call_filter.get_or_insert_with(|| Filter {
+            allow_list: !invert,
+            items: if invert { BTreeSet::new() } else { groups.always_allowed().clone() },
+        });
+        let add = invert != filter.allow_list;
+        for word in names.split_whitespace().map(strip_errno) {
+            let members: Vec<String> = match groups.get(word) {
+                Some(group) => group.iter().cloned().collect(),
+                None => vec![word.to_string()],
+            };
+            for m in members {
+                if add {
+                    filter.items.insert(m);
+                } else {
+                    filter.items.remove(&m);
+                }
+            }
+        }
+    }
+
+    /// RestrictAddressFamilies=: like SystemCallFilter=, and `none` is an empty allow list.
+    fn restrict_families(&mut self, value: &str) {
+        if value.is_empty() {
+            self.address_families = None;
+            return;
+        }
+        if value == "none" {
+            self.address_families = Some(Filter { allow_list: true, items: BTreeSet::new() });
+            return;
+        }
+        let (invert, names) = value.strip_prefix('~').map_or((false, value), |rest| (true, rest));
+        let filter = self.address_families.get_or_insert_with(|| Filter { allow_list: !invert, items: BTreeSet::new() });
+        let add = invert != filter.allow_list;
+        for name in names.split_whitespace() {
+            if add {
+                filter.items.insert(name.to_string());
+            } else {
+                filter.items.remove(name);
+            }
+        }
+    }
+
+    /// RestrictNamespaces=: a boolean replaces; a list replaces the unset value, else merges.
+    fn restrict_namespaces(&mut self, value: &str) {
+        if value.is_empty() {
+            self.restrict_namespaces = NAMESPACES_UNSET;
+            return;
+        }
+        if let Some(b) = parse_boolean(value) {
+            self.restrict_namespaces = if b { 0 } else { all_namespaces() };
+            return;
+        }
+        let (invert, names) = value.strip_prefix('~').map_or((false, value), |rest| (true, rest));
+        let Some(flags) = namespace_flags(names) else { return };
+        self.restrict_namespaces = if self.restrict_namespaces == NAMESPACES_UNSET {
+            if invert { !flags & all_namespaces() } else { flags }
+        } else if invert {
+            self.restrict_namespaces & !flags
+        } else {
+            self.restrict_namespaces | flags
+        };
+    }
+
+    /// What systemd derives when it loads the unit (`unit_patch_contexts()`): DynamicUser=
+    /// implies a sandbox, PrivateDevices= closes the device policy, and ProtectClock= then
+    /// allows the RTC.
+    fn derive(&mut self) {
+        if self.dynamic_user {
+            self.private_tmp = true;
+            self.remove_ipc = true;
+            self.protect_system = "strict".into();
+            if self.protect_home == "no" {
+                self.protect_home = "read-only".into();
+            }
+            self.no_new_privileges = true;
+            self.restrict_suid_sgid = true;
+        }
+        if self.private_devices && self.device_policy == "auto" {
+            self.device_policy = "closed".into();
+        }
+        let rtc = "char-rtc r";
+        if (self.device_policy != "auto" || !self.device_allow.is_empty()) && self.protect_clock && !self.device_allow.iter().any(|d| d == rtc) {
+            self.device_allow.push(rtc.into());
+        }
+    }
+}
+
+/// systemd's parse_boolean().
+pub fn parse_boolean(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
+        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// ProtectSystem=/ProtectHome= as systemd stores them: a boolean as "yes"/"no".
+fn mode(value: &str) -> String {
+    match parse_boolean(value) {
+        Some(true) => "yes".into(),
+        Some(false) => "no".into(),
+        None => value.to_string(),
+    }
+}
+
+/// `name:EPERM` in a filter names `name`.
+fn strip_errno(word: &str) -> &str {
+    word.split_once(':').map_or(word, |(name, _)| name)
+}
+
+fn capability_bit(name: &str) -> Option<u64> {
+    caps::Capability::from_str(&name.to_ascii_uppercase()).ok().map(|c| 1u64 << c.index())
+}
+
+/// `systemctl show`'s capability list. It lists every capability for a set never
+/// restricted; that reads back as the unrestricted set. "all" is this module's own shorthand.
+fn show_capabilities(list: &str) -> u64 {
+    if list == "all" {
+        return ALL_CAPABILITIES;
+    }
+    let bits = list.split_whitespace().filter_map(capability_bit).fold(0, |a, b| a | b);
+    let every = caps::all().iter().map(|c| 1u64 << c.index()).fold(0, |a, b| a | b);
+    if bits == every { ALL_CAPABILITIES } else { bits }
+}
+
+/// CapabilityBoundingSet=/AmbientCapabilities= (systemd's config_parse_capability_set): an
+/// empty or first assignment replaces, later ones merge, `~` takes away.
+fn merge_capabilities(set: &mut u64, value: &str, initial: u64) {
+    let (invert, names) = value.strip_prefix('~').map_or((false, value), |rest| (true, rest));
+    let sum = names.split_whitespace().filter_map(capability_bit).fold(0, |a, b| a | b);
+    *set = if sum == 0 || *set == initial {
+        if invert { !sum } else { sum }
+    } else if invert {
+        *set & !sum
+    } else {
+        *set | sum
+    };
+}
+
+fn namespace_flags(names: &str) -> Option<u64> {
+    names.split_whitespace().map(|n| NAMESPACES.iter().find(|(name, _)| *name == n).map(|(_, f)| *f)).sum::<Option<u64>>()
+}
+
+/// An IPAddressAllow=/IPAddressDeny= word as prefixes: an address with an optional length,
+/// or one of systemd's names.
+fn prefixes(word: &str) -> Vec<Prefix> {
+    let p = |address: IpAddr, length| Prefix { address, length };
+    match word {
+        "any" => vec![p(Ipv4Addr::UNSPECIFIED.into(), 0), p(Ipv6Addr::UNSPECIFIED.into(), 0)],
+        "localhost" => vec![p(Ipv4Addr::new(127, 0, 0, 0).into(), 8), p(Ipv6Addr::LOCALHOST.into(), 128)],
+        "link-local" => vec![p(Ipv4Addr::new(169, 254, 0, 0).into(), 16), p(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0).into(), 64)],
+        "multicast" => vec![p(Ipv4Addr::new(224, 0, 0, 0).into(), 4), p(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0).into(), 8)],
+        _ => {
+            let (address, length) = word.split_once('/').map_or((word, None), |(a, l)| (a, Some(l)));
+            let Ok(address) = address.parse::<IpAddr>() else { return Vec::new() };
+            let full = if address.is_ipv4() { 32 } else { 128 };
+            let length = length.map_or(Some(full), |l| l.parse().ok()).unwrap_or(full);
+            vec![p(address, length)]
+        }
+    }
+}
