@@ -42,8 +42,8 @@ impl Testbed {
 
     /// The numeric exposure `systemd-analyze security` gives the unit.
     fn exposure_score(&self, unit: &str) -> f64 {
-        let line = self.exposure(unit);
-        line.split_whitespace().find_map(|w| w.parse().ok()).unwrap_or_else(|| panic!("no score in {line:?}"))
+        let verdict = self.exposure(unit);
+        verdict.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("no score in {verdict:?}"))
     }
 
     /// Runs a command inside the container; returns (success, stdout+stderr).
@@ -81,9 +81,10 @@ impl Testbed {
         text.trim().parse().ok().filter(|&code| code != 0)
     }
 
-    /// `profiler generate` for this container's systemd: its syscall groups, version, build
-    /// features and the unit's current settings, as an administrator would pass them.
-    fn generate(&self, work: &std::path::Path, profile: &std::path::Path, unit: &str) -> String {
+    /// The options of `generate` and `report` for this container's systemd: its syscall
+    /// groups, version, build features and the unit's current settings, as an administrator
+    /// would pass them.
+    fn dropin_args(&self, work: &Path, unit: &str) -> Vec<String> {
         let groups = work.join("groups.txt");
         std::fs::write(&groups, self.ok(&["systemd-analyze", "syscall-filter"])).unwrap();
         let settings = work.join("settings.txt");
@@ -91,23 +92,48 @@ impl Testbed {
         let version = self.ok(&["systemctl", "--version"]);
         let number = version.split_whitespace().nth(1).unwrap_or("252").to_string();
         let mut args = vec![
-            "generate",
-            "--syscall-groups", groups.to_str().unwrap(),
-            "--unit-settings", settings.to_str().unwrap(),
-            "--target-version", &number,
-            profile.to_str().unwrap(),
+            "--syscall-groups".to_string(), groups.display().to_string(),
+            "--unit-settings".to_string(), settings.display().to_string(),
+            "--target-version".to_string(), number,
         ];
         if version.contains("+BPF_FRAMEWORK") {
-            args.push("--bpf-framework");
+            args.push("--bpf-framework".into());
         }
-        let out = Command::new(profiler_bin()).args(&args).output().unwrap();
+        args
+    }
+
+    /// `profiler generate` for this container's systemd.
+    fn generate(&self, work: &Path, profile: &Path, unit: &str) -> String {
+        let out = Command::new(profiler_bin()).arg("generate").args(self.dropin_args(work, unit)).arg(profile).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `profiler report --markdown` with the same options, asking the container's
+    /// systemd-analyze for its verdict: the exposure rows (scored here, and systemd-analyze's),
+    /// each as [before, after].
+    fn report_exposure(&self, work: &Path, profile: &Path, unit: &str) -> ([String; 2], [String; 2]) {
+        let md = work.join("report.md");
+        let out = Command::new(profiler_bin())
+            .args(["report", "--markdown", "--container-pid", &self.leader(), "-o", md.to_str().unwrap()])
+            .args(self.dropin_args(work, unit))
+            .arg(profile)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&md).unwrap();
+        let row = |label: &str| -> [String; 2] {
+            let line = text.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_else(|| panic!("no {label} row in:\n{text}"));
+            let cells: Vec<String> = line.split('|').map(|c| c.trim().to_string()).collect();
+            [cells[2].clone(), cells[3].clone()]
+        };
+        (row("scored here"), row("systemd-analyze"))
+    }
+
+    /// systemd-analyze's verdict on the loaded unit: "9.6 UNSAFE".
     fn exposure(&self, unit: &str) -> String {
         let text = self.ok(&["systemd-analyze", "security", "--no-pager", unit]);
-        text.lines().find(|l| l.contains("Overall exposure level")).unwrap_or("?").trim().to_string()
+        profiler::exposure::analyze::overall(&text).unwrap_or_else(|| panic!("no overall line in {text}"))
     }
 }
 
@@ -186,6 +212,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     // Generate against the container's own systemd groups, as on a real target host.
     let dropin = tb.generate(work.path(), &profile, "nginx.service");
     eprintln!("generated drop-in:\n{dropin}");
+    let (scored, analyzed) = tb.report_exposure(work.path(), &profile, "nginx.service");
 
     assert!(tb.install("nginx.service", &dropin), "nginx restarts under the drop-in");
     assert_eq!(tb.http_status(), Some(200), "nginx serves under the drop-in");
@@ -199,6 +226,10 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
     let score = tb.exposure_score("nginx.service");
     assert!(score <= 2.6, "nginx exposure {score} is above the 2.6 target");
+    // The report's own score, before installing anything, is what systemd-analyze says of the
+    // unit before and of the installed drop-in after; so is the verdict it asked for itself.
+    assert_eq!(scored, [before.clone(), after.clone()], "report scored");
+    assert_eq!(analyzed, [before, after], "report's systemd-analyze verdicts");
 
     // Enforcement of the file system and family lines: without the log directory in
     // ReadWritePaths, or without AF_INET6, nginx cannot start (it logs there and listens on [::]:80).
@@ -262,6 +293,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
 
     let dropin = tb.generate(work.path(), &profile, "redis-server.service");
     eprintln!("generated drop-in:\n{dropin}");
+    let (scored, analyzed) = tb.report_exposure(work.path(), &profile, "redis-server.service");
     assert!(tb.install("redis-server.service", &dropin), "redis starts under the drop-in");
     std::thread::sleep(Duration::from_millis(300));
     drive(&tb, "after");
@@ -273,6 +305,8 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     );
     let score = tb.exposure_score("redis-server.service");
     assert!(score <= 1.0, "redis exposure {score} is above the 1.0 target");
+    assert_eq!(scored, [before.clone(), after.clone()], "report scored");
+    assert_eq!(analyzed, [before, after], "report's systemd-analyze verdicts");
 
     // Enforcement: without AF_INET in the family list redis cannot listen on 127.0.0.1 (the
     // unit's own ReadWritePaths= cannot be taken away by a drop-in; nginx's test covers ours).

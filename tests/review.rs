@@ -147,6 +147,14 @@ fn the_report_renders_in_chromium_with_the_plot_and_generates_dropin() {
     assert!(dom.contains("<svg id=\"convergence\"") && dom.contains("<polyline"), "no plot in the rendered page");
     assert_eq!(element_text(&dom, "<pre id=\"dropin\">").as_deref(), Some(dropin.as_str()));
     assert!(dom.contains("CAP_CHOWN"));
+    // Without --unit-settings, before is a unit that sets nothing: systemd-analyze's 9.6 for
+    // such a unit (tests/e2e_systemd.rs checks the scores against systemd-analyze itself).
+    let before = element_text(&dom, "<td id=\"exposure-before\">").unwrap();
+    let after = element_text(&dom, "<td id=\"exposure-after\">").unwrap();
+    assert_eq!(before, "9.6 UNSAFE");
+    let score = |label: &str| label.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+    assert!(score(&after) < 3.0, "the drop-in of a chown recording leaves {after}");
+    assert!(element_text(&dom, "<td id=\"systemd-analyze-before\">").unwrap().starts_with("not available: the profile is not of a systemd unit"));
 
     // A screenshot, kept in cargo's scratch directory for tests, out of the repository.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
@@ -159,6 +167,7 @@ fn the_report_renders_in_chromium_with_the_plot_and_generates_dropin() {
 
     let markdown = std::fs::read_to_string(&md).unwrap();
     assert!(markdown.contains(&format!("```ini\n{dropin}```")), "the Markdown drop-in differs");
+    assert!(markdown.contains(&format!("| scored here | {before} | {after} |")), "the Markdown exposure differs");
 }
 
 fn schema() -> jsonschema::Validator {

@@ -196,6 +196,10 @@ pub struct ReportArgs {
     /// Markdown, for pasting into a review, instead of HTML.
     #[arg(long)]
     pub markdown: bool,
+    /// Ask the systemd running as PID 1 of this container (host PID) for systemd-analyze's
+    /// own exposure verdict, instead of this host's.
+    #[arg(long)]
+    pub container_pid: Option<u32>,
     #[command(flatten)]
     pub dropin: DropinArgs,
 }
@@ -291,7 +295,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => crate::commands::generate::run(&args.into()),
         Command::Report(args) => {
             let output = args.output;
-            crate::commands::report::run(&args.dropin.options(args.profile, None), &output, args.markdown)
+            let systemd = Systemd { container_pid: args.container_pid };
+            crate::commands::report::run(&args.dropin.options(args.profile, None), &output, args.markdown, &systemd)
         }
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target }),

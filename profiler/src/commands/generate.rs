@@ -60,7 +60,7 @@ pub fn render_dropin(profile: &profile::Profile, path: &Path, groups: &SyscallGr
 }
 
 pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
-    let (_, dropin) = dropin(options)?;
+    let Rendered { dropin, .. } = render(options)?;
     match &options.output {
         Some(path) => profile::write_atomically(path, dropin.as_bytes()).with_context(|| format!("writing {}", path.display()))?,
         None => {
@@ -76,8 +76,17 @@ pub fn run(options: &GenerateOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The profile and its drop-in, as `options` ask for it; `report` shows the same text.
-pub fn dropin(options: &GenerateOptions) -> anyhow::Result<(profile::Profile, String)> {
+/// A profile's drop-in, and what it was rendered from and for.
+pub struct Rendered {
+    pub profile: profile::Profile,
+    pub dropin: String,
+    pub groups: SyscallGroups,
+    /// The unit's settings given with `--unit-settings` (empty without).
+    pub unit_settings: BTreeMap<String, String>,
+}
+
+/// The profile's drop-in, as `options` ask for it; `report` shows the same text.
+pub fn render(options: &GenerateOptions) -> anyhow::Result<Rendered> {
     let profile = profile::load(&options.profile)?;
     let groups = match &options.groups {
         GroupSource::Builtin(version) => SyscallGroups::builtin(version)?,
@@ -102,6 +111,7 @@ pub fn dropin(options: &GenerateOptions) -> anyhow::Result<(profile::Profile, St
         bpf_framework: options.bpf_framework,
         pin_peers: options.pin_peers,
     };
+    let unit_settings = target.unit.clone();
     let dropin = render_dropin(&profile, &options.profile, &groups, &options.syscall_action, target);
-    Ok((profile, dropin))
+    Ok(Rendered { profile, dropin, groups, unit_settings })
 }

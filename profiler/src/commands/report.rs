@@ -1,16 +1,23 @@
 //! `profiler report`: a profile as a review artefact, one self-contained HTML file (nothing is
 //! fetched when it is viewed) or Markdown: the drop-in, each directive with the evidence above
 //! it, what was left open and why, per-executable attribution, losses, and the convergence
-//! curve (distinct items learned over time) that shows whether the soak plateaued.
+//! curve (distinct items learned over time) that shows whether the soak plateaued, and the
+//! exposure score before and after the drop-in.
 
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use anyhow::Context as _;
 
 use crate::{
-    commands::generate::{self, GenerateOptions},
+    commands::generate::{self, GenerateOptions, Rendered},
+    exposure::{
+        self, Comparison,
+        analyze::{self, Verdicts},
+        settings::UnitSecurity,
+    },
     path_events::is_write,
     profile::{self, Profile},
+    unit::Systemd,
 };
 
 /// A directive block of the drop-in: the comment lines above it and its lines.
@@ -33,6 +40,16 @@ struct Parts {
     /// Seconds watched: the curve's time axis.
     seconds: f64,
     dropin: String,
+    exposure: ExposureView,
+}
+
+/// The exposure score before and after the drop-in, scored here and by systemd-analyze.
+struct ExposureView {
+    /// Which settings "before" stands for.
+    basis: String,
+    scored: Comparison,
+    /// systemd-analyze's own verdicts, or why there are none.
+    systemd: Result<Verdicts, String>,
 }
 
 struct ExecutableRow {
@@ -43,16 +60,31 @@ struct ExecutableRow {
     written: usize,
 }
 
-pub fn run(options: &GenerateOptions, output: &Path, markdown: bool) -> anyhow::Result<()> {
-    let (profile, dropin) = generate::dropin(options)?;
-    let parts = parts(&profile, dropin);
+pub fn run(options: &GenerateOptions, output: &Path, markdown: bool, systemd: &Systemd) -> anyhow::Result<()> {
+    let rendered = generate::render(options)?;
+    let exposure = exposure_view(&rendered, options, systemd);
+    let parts = parts(&rendered.profile, rendered.dropin, exposure);
     let text = if markdown { render_markdown(&parts) } else { render_html(&parts) };
     profile::write_atomically(output, text.as_bytes()).with_context(|| format!("writing {}", output.display()))?;
     println!("report written to {}", output.display());
     Ok(())
 }
 
-fn parts(profile: &Profile, dropin: String) -> Parts {
+/// "Before" is the unit's settings when given, else a unit that sets none of them.
+/// systemd-analyze is asked only where the profiled unit is loaded.
+fn exposure_view(rendered: &Rendered, options: &GenerateOptions, systemd: &Systemd) -> ExposureView {
+    let (unit, basis) = match &options.unit_settings {
+        Some(path) => (UnitSecurity::from_show(&rendered.unit_settings), format!("the unit's settings in {}", path.display())),
+        None => (UnitSecurity::unset(), "a unit that sets none of them (--unit-settings gives the unit's own)".to_string()),
+    };
+    let verdicts = match &rendered.profile.target.unit {
+        Some(name) => analyze::verdicts(systemd, name, &rendered.dropin),
+        None => Err("the profile is not of a systemd unit".to_string()),
+    };
+    ExposureView { basis, scored: Comparison::new(&unit, &rendered.dropin, &rendered.groups), systemd: verdicts }
+}
+
+fn parts(profile: &Profile, dropin: String, exposure: ExposureView) -> Parts {
     let (directives, left_open) = directives(&dropin);
     let mut facts = vec![
         ("target".to_string(), profile.target_label()),
@@ -74,6 +106,7 @@ fn parts(profile: &Profile, dropin: String) -> Parts {
         curve: convergence(profile),
         seconds: profile.recording.seconds,
         dropin,
+        exposure,
     }
 }
 
@@ -192,7 +225,9 @@ fn render_html(p: &Parts) -> String {
     for (k, v) in &p.facts {
         let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", html_escape(k), html_escape(v));
     }
-    out.push_str("</table>\n<h2>Losses</h2>\n");
+    out.push_str("</table>\n");
+    out.push_str(&exposure_html(&p.exposure));
+    out.push_str("<h2>Losses</h2>\n");
     if p.losses.is_empty() {
         out.push_str("<p id=\"losses\">Nothing was lost while recording.</p>\n");
     } else {
@@ -238,6 +273,86 @@ fn render_html(p: &Parts) -> String {
     out
 }
 
+/// What the exposure section says above its tables.
+fn exposure_intro(e: &ExposureView) -> String {
+    format!(
+        "Scored with the checks and weights of `systemd-analyze security` (systemd {}): before is {}; after lays the drop-in over it, as systemd would.",
+        exposure::CHECKS_OF_SYSTEMD,
+        e.basis
+    )
+}
+
+/// systemd-analyze's before and after, or why there are none.
+fn verdict_cells(e: &ExposureView) -> [String; 2] {
+    match &e.systemd {
+        Ok(v) => [v.before.clone(), v.after.clone()],
+        Err(why) => [format!("not available: {why}"), String::new()],
+    }
+}
+
+fn exposure_html(e: &ExposureView) -> String {
+    let s = &e.scored;
+    let [sa_before, sa_after] = verdict_cells(e);
+    let mut out = format!(
+        "<h2>Exposure</h2>\n<p>{}</p>\n<table id=\"exposure\"><tr><th></th><th>before</th><th>with the drop-in</th></tr>\
+         <tr><th>scored here</th><td id=\"exposure-before\">{}</td><td id=\"exposure-after\">{}</td></tr>\
+         <tr><th>systemd-analyze</th><td id=\"systemd-analyze-before\">{}</td><td id=\"systemd-analyze-after\">{}</td></tr></table>\n",
+        html_escape(&exposure_intro(e)),
+        s.before.label(),
+        s.after.label(),
+        html_escape(&sa_before),
+        html_escape(&sa_after)
+    );
+    out.push_str("<p>What the drop-in changes (badness, and share of the score):</p>\n<table id=\"exposure-changes\"><tr><th>check</th><th>before</th><th>with the drop-in</th></tr>");
+    for (b, a) in s.changed() {
+        let _ = write!(
+            out,
+            "<tr><td><code>{}</code></td><td>{} ({})</td><td>{} ({})</td></tr>",
+            html_escape(b.id),
+            b.badness_text(),
+            exposure::tenths_text(s.before.share(b)),
+            a.badness_text(),
+            exposure::tenths_text(s.after.share(a))
+        );
+    }
+    out.push_str("</table>\n<p>Still exposed with the drop-in, the largest share first:</p>\n<table id=\"exposure-remaining\"><tr><th>check</th><th>badness</th><th>share</th></tr>");
+    for r in s.remaining() {
+        let _ = write!(out, "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", html_escape(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
+    }
+    out.push_str("</table>\n");
+    out
+}
+
+fn exposure_markdown(e: &ExposureView) -> String {
+    let s = &e.scored;
+    let [sa_before, sa_after] = verdict_cells(e);
+    let mut out = format!(
+        "\n## Exposure\n\n{}\n\n| | before | with the drop-in |\n|---|---|---|\n| scored here | {} | {} |\n| systemd-analyze | {} | {} |\n",
+        exposure_intro(e),
+        s.before.label(),
+        s.after.label(),
+        cell(&sa_before),
+        cell(&sa_after)
+    );
+    out.push_str("\nWhat the drop-in changes (badness, and share of the score):\n\n| check | before | with the drop-in |\n|---|---|---|\n");
+    for (b, a) in s.changed() {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} ({}) | {} ({}) |",
+            cell(b.id),
+            b.badness_text(),
+            exposure::tenths_text(s.before.share(b)),
+            a.badness_text(),
+            exposure::tenths_text(s.after.share(a))
+        );
+    }
+    out.push_str("\nStill exposed with the drop-in, the largest share first:\n\n| check | badness | share |\n|---|---|---|\n");
+    for r in s.remaining() {
+        let _ = writeln!(out, "| `{}` | {} | {} |", cell(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
+    }
+    out
+}
+
 /// Markdown table cells: no pipes or line breaks.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -248,6 +363,7 @@ fn render_markdown(p: &Parts) -> String {
     for (k, v) in &p.facts {
         let _ = writeln!(out, "| {} | {} |", cell(k), cell(v));
     }
+    out.push_str(&exposure_markdown(&p.exposure));
     out.push_str("\n## Losses\n\n");
     if p.losses.is_empty() {
         out.push_str("Nothing was lost while recording.\n");
@@ -303,8 +419,16 @@ mod tests {
     fn the_html_escapes_what_the_profile_says() {
         let mut p = Profile::default();
         p.target.command = Some(vec!["<script>alert(1)</script>".into()]);
-        let html = render_html(&parts(&p, "[Service]\nX=<b>\n".into()));
+        let dropin = "[Service]\nX=<b>\n";
+        let groups = crate::harden::syscall_groups::SyscallGroups::builtin("252").unwrap();
+        let exposure = ExposureView {
+            basis: "<b>".into(),
+            scored: Comparison::new(&UnitSecurity::unset(), dropin, &groups),
+            systemd: Err("<i>".into()),
+        };
+        let html = render_html(&parts(&p, dropin.into(), exposure));
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("X=&lt;b&gt;"));
+        assert!(!html.contains("<b>") && !html.contains("<i>"));
     }
 }

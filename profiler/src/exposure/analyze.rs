@@ -32,7 +32,12 @@ pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &str) -> Result<Verdicts,
         .map_err(|e| format!("cannot make a scratch directory under {}/tmp: {e}", root.display()))?;
     let copy = scratch.path().join(unit);
     let inside = |p: &Path| Path::new("/").join(p.strip_prefix(&root).unwrap_or(p));
-    std::fs::copy(root.join(fragment.trim_start_matches('/')), &copy).map_err(|e| format!("cannot copy {fragment}: {e}"))?;
+    // Read where that systemd runs, so a symlink in the container's tree resolves there.
+    let text = systemd.command("cat").arg("--").arg(&fragment).output().map_err(|e| format!("cannot read {fragment}: {e}"))?;
+    if !text.status.success() {
+        return Err(format!("cannot read {fragment}: {}", String::from_utf8_lossy(&text.stderr).trim()));
+    }
+    std::fs::write(&copy, &text.stdout).map_err(|e| format!("cannot copy {fragment}: {e}"))?;
     let dir = scratch.path().join(format!("{unit}.d"));
     std::fs::create_dir(&dir)
         .and_then(|()| std::fs::write(dir.join(DROPIN_NAME), dropin))

@@ -202,7 +202,7 @@ pub struct Exposure {
 impl Exposure {
     /// "9.6 UNSAFE", as systemd-analyze prints it.
     pub fn label(&self) -> String {
-        format!("{}.{} {}", self.tenths / 10, self.tenths % 10, level(self.tenths))
+        format!("{} {}", tenths_text(self.tenths), level(self.tenths))
     }
 
     /// A row's share of the overall score, in tenths (systemd-analyze's EXPOSURE column).
@@ -213,6 +213,45 @@ impl Exposure {
             _ => 0,
         }
     }
+}
+
+/// A unit's exposure before and after a drop-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub before: Exposure,
+    pub after: Exposure,
+}
+
+impl Comparison {
+    pub fn new(unit: &UnitSecurity, dropin: &str, groups: &SyscallGroups) -> Self {
+        Self { before: assess(unit, groups), after: assess(&unit.with_dropin(dropin, groups), groups) }
+    }
+
+    /// The checks the drop-in moved, as (before, after), the largest share first.
+    pub fn changed(&self) -> Vec<(&Row, &Row)> {
+        let mut moved: Vec<(&Row, &Row)> = self.before.rows.iter().zip(&self.after.rows).filter(|(b, a)| b.badness != a.badness).collect();
+        moved.sort_by_key(|(b, a)| (std::cmp::Reverse(self.before.share(b).abs_diff(self.after.share(a))), b.id));
+        moved
+    }
+
+    /// The checks still exposed with the drop-in, the largest share first.
+    pub fn remaining(&self) -> Vec<&Row> {
+        let mut left: Vec<&Row> = self.after.rows.iter().filter(|r| r.badness.is_some_and(|b| b > 0)).collect();
+        left.sort_by_key(|r| (std::cmp::Reverse(self.after.share(r)), std::cmp::Reverse(r.weight), r.id));
+        left
+    }
+}
+
+impl Row {
+    /// "7/10", or "n/a" where the check does not apply.
+    pub fn badness_text(&self) -> String {
+        self.badness.map_or_else(|| "n/a".to_string(), |b| format!("{b}/{}", self.range))
+    }
+}
+
+/// Tenths as systemd-analyze prints them: 96 → "9.6".
+pub fn tenths_text(tenths: u64) -> String {
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 /// systemd-analyze's word for a score in tenths.
