@@ -276,13 +276,13 @@ fn render_html(p: &Parts) -> String {
 /// What the exposure section says above its tables.
 fn exposure_intro(e: &ExposureView) -> String {
     format!(
-        "Scored with the checks and weights of `systemd-analyze security` (systemd {}): before is {}; after lays the drop-in over it, as systemd would.",
+        "Scored with the checks and weights of systemd-analyze security (systemd {}): before is {}; after lays the drop-in over it, as systemd would.",
         exposure::CHECKS_OF_SYSTEMD,
         e.basis
     )
 }
 
-/// systemd-analyze's before and after, or why there are none.
+/// systemd-analyze's before and after, or why there are none (Markdown has no colspan).
 fn verdict_cells(e: &ExposureView) -> [String; 2] {
     match &e.systemd {
         Ok(v) => [v.before.clone(), v.after.clone()],
@@ -292,19 +292,30 @@ fn verdict_cells(e: &ExposureView) -> [String; 2] {
 
 fn exposure_html(e: &ExposureView) -> String {
     let s = &e.scored;
-    let [sa_before, sa_after] = verdict_cells(e);
+    let analyzed = match &e.systemd {
+        Ok(v) => format!("<td id=\"systemd-analyze-before\">{}</td><td id=\"systemd-analyze-after\">{}</td>", html_escape(&v.before), html_escape(&v.after)),
+        Err(why) => format!("<td id=\"systemd-analyze-before\" colspan=\"2\">not available: {}</td>", html_escape(why)),
+    };
     let mut out = format!(
         "<h2>Exposure</h2>\n<p>{}</p>\n<table id=\"exposure\"><tr><th></th><th>before</th><th>with the drop-in</th></tr>\
          <tr><th>scored here</th><td id=\"exposure-before\">{}</td><td id=\"exposure-after\">{}</td></tr>\
-         <tr><th>systemd-analyze</th><td id=\"systemd-analyze-before\">{}</td><td id=\"systemd-analyze-after\">{}</td></tr></table>\n",
+         <tr><th>systemd-analyze</th>{analyzed}</tr></table>\n",
         html_escape(&exposure_intro(e)),
         s.before.label(),
         s.after.label(),
-        html_escape(&sa_before),
-        html_escape(&sa_after)
     );
-    out.push_str("<p>What the drop-in changes (badness, and share of the score):</p>\n<table id=\"exposure-changes\"><tr><th>check</th><th>before</th><th>with the drop-in</th></tr>");
-    for (b, a) in s.changed() {
+    out.push_str("<p>Still exposed with the drop-in, the largest share first:</p>\n<table id=\"exposure-remaining\"><tr><th>check</th><th>badness</th><th>share</th></tr>");
+    for r in s.remaining() {
+        let _ = write!(out, "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", html_escape(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
+    }
+    let changed = s.changed();
+    let _ = write!(
+        out,
+        "</table>\n<details><summary>The {} checks the drop-in changes (badness, and share of the score)</summary>\n\
+         <table id=\"exposure-changes\"><tr><th>check</th><th>before</th><th>with the drop-in</th></tr>",
+        changed.len()
+    );
+    for (b, a) in changed {
         let _ = write!(
             out,
             "<tr><td><code>{}</code></td><td>{} ({})</td><td>{} ({})</td></tr>",
@@ -315,11 +326,7 @@ fn exposure_html(e: &ExposureView) -> String {
             exposure::tenths_text(s.after.share(a))
         );
     }
-    out.push_str("</table>\n<p>Still exposed with the drop-in, the largest share first:</p>\n<table id=\"exposure-remaining\"><tr><th>check</th><th>badness</th><th>share</th></tr>");
-    for r in s.remaining() {
-        let _ = write!(out, "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", html_escape(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
-    }
-    out.push_str("</table>\n");
+    out.push_str("</table></details>\n");
     out
 }
 
@@ -334,6 +341,10 @@ fn exposure_markdown(e: &ExposureView) -> String {
         cell(&sa_before),
         cell(&sa_after)
     );
+    out.push_str("\nStill exposed with the drop-in, the largest share first:\n\n| check | badness | share |\n|---|---|---|\n");
+    for r in s.remaining() {
+        let _ = writeln!(out, "| `{}` | {} | {} |", cell(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
+    }
     out.push_str("\nWhat the drop-in changes (badness, and share of the score):\n\n| check | before | with the drop-in |\n|---|---|---|\n");
     for (b, a) in s.changed() {
         let _ = writeln!(
@@ -345,10 +356,6 @@ fn exposure_markdown(e: &ExposureView) -> String {
             a.badness_text(),
             exposure::tenths_text(s.after.share(a))
         );
-    }
-    out.push_str("\nStill exposed with the drop-in, the largest share first:\n\n| check | badness | share |\n|---|---|---|\n");
-    for r in s.remaining() {
-        let _ = writeln!(out, "| `{}` | {} | {} |", cell(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
     }
     out
 }
