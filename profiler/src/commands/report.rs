@@ -290,6 +290,15 @@ fn verdict_cells(e: &ExposureView) -> [String; 2] {
     }
 }
 
+/// The two exposure tables as text cells: what stays exposed (check, badness, share) and
+/// what the drop-in moved (check, before, after; badness with its share).
+fn exposure_tables(s: &Comparison) -> (Vec<[String; 3]>, Vec<[String; 3]>) {
+    let remaining = s.remaining().into_iter().map(|r| [r.id.to_string(), r.badness_text(), exposure::tenths_text(s.after.share(r))]).collect();
+    let with_share = |e: &exposure::Exposure, r: &exposure::Row| format!("{} ({})", r.badness_text(), exposure::tenths_text(e.share(r)));
+    let changed = s.changed().into_iter().map(|(b, a)| [b.id.to_string(), with_share(&s.before, b), with_share(&s.after, a)]).collect();
+    (remaining, changed)
+}
+
 fn exposure_html(e: &ExposureView) -> String {
     let s = &e.scored;
     let analyzed = match &e.systemd {
@@ -304,28 +313,20 @@ fn exposure_html(e: &ExposureView) -> String {
         s.before.label(),
         s.after.label(),
     );
-    out.push_str("<p>Still exposed with the drop-in, the largest share first:</p>\n<table id=\"exposure-remaining\"><tr><th>check</th><th>badness</th><th>share</th></tr>");
-    for r in s.remaining() {
-        let _ = write!(out, "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", html_escape(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
-    }
-    let changed = s.changed();
+    let (remaining, changed) = exposure_tables(s);
+    let rows = |rows: &[[String; 3]]| -> String {
+        rows.iter().map(|[id, x, y]| format!("<tr><td><code>{}</code></td><td>{x}</td><td>{y}</td></tr>", html_escape(id))).collect()
+    };
     let _ = write!(
         out,
-        "</table>\n<details><summary>The {} checks the drop-in changes (badness, and share of the score)</summary>\n\
-         <table id=\"exposure-changes\"><tr><th>check</th><th>before</th><th>with the drop-in</th></tr>",
-        changed.len()
+        "<p>Still exposed with the drop-in, the largest share first:</p>\n<table id=\"exposure-remaining\">\
+         <tr><th>check</th><th>badness</th><th>share</th></tr>{}</table>\n\
+         <details><summary>The {} checks the drop-in changes (badness, and share of the score)</summary>\n\
+         <table id=\"exposure-changes\"><tr><th>check</th><th>before</th><th>with the drop-in</th></tr>{}",
+        rows(&remaining),
+        changed.len(),
+        rows(&changed)
     );
-    for (b, a) in changed {
-        let _ = write!(
-            out,
-            "<tr><td><code>{}</code></td><td>{} ({})</td><td>{} ({})</td></tr>",
-            html_escape(b.id),
-            b.badness_text(),
-            exposure::tenths_text(s.before.share(b)),
-            a.badness_text(),
-            exposure::tenths_text(s.after.share(a))
-        );
-    }
     out.push_str("</table></details>\n");
     out
 }
@@ -341,22 +342,12 @@ fn exposure_markdown(e: &ExposureView) -> String {
         cell(&sa_before),
         cell(&sa_after)
     );
+    let (remaining, changed) = exposure_tables(s);
+    let rows = |rows: &[[String; 3]]| -> String { rows.iter().map(|[id, x, y]| format!("| `{}` | {x} | {y} |\n", cell(id))).collect() };
     out.push_str("\nStill exposed with the drop-in, the largest share first:\n\n| check | badness | share |\n|---|---|---|\n");
-    for r in s.remaining() {
-        let _ = writeln!(out, "| `{}` | {} | {} |", cell(r.id), r.badness_text(), exposure::tenths_text(s.after.share(r)));
-    }
+    out.push_str(&rows(&remaining));
     out.push_str("\nWhat the drop-in changes (badness, and share of the score):\n\n| check | before | with the drop-in |\n|---|---|---|\n");
-    for (b, a) in s.changed() {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} ({}) | {} ({}) |",
-            cell(b.id),
-            b.badness_text(),
-            exposure::tenths_text(s.before.share(b)),
-            a.badness_text(),
-            exposure::tenths_text(s.after.share(a))
-        );
-    }
+    out.push_str(&rows(&changed));
     out
 }
 
