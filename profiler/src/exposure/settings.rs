@@ -136,7 +136,8 @@ impl UnitSecurity {
             })
         };
         Self {
-            default_dependencies: flag("DefaultDependencies"),
+            // Printed for every unit; a hand-trimmed file without it means the default.
+            default_dependencies: parse_boolean(get("DefaultDependencies")).unwrap_or(true),
             user: get("User").to_string(),
             dynamic_user: flag("DynamicUser"),
             supplementary_groups: words("SupplementaryGroups"),
