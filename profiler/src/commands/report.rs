@@ -276,7 +276,7 @@ fn render_html(p: &Parts) -> String {
 /// What the exposure section says above its tables.
 fn exposure_intro(e: &ExposureView) -> String {
     format!(
-        "Scored with the checks and weights of systemd-analyze security (systemd {}): before is {}; after lays the drop-in over it, as systemd would.",
+        "Scored with the checks and weights of systemd-analyze security (systemd {}): before is {}; after lays the drop-in over it, as systemd would. systemd-analyze's own after is its --offline verdict on a copy of the unit file with the drop-in beside it.",
         exposure::CHECKS_OF_SYSTEMD,
         e.basis
     )

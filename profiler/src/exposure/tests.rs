@@ -1,7 +1,9 @@
 //! Checked row by row against systemd-analyze 252 (Debian 12, in the test bed): each fixture
 //! pair is a unit's `systemctl show` output and what `SYSTEMD_ANALYZE_DEBUG=1 systemd-analyze
-//! security` printed for it; the overlays were judged with `--offline=yes` on a copy of the
-//! unit file with the drop-in beside it.
+//! security` printed for it; the overlays were judged with the drop-in installed, as the
+//! administrator will see them after `apply`. (`--offline=yes` judges two things otherwise: it
+//! does not count PrivateMounts= as implied by ProtectSystem= and the like, and it takes an
+//! allowed 127.0.0.1/32 for localhost; pfz-overlay is the case that tells them apart.)
 
 use std::collections::BTreeMap;
 
@@ -110,4 +112,19 @@ fn later_lines_merge_the_way_systemd_merges_them() {
 fn levels_follow_systemds_thresholds() {
     let levels: Vec<&str> = [0, 1, 9, 10, 49, 50, 74, 75, 89, 90, 99, 100].into_iter().map(level).collect();
     assert_eq!(levels, ["PERFECT", "SAFE", "SAFE", "OK", "OK", "MEDIUM", "MEDIUM", "EXPOSED", "EXPOSED", "UNSAFE", "UNSAFE", "DANGEROUS"]);
+}
+
+#[test]
+fn half_measures_score_as_systemd_says() {
+    // A static user with a supplementary group, ProtectHome=tmpfs, ProtectSystem=yes, an
+    // IPv4-only deny, one non-native architecture, DevicePolicy=strict, KeyringMode=shared.
+    assert_matches_systemd(&show(include_str!("fixtures/pfz.show")), include_str!("fixtures/pfz.analyze"));
+}
+
+#[test]
+fn a_drop_in_completing_half_measures_scores_as_systemd_says() {
+    // The IPv6 half of deny-all, native only, ProtectClock= under a strict policy (the RTC
+    // is then allowed), a reset group list, a namespace merged into a ~list, an ambient cap.
+    let unit = show(include_str!("fixtures/pfz.show")).with_dropin(include_str!("fixtures/pfz-overlay.conf"), &groups());
+    assert_matches_systemd(&unit, include_str!("fixtures/pfz-overlay.analyze"));
 }
