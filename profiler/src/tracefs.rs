@@ -61,7 +61,7 @@ pub fn field_offset(category: &str, name: &str, field: &str) -> Result<u32, Trac
 }
 
 /// Finds `offset:N` on the line declaring `field` in a tracepoint format description, e.g.
-/// `field:int cap;	offset:32;	size:4;	signed:1;`.
+/// `field:int cap;` `offset:32;` `size:4;` `signed:1;`, tab-separated.
 fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?;
