@@ -54,19 +54,26 @@ pub fn family_name(family: u32) -> String {
     NAMES.get(family as usize).map_or_else(|| format!("AF_{family}"), |n| n.to_string())
 }
 
+/// The CLONE_NEW* flags (include/uapi/linux/sched.h) and their RestrictNamespaces= names.
+pub const NAMESPACES: &[(u64, &str)] = &[
+    (0x0002_0000, "mnt"),
+    (0x0200_0000, "cgroup"),
+    (0x0400_0000, "uts"),
+    (0x0800_0000, "ipc"),
+    (0x1000_0000, "user"),
+    (0x2000_0000, "pid"),
+    (0x4000_0000, "net"),
+    (0x80, "time"),
+];
+
 /// The RestrictNamespaces= names of the CLONE_NEW* bits in `flags`.
 pub fn namespace_kinds(flags: u64) -> Vec<&'static str> {
-    const KINDS: &[(u64, &str)] = &[
-        (0x0002_0000, "mnt"),
-        (0x0200_0000, "cgroup"),
-        (0x0400_0000, "uts"),
-        (0x0800_0000, "ipc"),
-        (0x1000_0000, "user"),
-        (0x2000_0000, "pid"),
-        (0x4000_0000, "net"),
-        (0x80, "time"),
-    ];
-    KINDS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, name)| *name).collect()
+    NAMESPACES.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, name)| *name).collect()
+}
+
+/// The CLONE_NEW* flag of a RestrictNamespaces= name.
+pub fn namespace_flag(name: &str) -> Option<u64> {
+    NAMESPACES.iter().find(|(_, n)| *n == name).map(|(flag, _)| *flag)
 }
 
 /// A peer as IPAddressAllow= takes it: an IPv4 address, or an IPv6 /64 network (the kernel

@@ -5,6 +5,8 @@
 pub mod analyze;
 pub mod settings;
 
+use caps::Capability::{self, *};
+
 use crate::harden::syscall_groups::SyscallGroups;
 use settings::{Filter, Prefix, UnitSecurity};
 
@@ -78,25 +80,18 @@ const fn boot_phase_exempt(id: &'static str, weight: u64, range: u64, rule: Rule
     Check { id, weight, range, default_dependencies_only: true, rule }
 }
 
-/// Capability numbers (include/uapi/linux/capability.h) as bounding-set bits.
-const fn caps(numbers: &[u32]) -> u64 {
+/// Capabilities as bounding-set bits.
+const fn caps(set: &[Capability]) -> u64 {
     let mut bits = 0;
     let mut i = 0;
-    while i < numbers.len() {
-        bits |= 1 << numbers[i];
+    while i < set.len() {
+        bits |= 1 << set[i] as u32;
         i += 1;
     }
     bits
 }
 
-/// systemd 252's table, in its order. Capabilities by number: CHOWN 0, DAC_OVERRIDE 1,
-/// DAC_READ_SEARCH 2, FOWNER 3, FSETID 4, KILL 5, SETGID 6, SETUID 7, SETPCAP 8,
-/// LINUX_IMMUTABLE 9, NET_BIND_SERVICE 10, NET_BROADCAST 11, NET_ADMIN 12, NET_RAW 13,
-/// IPC_LOCK 14, IPC_OWNER 15, SYS_MODULE 16, SYS_RAWIO 17, SYS_CHROOT 18, SYS_PTRACE 19,
-/// SYS_PACCT 20, SYS_ADMIN 21, SYS_BOOT 22, SYS_NICE 23, SYS_RESOURCE 24, SYS_TIME 25,
-/// SYS_TTY_CONFIG 26, MKNOD 27, LEASE 28, AUDIT_WRITE 29, AUDIT_CONTROL 30, SETFCAP 31,
-/// MAC_OVERRIDE 32, MAC_ADMIN 33, SYSLOG 34, WAKE_ALARM 35, BLOCK_SUSPEND 36, AUDIT_READ 37,
-/// BPF 39.
+/// systemd 252's table, in its order.
 const CHECKS: &[Check] = &[
     check("User=/DynamicUser=", 2000, 10, Rule::User),
     check("SupplementaryGroups=", 200, 1, Rule::SupplementaryGroups),
@@ -117,32 +112,32 @@ const CHECKS: &[Check] = &[
     check("LockPersonality=", 100, 1, Rule::Off(|s| s.lock_personality)),
     check("MemoryDenyWriteExecute=", 100, 1, Rule::Off(|s| s.memory_deny_write_execute)),
     check("NoNewPrivileges=", 1000, 1, Rule::Off(|s| s.no_new_privileges)),
-    check("CapabilityBoundingSet=~CAP_SYS_ADMIN", 1500, 1, Rule::Capabilities(caps(&[21]))),
-    check("CapabilityBoundingSet=~CAP_SET(UID|GID|PCAP)", 1500, 1, Rule::Capabilities(caps(&[7, 6, 8]))),
-    check("CapabilityBoundingSet=~CAP_SYS_PTRACE", 1500, 1, Rule::Capabilities(caps(&[19]))),
-    check("CapabilityBoundingSet=~CAP_SYS_TIME", 1000, 1, Rule::Capabilities(caps(&[25]))),
-    check("CapabilityBoundingSet=~CAP_NET_ADMIN", 1000, 1, Rule::Capabilities(caps(&[12]))),
-    check("CapabilityBoundingSet=~CAP_SYS_RAWIO", 1000, 1, Rule::Capabilities(caps(&[17]))),
-    check("CapabilityBoundingSet=~CAP_SYS_MODULE", 1000, 1, Rule::Capabilities(caps(&[16]))),
-    check("CapabilityBoundingSet=~CAP_AUDIT_*", 500, 1, Rule::Capabilities(caps(&[30, 37, 29]))),
-    check("CapabilityBoundingSet=~CAP_SYSLOG", 500, 1, Rule::Capabilities(caps(&[34]))),
-    check("CapabilityBoundingSet=~CAP_SYS_(NICE|RESOURCE)", 500, 1, Rule::Capabilities(caps(&[23, 24]))),
-    check("CapabilityBoundingSet=~CAP_MKNOD", 500, 1, Rule::Capabilities(caps(&[27]))),
-    check("CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)", 1000, 1, Rule::Capabilities(caps(&[0, 4, 31]))),
-    check("CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)", 1000, 1, Rule::Capabilities(caps(&[1, 2, 3, 15]))),
-    check("CapabilityBoundingSet=~CAP_KILL", 500, 1, Rule::Capabilities(caps(&[5]))),
-    check("CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)", 500, 1, Rule::Capabilities(caps(&[10, 11, 13]))),
-    check("CapabilityBoundingSet=~CAP_SYS_BOOT", 100, 1, Rule::Capabilities(caps(&[22]))),
-    check("CapabilityBoundingSet=~CAP_MAC_*", 100, 1, Rule::Capabilities(caps(&[33, 32]))),
-    check("CapabilityBoundingSet=~CAP_LINUX_IMMUTABLE", 75, 1, Rule::Capabilities(caps(&[9]))),
-    check("CapabilityBoundingSet=~CAP_IPC_LOCK", 50, 1, Rule::Capabilities(caps(&[14]))),
-    check("CapabilityBoundingSet=~CAP_SYS_CHROOT", 50, 1, Rule::Capabilities(caps(&[18]))),
-    check("CapabilityBoundingSet=~CAP_BLOCK_SUSPEND", 25, 1, Rule::Capabilities(caps(&[36]))),
-    check("CapabilityBoundingSet=~CAP_WAKE_ALARM", 25, 1, Rule::Capabilities(caps(&[35]))),
-    check("CapabilityBoundingSet=~CAP_LEASE", 25, 1, Rule::Capabilities(caps(&[28]))),
-    check("CapabilityBoundingSet=~CAP_SYS_TTY_CONFIG", 25, 1, Rule::Capabilities(caps(&[26]))),
-    check("CapabilityBoundingSet=~CAP_SYS_PACCT", 25, 1, Rule::Capabilities(caps(&[20]))),
-    check("CapabilityBoundingSet=~CAP_BPF", 25, 1, Rule::Capabilities(caps(&[39]))),
+    check("CapabilityBoundingSet=~CAP_SYS_ADMIN", 1500, 1, Rule::Capabilities(caps(&[CAP_SYS_ADMIN]))),
+    check("CapabilityBoundingSet=~CAP_SET(UID|GID|PCAP)", 1500, 1, Rule::Capabilities(caps(&[CAP_SETUID, CAP_SETGID, CAP_SETPCAP]))),
+    check("CapabilityBoundingSet=~CAP_SYS_PTRACE", 1500, 1, Rule::Capabilities(caps(&[CAP_SYS_PTRACE]))),
+    check("CapabilityBoundingSet=~CAP_SYS_TIME", 1000, 1, Rule::Capabilities(caps(&[CAP_SYS_TIME]))),
+    check("CapabilityBoundingSet=~CAP_NET_ADMIN", 1000, 1, Rule::Capabilities(caps(&[CAP_NET_ADMIN]))),
+    check("CapabilityBoundingSet=~CAP_SYS_RAWIO", 1000, 1, Rule::Capabilities(caps(&[CAP_SYS_RAWIO]))),
+    check("CapabilityBoundingSet=~CAP_SYS_MODULE", 1000, 1, Rule::Capabilities(caps(&[CAP_SYS_MODULE]))),
+    check("CapabilityBoundingSet=~CAP_AUDIT_*", 500, 1, Rule::Capabilities(caps(&[CAP_AUDIT_CONTROL, CAP_AUDIT_READ, CAP_AUDIT_WRITE]))),
+    check("CapabilityBoundingSet=~CAP_SYSLOG", 500, 1, Rule::Capabilities(caps(&[CAP_SYSLOG]))),
+    check("CapabilityBoundingSet=~CAP_SYS_(NICE|RESOURCE)", 500, 1, Rule::Capabilities(caps(&[CAP_SYS_NICE, CAP_SYS_RESOURCE]))),
+    check("CapabilityBoundingSet=~CAP_MKNOD", 500, 1, Rule::Capabilities(caps(&[CAP_MKNOD]))),
+    check("CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)", 1000, 1, Rule::Capabilities(caps(&[CAP_CHOWN, CAP_FSETID, CAP_SETFCAP]))),
+    check("CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)", 1000, 1, Rule::Capabilities(caps(&[CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_IPC_OWNER]))),
+    check("CapabilityBoundingSet=~CAP_KILL", 500, 1, Rule::Capabilities(caps(&[CAP_KILL]))),
+    check("CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)", 500, 1, Rule::Capabilities(caps(&[CAP_NET_BIND_SERVICE, CAP_NET_BROADCAST, CAP_NET_RAW]))),
+    check("CapabilityBoundingSet=~CAP_SYS_BOOT", 100, 1, Rule::Capabilities(caps(&[CAP_SYS_BOOT]))),
+    check("CapabilityBoundingSet=~CAP_MAC_*", 100, 1, Rule::Capabilities(caps(&[CAP_MAC_ADMIN, CAP_MAC_OVERRIDE]))),
+    check("CapabilityBoundingSet=~CAP_LINUX_IMMUTABLE", 75, 1, Rule::Capabilities(caps(&[CAP_LINUX_IMMUTABLE]))),
+    check("CapabilityBoundingSet=~CAP_IPC_LOCK", 50, 1, Rule::Capabilities(caps(&[CAP_IPC_LOCK]))),
+    check("CapabilityBoundingSet=~CAP_SYS_CHROOT", 50, 1, Rule::Capabilities(caps(&[CAP_SYS_CHROOT]))),
+    check("CapabilityBoundingSet=~CAP_BLOCK_SUSPEND", 25, 1, Rule::Capabilities(caps(&[CAP_BLOCK_SUSPEND]))),
+    check("CapabilityBoundingSet=~CAP_WAKE_ALARM", 25, 1, Rule::Capabilities(caps(&[CAP_WAKE_ALARM]))),
+    check("CapabilityBoundingSet=~CAP_LEASE", 25, 1, Rule::Capabilities(caps(&[CAP_LEASE]))),
+    check("CapabilityBoundingSet=~CAP_SYS_TTY_CONFIG", 25, 1, Rule::Capabilities(caps(&[CAP_SYS_TTY_CONFIG]))),
+    check("CapabilityBoundingSet=~CAP_SYS_PACCT", 25, 1, Rule::Capabilities(caps(&[CAP_SYS_PACCT]))),
+    check("CapabilityBoundingSet=~CAP_BPF", 25, 1, Rule::Capabilities(caps(&[CAP_BPF]))),
     check("UMask=", 100, 10, Rule::Umask),
     check("KeyringMode=", 1000, 1, Rule::KeyringMode),
     check("ProtectProc=", 1000, 3, Rule::ProtectProc),
@@ -297,10 +292,10 @@ fn with_implied_capability_drops(unit: &UnitSecurity) -> UnitSecurity {
     private_mounts |= u.protect_home != "no" || u.protect_system != "no" || !u.root_image.is_empty();
     u.private_mounts = private_mounts;
     let drops = [
-        (u.protect_kernel_modules, caps(&[16])),
-        (u.protect_kernel_logs, caps(&[34])),
-        (u.protect_clock, caps(&[25, 35])),
-        (u.private_devices, caps(&[27, 17])),
+        (u.protect_kernel_modules, caps(&[CAP_SYS_MODULE])),
+        (u.protect_kernel_logs, caps(&[CAP_SYSLOG])),
+        (u.protect_clock, caps(&[CAP_SYS_TIME, CAP_WAKE_ALARM])),
+        (u.private_devices, caps(&[CAP_MKNOD, CAP_SYS_RAWIO])),
     ];
     for (on, bits) in drops {
         if on {
@@ -318,10 +313,7 @@ fn badness(rule: Rule, u: &UnitSecurity, groups: &SyscallGroups) -> Option<u64> 
     let b = match rule {
         Rule::Off(on) => u64::from(!on(u)),
         Rule::Capabilities(bits) => u64::from(u.capability_bounding_set & bits != 0),
-        Rule::Namespace(name) => {
-            let flag = settings::NAMESPACES.iter().find(|(n, _)| *n == name).map_or(0, |(_, f)| *f);
-            u64::from(u.restrict_namespaces & flag != 0)
-        }
+        Rule::Namespace(name) => u64::from(u.restrict_namespaces & crate::names::namespace_flag(name).unwrap_or(0) != 0),
         Rule::Family(class) => u64::from(!family_restricted(u.address_families.as_ref(), class)),
         Rule::SyscallGroup(group) => syscall_group(u.system_call_filter.as_ref(), groups, group),
         Rule::User => match u.user.as_str() {

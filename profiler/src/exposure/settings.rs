@@ -8,26 +8,15 @@ use std::{
     str::FromStr as _,
 };
 
-use crate::harden::syscall_groups::SyscallGroups;
+use crate::{harden::syscall_groups::SyscallGroups, names};
 
 /// Every capability: the bounding set of a unit that never restricted it.
 pub const ALL_CAPABILITIES: u64 = u64::MAX;
 /// RestrictNamespaces= never set: systemd's `NAMESPACE_FLAGS_INITIAL`, distinct from "all".
 pub const NAMESPACES_UNSET: u64 = u64::MAX;
 
-/// RestrictNamespaces= names and their CLONE_NEW* flags (include/uapi/linux/sched.h).
-pub const NAMESPACES: &[(&str, u64)] = &[
-    ("cgroup", 0x0200_0000),
-    ("ipc", 0x0800_0000),
-    ("net", 0x4000_0000),
-    ("mnt", 0x0002_0000),
-    ("pid", 0x2000_0000),
-    ("user", 0x1000_0000),
-    ("uts", 0x0400_0000),
-];
-
 fn all_namespaces() -> u64 {
-    NAMESPACES.iter().map(|(_, flag)| flag).fold(0, |a, b| a | b)
+    names::NAMESPACES.iter().map(|(flag, _)| flag).fold(0, |a, b| a | b)
 }
 
 /// An allow or deny list (SystemCallFilter=, RestrictAddressFamilies=).
@@ -422,8 +411,8 @@ fn merge_capabilities(set: &mut u64, value: &str, initial: u64) {
     };
 }
 
-fn namespace_flags(names: &str) -> Option<u64> {
-    names.split_whitespace().map(|n| NAMESPACES.iter().find(|(name, _)| *name == n).map(|(_, f)| *f)).sum::<Option<u64>>()
+fn namespace_flags(list: &str) -> Option<u64> {
+    list.split_whitespace().map(names::namespace_flag).sum::<Option<u64>>()
 }
 
 /// An IPAddressAllow=/IPAddressDeny= word as prefixes: an address with an optional length,
