@@ -2,7 +2,7 @@
 //! before, and after, the same on a copy of the unit file with the drop-in beside it
 //! (`--offline=yes`), so nothing is installed to learn it.
 
-use std::{path::Path, process::Output};
+use std::path::Path;
 
 use crate::{commands::apply::DROPIN_NAME, unit::Systemd};
 
@@ -48,7 +48,7 @@ pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &str) -> Result<Verdicts,
 }
 
 fn security(systemd: &Systemd, args: &[&str]) -> Result<String, String> {
-    let output: Output = systemd
+    let output = systemd
         .command("systemd-analyze")
         .args(["security", "--no-pager"])
         .args(args)

@@ -264,7 +264,7 @@ pub fn level(tenths: u64) -> &'static str {
 
 /// Judges every check. `groups` are the target systemd's syscall groups.
 pub fn assess(unit: &UnitSecurity, groups: &SyscallGroups) -> Exposure {
-    let unit = &with_implied_capability_drops(unit);
+    let unit = &with_implied_protections(unit);
     let rows: Vec<Row> = CHECKS
         .iter()
         .map(|c| Row {
@@ -284,13 +284,12 @@ pub fn assess(unit: &UnitSecurity, groups: &SyscallGroups) -> Exposure {
     Exposure { rows, tenths: if weights == 0 { 0 } else { (bad * 100).div_ceil(weights) } }
 }
 
-/// The protections that take capabilities away with them, as systemd-analyze counts them.
-fn with_implied_capability_drops(unit: &UnitSecurity) -> UnitSecurity {
+/// What systemd-analyze counts as implied: a private mount namespace by any protection that
+/// needs one, and the capabilities some protections take away.
+fn with_implied_protections(unit: &UnitSecurity) -> UnitSecurity {
     let mut u = unit.clone();
-    let mut private_mounts = u.private_mounts;
-    private_mounts |= u.private_devices || u.private_tmp || u.protect_control_groups || u.protect_kernel_tunables || u.protect_kernel_modules;
-    private_mounts |= u.protect_home != "no" || u.protect_system != "no" || !u.root_image.is_empty();
-    u.private_mounts = private_mounts;
+    u.private_mounts |= u.private_devices || u.private_tmp || u.protect_control_groups || u.protect_kernel_tunables || u.protect_kernel_modules;
+    u.private_mounts |= u.protect_home != "no" || u.protect_system != "no" || !u.root_image.is_empty();
     let drops = [
         (u.protect_kernel_modules, caps(&[CAP_SYS_MODULE])),
         (u.protect_kernel_logs, caps(&[CAP_SYSLOG])),
