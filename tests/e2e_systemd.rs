@@ -133,7 +133,7 @@ impl Testbed {
     /// systemd-analyze's verdict on the loaded unit: "9.6 UNSAFE".
     fn exposure(&self, unit: &str) -> String {
         let text = self.ok(&["systemd-analyze", "security", "--no-pager", unit]);
-        profiler::exposure::analyze::overall(&text).unwrap_or_else(|| panic!("no overall line in {text}"))
+        profiler::systemd::analyze::overall(&text).unwrap_or_else(|| panic!("no overall line in {text}"))
     }
 }
 

@@ -38,7 +38,7 @@ fn has_path(p: &Profile, path: &Path) -> bool {
 
 /// The command's processes, left behind in the recorder's cgroup when it is killed.
 fn kill_cgroup_of(recorder: u32) {
-    let root = profiler::cgroup::cgroup2_root().expect("a cgroup2 mount");
+    let root = profiler::recorder::cgroup::cgroup2_root().expect("a cgroup2 mount");
     let cgroup = root.join(format!("profiler-record-{recorder}"));
     if let Ok(pids) = std::fs::read_to_string(cgroup.join("cgroup.procs")) {
         for pid in pids.lines().filter_map(|l| l.parse::<i32>().ok()) {

@@ -6,15 +6,16 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     commands::{
-        apply::ApplyOptions,
-        check::CheckOptions,
-        diff::DiffOptions,
-        merge::MergeOptions,
-        generate::{GenerateOptions, GroupSource},
-        record::{RecordOptions, Subject},
+        apply::ApplyOptions, check::CheckOptions, diff::DiffOptions, generate::GenerateOptions, merge::MergeOptions,
+        report::ReportOptions,
     },
-    harden::SyscallAction,
-    unit::Systemd,
+    harden::{Options, SyscallAction},
+    output::OutputFormat,
+    recorder::session::{RecordOptions, Subject},
+    systemd::{
+        Systemd,
+        target::{GroupSource, TargetSpec},
+    },
 };
 
 /// Record what a systemd service does with eBPF, and write the least-privilege drop-in that
@@ -169,12 +170,6 @@ pub struct StatusArgs {
     pub format: OutputFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// A profile written by `record`.
@@ -259,31 +254,21 @@ impl From<RecordArgs> for RecordOptions {
     }
 }
 
-impl From<GenerateArgs> for GenerateOptions {
-    fn from(args: GenerateArgs) -> Self {
-        args.dropin.options(args.profile, args.output)
-    }
-}
-
 impl DropinArgs {
-    pub fn options(self, profile: PathBuf, output: Option<PathBuf>) -> GenerateOptions {
-        let args = self;
-        let target_version = args.target_version.or_else(|| args.systemd_version.as_deref().and_then(|v| v.parse().ok()));
-        let groups = match (args.systemd_version, args.syscall_groups) {
-            (Some(v), _) => GroupSource::Builtin(v),
-            (None, Some(f)) => GroupSource::File(f),
+    /// The target the drop-in is rendered for, as these options describe it.
+    fn target(&self) -> TargetSpec {
+        let systemd_version = self.target_version.or_else(|| self.systemd_version.as_deref().and_then(|v| v.parse().ok()));
+        let groups = match (&self.systemd_version, &self.syscall_groups) {
+            (Some(v), _) => GroupSource::Builtin(v.clone()),
+            (None, Some(f)) => GroupSource::File(f.clone()),
             (None, None) => GroupSource::Host,
         };
-        GenerateOptions {
-            profile,
-            output,
-            groups,
-            syscall_action: args.on_unlisted_syscall,
-            unit_settings: args.unit_settings,
-            target_version,
-            bpf_framework: args.bpf_framework,
-            pin_peers: args.pin_peers,
-        }
+        TargetSpec { groups, unit_settings: self.unit_settings.clone(), systemd_version, bpf_framework: self.bpf_framework }
+    }
+
+    /// How the drop-in for the profile at `profile` is written.
+    fn options(&self, profile: &std::path::Path) -> Options {
+        Options::new(profile, self.on_unlisted_syscall.clone(), self.pin_peers)
     }
 }
 
@@ -292,12 +277,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Record(args) => crate::commands::record::run(&args.into()),
         Command::Status(args) => crate::commands::status::run(&args.profile, args.format),
-        Command::Generate(args) => crate::commands::generate::run(&args.into()),
-        Command::Report(args) => {
-            let output = args.output;
-            let systemd = Systemd { container_pid: args.container_pid };
-            crate::commands::report::run(&args.dropin.options(args.profile, None), &output, args.markdown, &systemd)
-        }
+        Command::Generate(args) => crate::commands::generate::run(&GenerateOptions {
+            target: args.dropin.target(),
+            dropin: args.dropin.options(&args.profile),
+            profile: args.profile,
+            output: args.output,
+        }),
+        Command::Report(args) => crate::commands::report::run(&ReportOptions {
+            target: args.dropin.target(),
+            dropin: args.dropin.options(&args.profile),
+            profile: args.profile,
+            output: args.output,
+            markdown: args.markdown,
+            systemd: Systemd { container_pid: args.container_pid },
+        }),
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target }),
         Command::Check(args) => crate::commands::check::run(&CheckOptions {

@@ -1,20 +1,16 @@
-//! Records what a systemd service does (syscalls, capability checks) with eBPF probes on its
-//! cgroup, and condenses it into a least-privilege systemd drop-in.
+//! Records what a systemd service does with eBPF probes on its cgroup, and condenses it into a
+//! least-privilege systemd drop-in. The modules read as the pipeline:
+//! `recorder` (kernel → observations) → `profile` (the model) → `harden` (profile → typed
+//! drop-in) → `systemd` (install it, ask the unit's manager); `exposure` and `report` read the
+//! drop-in as data; `commands` are thin entry points, `cli` parses the command line.
 
-pub mod btf;
-pub mod cgroup;
-pub mod checkpoint;
 pub mod cli;
-pub mod collector;
 pub mod commands;
+pub mod degradation;
 pub mod exposure;
 pub mod harden;
-pub mod kernel_stack;
-pub mod loader;
-pub mod names;
-pub mod path_events;
-pub mod path_text;
+pub mod output;
 pub mod profile;
-pub mod timeline;
-pub mod tracefs;
-pub mod unit;
+pub mod recorder;
+pub mod report;
+pub mod systemd;

@@ -1,10 +1,6 @@
-//! One module per subcommand.
+//! One thin module per subcommand: its options, the calls into the library, its output.
+//! No command imports another; what two of them share lives in the library.
 
-/// A command that compares found a difference: it has printed what; the process exits 1, as
-/// diff(1) does, so scripts and CI can gate on it (errors exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Found(pub String);
 pub mod apply;
 pub mod check;
 pub mod diff;

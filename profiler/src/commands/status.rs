@@ -11,8 +11,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    cli::OutputFormat,
-    harden::text::duration,
+    output::{OutputFormat, duration},
     profile::{self, Profile, seen::KINDS},
 };
 

@@ -2,12 +2,11 @@
 //! (systemd 252, src/analyze/analyze-security.c), applied to a unit's settings before and
 //! after a drop-in, so a report can say what the drop-in buys without installing it.
 
-pub mod analyze;
 pub mod settings;
 
 use caps::Capability::{self, *};
 
-use crate::harden::syscall_groups::SyscallGroups;
+use crate::harden::{DropIn, syscall_groups::SyscallGroups};
 use settings::{Filter, Prefix, UnitSecurity};
 
 /// The systemd whose checks and weights these are.
@@ -218,7 +217,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    pub fn new(unit: &UnitSecurity, dropin: &str, groups: &SyscallGroups) -> Self {
+    pub fn new(unit: &UnitSecurity, dropin: &DropIn, groups: &SyscallGroups) -> Self {
         Self { before: assess(unit, groups), after: assess(&unit.with_dropin(dropin, groups), groups) }
     }
 
@@ -312,7 +311,7 @@ fn badness(rule: Rule, u: &UnitSecurity, groups: &SyscallGroups) -> Option<u64> 
     let b = match rule {
         Rule::Off(on) => u64::from(!on(u)),
         Rule::Capabilities(bits) => u64::from(u.capability_bounding_set & bits != 0),
-        Rule::Namespace(name) => u64::from(u.restrict_namespaces & crate::names::namespace_flag(name).unwrap_or(0) != 0),
+        Rule::Namespace(name) => u64::from(u.restrict_namespaces & crate::profile::names::namespace_flag(name).unwrap_or(0) != 0),
         Rule::Family(class) => u64::from(!family_restricted(u.address_families.as_ref(), class)),
         Rule::SyscallGroup(group) => syscall_group(u.system_call_filter.as_ref(), groups, group),
         Rule::User => match u.user.as_str() {

@@ -8,7 +8,10 @@ use std::{
     str::FromStr as _,
 };
 
-use crate::{harden::syscall_groups::SyscallGroups, names};
+use crate::{
+    harden::{DropIn, Setting, syscall_groups::SyscallGroups},
+    profile::names,
+};
 
 /// Every capability: the bounding set of a unit that never restricted it.
 pub const ALL_CAPABILITIES: u64 = u64::MAX;
@@ -177,18 +180,18 @@ impl UnitSecurity {
         }
     }
 
-    /// These settings with the drop-in's `[Service]` lines applied after them, as systemd
-    /// applies a drop-in after the unit file, then what systemd derives at load time.
-    /// Directives the exposure checks do not read are skipped.
-    pub fn with_dropin(&self, dropin: &str, groups: &SyscallGroups) -> Self {
+    /// These settings with the drop-in's lines applied after them, as systemd applies a
+    /// drop-in after the unit file, then what systemd derives at load time.
+    pub fn with_dropin(&self, dropin: &DropIn, groups: &SyscallGroups) -> Self {
+        self.with_settings(dropin.settings(), groups)
+    }
+
+    /// These settings with `settings` applied after them, in order. Directives the exposure
+    /// checks do not read are skipped.
+    pub fn with_settings<'a>(&self, settings: impl IntoIterator<Item = &'a Setting>, groups: &SyscallGroups) -> Self {
         let mut s = self.clone();
-        for line in dropin.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with(['#', ';', '[']) {
-                continue;
-            }
-            if let Some((key, value)) = line.split_once('=') {
-                s.assign(key.trim(), value.trim(), groups);
-            }
+        for setting in settings {
+            s.assign(setting.directive.trim(), setting.value.trim(), groups);
         }
         s.derive();
         s

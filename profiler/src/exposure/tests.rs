@@ -8,14 +8,19 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::harden::syscall_groups::SyscallGroups;
+use crate::harden::{Setting, syscall_groups::SyscallGroups};
 
 fn groups() -> SyscallGroups {
     SyscallGroups::builtin("252").unwrap()
 }
 
 fn show(text: &str) -> UnitSecurity {
-    UnitSecurity::from_show(&crate::unit::properties(text))
+    UnitSecurity::from_show(&crate::systemd::unit::properties(text))
+}
+
+/// The `Key=value` lines of a unit file (an installed drop-in captured in the test bed).
+fn conf(text: &str) -> Vec<Setting> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', ';', '['])).map(Setting::parse).collect()
 }
 
 /// systemd-analyze's debug table: check id → badness (`None` for "does not apply").
@@ -34,7 +39,7 @@ fn analyzed(text: &str) -> (BTreeMap<String, Option<u64>>, String) {
         let badness: u64 = badness.parse().unwrap();
         rows.insert(id.to_string(), (badness != u64::MAX).then_some(badness));
     }
-    (rows, super::analyze::overall(text).unwrap())
+    (rows, crate::systemd::analyze::overall(text).unwrap())
 }
 
 fn assert_matches_systemd(unit: &UnitSecurity, analyze: &str) {
@@ -74,14 +79,14 @@ fn an_early_boot_dynamic_user_unit_scores_as_systemd_says() {
 
 #[test]
 fn a_drop_in_over_a_deny_list_scores_as_systemd_says() {
-    let unit = show(include_str!("fixtures/pfx.show")).with_dropin(include_str!("fixtures/pfx-overlay.conf"), &groups());
+    let unit = show(include_str!("fixtures/pfx.show")).with_settings(&conf(include_str!("fixtures/pfx-overlay.conf")), &groups());
     assert_matches_systemd(&unit, include_str!("fixtures/pfx-overlay.analyze"));
 }
 
 #[test]
 fn a_full_drop_in_over_an_unhardened_unit_scores_as_systemd_says() {
     // Every directive `generate` writes, with lists reset, grown, and cut (~@resources).
-    let unit = show(include_str!("fixtures/nginx.show")).with_dropin(include_str!("fixtures/nginx-overlay.conf"), &groups());
+    let unit = show(include_str!("fixtures/nginx.show")).with_settings(&conf(include_str!("fixtures/nginx-overlay.conf")), &groups());
     assert_matches_systemd(&unit, include_str!("fixtures/nginx-overlay.analyze"));
 }
 
@@ -96,15 +101,15 @@ fn a_unit_without_settings_is_the_unhardened_one() {
 fn later_lines_merge_the_way_systemd_merges_them() {
     let g = groups();
     let base = UnitSecurity::unset();
-    let caps = base.with_dropin("[Service]\nCapabilityBoundingSet=CAP_CHOWN\nCapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=~CAP_CHOWN\n", &g);
+    let caps = base.with_settings(&conf("[Service]\nCapabilityBoundingSet=CAP_CHOWN\nCapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=~CAP_CHOWN\n"), &g);
     assert_eq!(caps.capability_bounding_set, 1 << 5, "replace, then OR, then take away");
-    let ns = base.with_dropin("RestrictNamespaces=~user\nRestrictNamespaces=~net\n", &g);
+    let ns = base.with_settings(&conf("RestrictNamespaces=~user\nRestrictNamespaces=~net\n"), &g);
     assert_eq!(ns.restrict_namespaces & 0x5000_0000, 0, "user and net both denied");
-    let families = base.with_dropin("RestrictAddressFamilies=AF_UNIX\nRestrictAddressFamilies=~AF_UNIX\n", &g);
+    let families = base.with_settings(&conf("RestrictAddressFamilies=AF_UNIX\nRestrictAddressFamilies=~AF_UNIX\n"), &g);
     assert_eq!(families.address_families.unwrap().items.len(), 0);
-    let filter = base.with_dropin("SystemCallFilter=read\n", &g);
+    let filter = base.with_settings(&conf("SystemCallFilter=read\n"), &g);
     assert!(filter.system_call_filter.as_ref().unwrap().items.contains("exit_group"), "an allow list starts with @default");
-    let reset = filter.with_dropin("SystemCallFilter=\n", &g);
+    let reset = filter.with_settings(&conf("SystemCallFilter=\n"), &g);
     assert_eq!(reset.system_call_filter, None);
 }
 
@@ -125,6 +130,6 @@ fn half_measures_score_as_systemd_says() {
 fn a_drop_in_completing_half_measures_scores_as_systemd_says() {
     // The IPv6 half of deny-all, native only, ProtectClock= under a strict policy (the RTC
     // is then allowed), a reset group list, a namespace merged into a ~list, an ambient cap.
-    let unit = show(include_str!("fixtures/pfz.show")).with_dropin(include_str!("fixtures/pfz-overlay.conf"), &groups());
+    let unit = show(include_str!("fixtures/pfz.show")).with_settings(&conf(include_str!("fixtures/pfz-overlay.conf")), &groups());
     assert_matches_systemd(&unit, include_str!("fixtures/pfz-overlay.analyze"));
 }

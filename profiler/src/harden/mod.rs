@@ -1,19 +1,34 @@
 //! From a profile to a least-privilege `[Service]` drop-in: a pure function of the profile,
-//! the target systemd's syscall groups and the options, with no I/O.
+//! the target (the unit's settings, its systemd) and the options, with no I/O. It returns a
+//! typed `DropIn`; `Display` writes the unit file.
 
-pub mod sandbox;
+mod devices;
+pub mod dropin;
+mod filesystem;
+mod kernel;
+mod network;
+mod process;
+pub mod quoting;
 pub mod syscall_filter;
 pub mod syscall_groups;
-pub mod text;
+pub mod target;
+mod verdict;
 
-use std::{collections::BTreeSet, fmt::Write as _};
+use std::collections::BTreeSet;
+
+pub use dropin::{Block, DropIn, Entry, LeftOpen, Setting};
+pub use target::Target;
 
 use crate::{
-    names,
-    profile::{CapabilityUse, Profile},
+    output::{duration, thousands},
+    profile::{CapabilityUse, Profile, names},
 };
-use syscall_groups::SyscallGroups;
-use text::{comment_safe, some_of, thousands};
+use quoting::{comment_safe, some_of};
+use verdict::{Evidence, Verdict};
+
+/// The file name `apply` installs a drop-in as: it sorts before `override.conf` (what
+/// `systemctl edit` writes), so an administrator's own settings there are read later and win.
+pub const DROPIN_NAME: &str = "50-profiler.conf";
 
 /// What a syscall outside the allow-list does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,98 +39,122 @@ pub enum SyscallAction {
     Kill,
 }
 
+/// The user's choices about how the drop-in is written.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub syscall_action: SyscallAction,
     /// How the profile is named in the header (its file name).
     pub profile_name: String,
-    /// The unit's current settings and the target systemd.
-    pub target: sandbox::Target,
+    /// Pin IPAddressAllow= to the peers the service connected to (`--pin-peers`).
+    pub pin_peers: bool,
 }
 
-/// Renders the drop-in.
-pub fn render(profile: &Profile, groups: &SyscallGroups, options: &Options) -> String {
-    let mut out = String::new();
-    header(&mut out, profile, groups, options);
-    out.push_str("[Service]\n");
-    architectures(&mut out, profile);
-    syscall_filter(&mut out, profile, groups, options);
-    capabilities(&mut out, profile);
-    sandbox_lines(&mut out, profile, &options.target);
-    out
+impl Options {
+    /// Options for the profile read from `path`: the header names its file.
+    pub fn new(path: &std::path::Path, syscall_action: SyscallAction, pin_peers: bool) -> Self {
+        let profile_name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Self { syscall_action, profile_name, pin_peers }
+    }
 }
 
-fn sandbox_lines(out: &mut String, profile: &Profile, target: &sandbox::Target) {
-    let mut left_open = Vec::new();
-    out.push('\n');
-    for verdict in sandbox::decide(profile, target) {
+/// The drop-in `profile` supports on `target`.
+pub fn render(profile: &Profile, target: &Target, options: &Options) -> DropIn {
+    let mut dropin = DropIn { header: header(profile, target, options), ..Default::default() };
+    dropin.blocks.push(architectures(profile));
+    dropin.blocks.push(syscall_filter(profile, target, options));
+    dropin.blocks.push(capabilities(profile));
+    for verdict in decide(profile, target, options) {
         match verdict {
-            sandbox::Verdict::Set { lines, why } => {
-                for line in &why {
-                    let _ = writeln!(out, "# {line}");
-                }
-                for line in &lines {
-                    let _ = writeln!(out, "{line}");
-                }
-                out.push('\n');
+            Verdict::Set { lines, why } => {
+                let mut block = Block::default();
+                block.entries.extend(why.into_iter().map(Entry::Comment));
+                block.entries.extend(lines.into_iter().map(Entry::Setting));
+                dropin.blocks.push(block);
             }
-            sandbox::Verdict::Open { directive, why } => left_open.push((directive, why)),
+            Verdict::Open { directive, why } => dropin.left_open.push(LeftOpen { directive, why }),
         }
     }
     if !profile.capabilities.values().any(CapabilityUse::needed) {
-        out.push_str("# The service never needed a capability: consider User= (or DynamicUser=yes) so it\n");
-        out.push_str("# does not run as root at all. Not set here: file ownership would change.\n");
+        dropin.notes.push("The service never needed a capability: consider User= (or DynamicUser=yes) so it".into());
+        dropin.notes.push("does not run as root at all. Not set here: file ownership would change.".into());
     }
-    if !left_open.is_empty() {
-        out.push_str("# Left open, with the observation that prevented each:\n");
-        for (directive, why) in left_open {
-            let _ = writeln!(out, "#   {directive}=: {why}");
-        }
-    }
+    dropin
 }
 
-fn header(out: &mut String, profile: &Profile, groups: &SyscallGroups, options: &Options) {
+/// Every sandbox directive beyond syscalls and capabilities, in the order they are written;
+/// each set with the observations behind it or left open with the one that prevented it.
+fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict> {
+    let ev = Evidence::new(profile);
+    let (tmp, private_tmp) = filesystem::private_tmp(&ev);
+    let mut verdicts = vec![filesystem::protect_system(&ev, private_tmp), tmp, filesystem::protect_home(&ev)];
+    verdicts.extend(network::network(&ev, target, options.pin_peers));
+    verdicts.extend(devices::devices(&ev));
+    verdicts.extend([
+        process::namespaces(&ev),
+        process::memory_deny_write_execute(&ev),
+        process::no_new_privileges(&ev),
+        process::restrict_suid_sgid(&ev),
+        process::lock_personality(&ev),
+        process::restrict_realtime(&ev),
+        kernel::protect_clock(&ev),
+        kernel::protect_hostname(&ev),
+        kernel::protect_kernel_modules(&ev),
+        kernel::protect_kernel_logs(&ev),
+        kernel::protect_kernel_tunables(&ev),
+        kernel::protect_control_groups(&ev),
+    ]);
+    verdicts.extend(kernel::proc_view(&ev));
+    verdicts.push(kernel::keyring_mode(&ev));
+    verdicts.extend(process::ipc(&ev));
+    verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev)]);
+    verdicts.into_iter().map(|v| verdict::respect_unit(v, target)).collect()
+}
+
+fn header(profile: &Profile, target: &Target, options: &Options) -> Vec<String> {
     let calls: u64 = profile.syscalls.values().flat_map(|m| m.values()).map(|u| u.count).sum();
-    let label = comment_safe(&profile.target_label());
-    let _ = writeln!(out, "# Least-privilege drop-in for {label}");
-    let _ = writeln!(out, "# generated by profiler {} from {}.", env!("CARGO_PKG_VERSION"), comment_safe(&options.profile_name));
-    let _ = writeln!(
-        out,
-        "# Evidence: {} calls of {} syscalls by {} executable(s), watched for {} on {} (kernel {}),",
-        thousands(calls),
-        profile.syscall_names().len(),
-        profile.executables.len(),
-        text::duration(profile.recording.seconds),
-        comment_safe(&profile.host.hostname),
-        comment_safe(&profile.host.kernel),
-    );
-    let _ = writeln!(out, "#   {} to {}.", comment_safe(&profile.recording.started), comment_safe(&profile.recording.ended));
+    let mut out = vec![
+        format!("Least-privilege drop-in for {}", comment_safe(&profile.target_label())),
+        format!("generated by profiler {} from {}.", env!("CARGO_PKG_VERSION"), comment_safe(&options.profile_name)),
+        format!(
+            "Evidence: {} calls of {} syscalls by {} executable(s), watched for {} on {} (kernel {}),",
+            thousands(calls),
+            profile.syscall_names().len(),
+            profile.executables.len(),
+            duration(profile.recording.seconds),
+            comment_safe(&profile.host.hostname),
+            comment_safe(&profile.host.kernel),
+        ),
+        format!("  {} to {}.", comment_safe(&profile.recording.started), comment_safe(&profile.recording.ended)),
+    ];
     if profile.losses.is_empty() {
-        out.push_str("# Nothing was lost while recording.\n");
+        out.push("Nothing was lost while recording.".into());
     } else {
         let lost: Vec<String> = profile.losses.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
-        let _ = writeln!(out, "# WARNING: records were lost while recording ({}): this drop-in may be too tight.", lost.join(", "));
+        out.push(format!("WARNING: records were lost while recording ({}): this drop-in may be too tight.", lost.join(", ")));
     }
-    let _ = writeln!(out, "# Syscall groups as defined by the {}.", comment_safe(&groups.source));
+    out.push(format!("Syscall groups as defined by the {}.", comment_safe(&target.groups.source)));
     if let Some(unit) = &profile.target.unit {
         let unit = comment_safe(unit);
-        let _ = writeln!(out, "# Install as /etc/systemd/system/{unit}.d/50-profiler.conf, then run");
-        let _ = writeln!(out, "#   systemctl daemon-reload && systemctl restart {unit}");
+        out.push(format!("Install as /etc/systemd/system/{unit}.d/{DROPIN_NAME}, then run"));
+        out.push(format!("  systemctl daemon-reload && systemctl restart {unit}"));
     }
-    out.push_str("# Whatever the service did not do while watched will be refused: watch it through\n");
-    out.push_str("# start-up, reload, log rotation and shutdown before relying on this.\n\n");
+    out.push("Whatever the service did not do while watched will be refused: watch it through".into());
+    out.push("start-up, reload, log rotation and shutdown before relying on this.".into());
+    out
 }
 
-fn architectures(out: &mut String, profile: &Profile) {
+fn architectures(profile: &Profile) -> Block {
     let compat = profile.compat_abis();
+    let mut block = Block::default();
     if compat.is_empty() {
-        out.push_str("# Only native x86-64 syscalls were made: no i386 or x32 entry points are needed.\n");
-        out.push_str("SystemCallArchitectures=native\n\n");
+        block.comment("Only native x86-64 syscalls were made: no i386 or x32 entry points are needed.");
+        block.set("SystemCallArchitectures", "native");
     } else {
         let arches: Vec<&str> = compat.iter().map(|a| names::systemd_arch(a)).collect();
-        let _ = writeln!(out, "# Syscalls were also made through the {} ABI(s).", compat.join(", "));
-        let _ = writeln!(out, "SystemCallArchitectures=native {}\n", arches.join(" "));
+        block.comment(format!("Syscalls were also made through the {} ABI(s).", compat.join(", ")));
+        block.set("SystemCallArchitectures", format!("native {}", arches.join(" ")));
     }
+    block
 }
 
 /// Every syscall name that exists for the ABIs the profile used (x86_64 always).
@@ -127,7 +166,8 @@ fn arch_syscalls(profile: &Profile) -> BTreeSet<&'static str> {
     names
 }
 
-fn syscall_filter(out: &mut String, profile: &Profile, groups: &SyscallGroups, options: &Options) {
+fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Block {
+    let groups = &target.groups;
     let mut used = profile.syscall_names();
     // glibc creates threads and processes with clone3 and falls back to clone only on ENOSYS.
     // A service seen using only clone ran where clone3 failed that way (systemd answers clone3
@@ -148,83 +188,73 @@ fn syscall_filter(out: &mut String, profile: &Profile, groups: &SyscallGroups, o
         (count, exes)
     };
 
-    out.push_str("# Allow-list of the syscalls seen. The empty assignment first drops the unit's own list;\n");
-    out.push_str("# that loosens nothing, since seccomp runs before the probes and a syscall it refused\n");
-    out.push_str("# was never recorded.\n");
+    let mut block = Block::default();
+    block.comment("Allow-list of the syscalls seen. The empty assignment first drops the unit's own list;");
+    block.comment("that loosens nothing, since seccomp runs before the probes and a syscall it refused");
+    block.comment("was never recorded.");
     if !plan.implicit.is_empty() {
-        let _ = writeln!(out, "# Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", "));
+        block.comment(format!("Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", ")));
     }
     if clone3_fallback {
-        out.push_str("# clone3 is allowed though unseen: glibc falls back to the clone seen here only when\n");
-        out.push_str("# clone3 fails with ENOSYS, and the errno below is not ENOSYS.\n");
+        block.comment("clone3 is allowed though unseen: glibc falls back to the clone seen here only when");
+        block.comment("clone3 fails with ENOSYS, and the errno below is not ENOSYS.");
     }
-    out.push_str("SystemCallFilter=\n");
+    block.set("SystemCallFilter", "");
     for group in &plan.groups {
         let members: Vec<&str> = groups.get(group).into_iter().flatten().map(String::as_str).filter(|m| used.contains(m)).collect();
         let calls: u64 = members.iter().map(|m| usage(m).0).sum();
         let mut busiest: Vec<(u64, &str)> = members.iter().map(|m| (usage(m).0, *m)).collect();
         busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
         let top: Vec<String> = busiest.iter().take(4).map(|(c, m)| format!("{m} {}", thousands(*c))).collect();
-        let _ = writeln!(
-            out,
-            "# {group}: every member that exists here was used, {} calls ({}{})",
-            thousands(calls),
-            top.join(", "),
-            if busiest.len() > 4 { ", ..." } else { "" }
-        );
-        let _ = writeln!(out, "SystemCallFilter={group}");
+        let more = if busiest.len() > 4 { ", ..." } else { "" };
+        block.comment(format!("{group}: every member that exists here was used, {} calls ({}{more})", thousands(calls), top.join(", ")));
+        block.set("SystemCallFilter", group.as_str());
     }
     if !plan.singles.is_empty() {
-        out.push_str("# Used on their own (the rest of their groups was not), with calls and callers:\n");
+        block.comment("Used on their own (the rest of their groups was not), with calls and callers:");
         let width = plan.singles.iter().map(String::len).max().unwrap_or(0);
         for name in &plan.singles {
             let (count, exes) = usage(name);
-            let _ = writeln!(out, "#   {name:<width$} {:>9}  {}", thousands(count), some_of(exes, 3));
+            block.comment(format!("  {name:<width$} {:>9}  {}", thousands(count), some_of(exes, 3)));
         }
         for chunk in plan.singles.chunks(8) {
-            let _ = writeln!(out, "SystemCallFilter={}", chunk.join(" "));
+            block.set("SystemCallFilter", chunk.join(" "));
         }
     }
     for name in &plan.unknown {
-        let _ = writeln!(
-            out,
-            "# WARNING: {name} was used but the target systemd cannot name it in a filter; it will be refused."
-        );
+        block.comment(format!("WARNING: {name} was used but the target systemd cannot name it in a filter; it will be refused."));
     }
     match &options.syscall_action {
         SyscallAction::Errno(errno) => {
-            let _ = writeln!(out, "# A syscall outside the list fails with {errno} instead of killing the process: a rare");
-            out.push_str("# path degrades instead of crashing the service, and `profiler check` reports it.\n");
-            let _ = writeln!(out, "SystemCallErrorNumber={errno}\n");
+            block.comment(format!("A syscall outside the list fails with {errno} instead of killing the process: a rare"));
+            block.comment("path degrades instead of crashing the service, and `profiler check` reports it.");
+            block.set("SystemCallErrorNumber", errno.as_str());
         }
         SyscallAction::Kill => {
-            out.push_str("# A syscall outside the list kills the process with SIGSYS (systemd's default).\n\n");
+            block.comment("A syscall outside the list kills the process with SIGSYS (systemd's default).");
         }
     }
+    block
 }
 
-fn capabilities(out: &mut String, profile: &Profile) {
+fn capabilities(profile: &Profile) -> Block {
     let needed: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| c.needed()).collect();
     let unneeded: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| !c.needed()).collect();
     let callers = |cap: &CapabilityUse, probe: bool| {
         some_of(cap.callers.iter().filter(|(_, c)| c.probe == probe).map(|(name, _)| name.as_str()), 3)
     };
+    let mut block = Block::default();
     if needed.is_empty() {
-        out.push_str("# No capability check was granted for a need: the empty set drops them all.\n");
+        block.comment("No capability check was granted for a need: the empty set drops them all.");
     } else {
-        out.push_str("# Capabilities the kernel granted because an operation needed them:\n");
+        block.comment("Capabilities the kernel granted because an operation needed them:");
         for (name, cap) in &needed {
-            let _ = writeln!(
-                out,
-                "#   {name}: {} granted in {} by {}",
-                thousands(cap.granted),
-                callers(cap, false),
-                some_of(cap.executables.iter().map(String::as_str), 3)
-            );
+            let by = some_of(cap.executables.iter().map(String::as_str), 3);
+            block.comment(format!("  {name}: {} granted in {} by {by}", thousands(cap.granted), callers(cap, false)));
         }
     }
     if !unneeded.is_empty() {
-        out.push_str("# Checked but not kept:\n");
+        block.comment("Checked but not kept:");
         for (name, cap) in &unneeded {
             let mut why = Vec::new();
             if cap.probes > 0 {
@@ -233,14 +263,15 @@ fn capabilities(out: &mut String, profile: &Profile) {
             if cap.denied > 0 {
                 why.push(format!("{} denied in {}: the service already ran without it", thousands(cap.denied), callers(cap, false)));
             }
-            let _ = writeln!(out, "#   {name}: {}", why.join("; "));
+            block.comment(format!("  {name}: {}", why.join("; ")));
         }
     }
-    out.push_str("CapabilityBoundingSet=\n");
+    block.set("CapabilityBoundingSet", "");
     if !needed.is_empty() {
         let names: Vec<&str> = needed.iter().map(|(n, _)| n.as_str()).collect();
-        let _ = writeln!(out, "CapabilityBoundingSet={}", names.join(" "));
+        block.set("CapabilityBoundingSet", names.join(" "));
     }
+    block
 }
 
 #[cfg(test)]

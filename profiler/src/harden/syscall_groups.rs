@@ -1,11 +1,8 @@
-//! systemd's syscall groups (`@file-system`, ...) as the target systemd defines them: read
-//! from `systemd-analyze syscall-filter` on the target host, or from a table captured from a
+//! systemd's syscall groups (`@file-system`, ...) as the target systemd defines them: parsed
+//! from `systemd-analyze syscall-filter` of the target host, or from a table captured from a
 //! known systemd version. Groups change between versions, so they are never assumed.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    process::Command,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Tables captured verbatim from `systemd-analyze syscall-filter` of released systemd builds.
 const BUILTIN: &[(&str, &str)] = &[("252", include_str!("groups/systemd-252.txt"))];
@@ -14,8 +11,6 @@ const BUILTIN: &[(&str, &str)] = &[("252", include_str!("groups/systemd-252.txt"
 pub enum GroupsError {
     #[error("no built-in syscall group table for systemd {version}; known: {known}")]
     UnknownVersion { version: String, known: String },
-    #[error("cannot run systemd-analyze syscall-filter: {0}")]
-    Analyze(String),
     #[error("{source_name} is not a systemd-analyze syscall-filter listing: {reason}")]
     Parse { source_name: String, reason: String },
 }
@@ -47,19 +42,6 @@ impl SyscallGroups {
     pub fn newest_builtin() -> Result<Self, GroupsError> {
         let version = BUILTIN.last().map_or("", |(v, _)| *v);
         Self::builtin(version)
-    }
-
-    /// The table of the systemd on this host.
-    pub fn from_host() -> Result<Self, GroupsError> {
-        let output = Command::new("systemd-analyze")
-            .arg("syscall-filter")
-            .output()
-            .map_err(|e| GroupsError::Analyze(e.to_string()))?;
-        if !output.status.success() {
-            return Err(GroupsError::Analyze(String::from_utf8_lossy(&output.stderr).trim().to_string()));
-        }
-        let version = host_systemd_version().unwrap_or_else(|| "of unknown version".into());
-        Self::parse(&String::from_utf8_lossy(&output.stdout), &format!("systemd-analyze syscall-filter of this host's systemd {version}"))
     }
 
     /// Parses the listing: a group name at column 0, its members indented below, comments
@@ -135,13 +117,6 @@ fn expand(raw: &BTreeMap<String, Vec<String>>, group: &str, path: &mut Vec<Strin
     }
     path.pop();
     members
-}
-
-/// "252" from `systemctl --version`'s first line `systemd 252 (252.39-1~deb12u2)`.
-pub fn host_systemd_version() -> Option<String> {
-    let output = Command::new("systemctl").arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next()?.split_whitespace().nth(1).map(str::to_string)
 }
 
 #[cfg(test)]

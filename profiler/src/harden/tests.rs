@@ -1,7 +1,7 @@
 //! Snapshot tests of whole drop-ins.
 
 use super::*;
-use crate::profile::{CallerUse, CapabilityUse, ExecutableUse, Host, Recording, SyscallUse, Target, TargetKind};
+use crate::profile::{CallerUse, CapabilityUse, ExecutableUse, Host, Recording, SyscallUse, TargetKind};
 use std::collections::BTreeMap;
 
 fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile {
@@ -9,7 +9,7 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
     Profile {
         format: crate::profile::FORMAT.into(),
         version: crate::profile::VERSION,
-        target: Target { kind: TargetKind::Unit, command: None, unit: Some("nginx.service".into()), cgroup: "/system.slice/nginx.service".into() },
+        target: crate::profile::Target { kind: TargetKind::Unit, command: None, unit: Some("nginx.service".into()), cgroup: "/system.slice/nginx.service".into() },
         host: Host { hostname: "web1".into(), kernel: "6.18.44".into(), arch: "x86_64".into() },
         recording: Recording {
             started: "2026-11-22T08:00:00Z".into(),
@@ -32,16 +32,17 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
     }
 }
 
-fn groups() -> SyscallGroups {
-    SyscallGroups::builtin("252").unwrap()
+fn target() -> Target {
+    Target::systemd(252, syscall_groups::SyscallGroups::builtin("252").unwrap())
 }
 
 fn options() -> Options {
-    Options {
-        syscall_action: SyscallAction::Errno("EPERM".into()),
-        profile_name: "nginx.json".into(),
-        target: super::sandbox::Target { systemd_version: 252, ..Default::default() },
-    }
+    Options { syscall_action: SyscallAction::Errno("EPERM".into()), profile_name: "nginx.json".into(), pin_peers: false }
+}
+
+/// The drop-in as `generate` writes it.
+fn text(p: &Profile, target: &Target, options: &Options) -> String {
+    render(p, target, options).to_string()
 }
 
 fn cap(granted: u64, denied: u64, probes: u64, caller: &str) -> CapabilityUse {
@@ -71,15 +72,13 @@ fn a_web_server_dropin() {
             ("CAP_DAC_OVERRIDE", cap(0, 2, 0, "generic_permission")),
         ],
     );
-    let groups = groups();
-    insta::assert_snapshot!(render(&p, &groups, &options()));
+    insta::assert_snapshot!(text(&p, &target(), &options()));
 }
 
 #[test]
 fn nothing_needed_means_an_empty_bounding_set_and_kill() {
     let p = profile(&[("read", 1), ("exit_group", 1)], &[]);
-    let groups = groups();
-    let dropin = render(&p, &groups, &Options { syscall_action: SyscallAction::Kill, ..options() });
+    let dropin = text(&p, &target(), &Options { syscall_action: SyscallAction::Kill, ..options() });
     insta::assert_snapshot!(dropin);
     assert!(dropin.contains("\nCapabilityBoundingSet=\n\n"));
     assert!(!dropin.contains("SystemCallErrorNumber"));
@@ -91,7 +90,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
     let evil = "/tmp/x\n[Service]\nExecStartPre=/bin/sh -c evil".to_string();
     p.syscalls.get_mut("x86_64").unwrap().get_mut("read").unwrap().executables.insert(evil.clone());
     p.executables.insert(evil, ExecutableUse { execs: 1, seen: None, coverage: None });
-    let dropin = render(&p, &groups(), &options());
+    let dropin = text(&p, &target(), &options());
     for line in dropin.lines() {
         assert!(line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.contains('='), "{line:?}");
         assert!(!line.starts_with("ExecStartPre"), "{line:?}");
@@ -104,7 +103,7 @@ fn a_hostile_executable_name_stays_inside_its_comment() {
 fn compat_syscalls_keep_their_architecture() {
     let mut p = profile(&[("read", 1)], &[]);
     p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
-    let dropin = render(&p, &groups(), &options());
+    let dropin = text(&p, &target(), &options());
     assert!(dropin.contains("\nSystemCallArchitectures=native x86\n"), "{dropin}");
 }
 
@@ -114,7 +113,7 @@ fn with_paths(paths: &[(&str, &[&str])]) -> crate::profile::Profile {
         p.paths.insert(
             path.to_string(),
             crate::profile::PathUse {
-                ops: ops.iter().map(|o| o.to_string()).collect(),
+                ops: ops.iter().map(|o| serde_json::from_value(serde_json::json!(o)).unwrap()).collect(),
                 failures: Default::default(),
                 executables: ["/usr/sbin/app".to_string()].into(),
                 incomplete: false,
@@ -141,7 +140,7 @@ fn read_write_paths_cover_every_write_with_the_fewest_entries() {
         ("/etc/app.conf", &["read"]),
         ("/dev/null", &["write"]),
     ]);
-    let dropin = render(&p, &groups(), &options());
+    let dropin = text(&p, &target(), &options());
     assert_eq!(lines_of(&dropin, "ReadWritePaths="), ["ReadWritePaths=/run", "ReadWritePaths=/var/lib/app", "ReadWritePaths=/var/log/app"]);
     assert!(dropin.contains("could be StateDirectory=app"), "{dropin}");
     assert!(lines_of(&dropin, "UMask=").is_empty());
@@ -155,7 +154,7 @@ fn hostile_file_names_cannot_inject_lines() {
         ("/srv/with space/100%n \"q\"/f", &["create"]),
         ("/srv/\\xff\\xfe/f", &["create"]),
     ]);
-    let dropin = render(&p, &groups(), &options());
+    let dropin = text(&p, &target(), &options());
     // Every line is a comment, blank, a section header we wrote, or one of our settings.
     for line in dropin.lines() {
         assert!(
@@ -173,7 +172,7 @@ fn hostile_file_names_cannot_inject_lines() {
 
 #[test]
 fn unit_file_paths_are_quoted_and_escaped_per_systemd() {
-    use super::sandbox::unit_path;
+    use super::quoting::unit_path;
     assert_eq!(unit_path("/var/lib/app"), "/var/lib/app");
     assert_eq!(unit_path("/srv/with space/100%n \"q\""), "\"/srv/with space/100%%n \\\"q\\\"\"");
     assert_eq!(unit_path("/srv/back\\\\slash"), "\"/srv/back\\\\slash\"");
@@ -182,11 +181,11 @@ fn unit_file_paths_are_quoted_and_escaped_per_systemd() {
 #[test]
 fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() {
     let p = with_paths(&[("/home/u/.cache/x", &["read"])]);
-    let mut opts = options();
-    opts.target.unit.insert("ProtectHome".into(), "yes".into());
-    opts.target.unit.insert("ProtectSystem".into(), "full".into());
-    opts.target.systemd_version = 245;
-    let dropin = render(&p, &groups(), &opts);
+    let mut t = target();
+    t.unit.insert("ProtectHome".into(), "yes".into());
+    t.unit.insert("ProtectSystem".into(), "full".into());
+    t.systemd_version = 245;
+    let dropin = text(&p, &t, &options());
     assert!(lines_of(&dropin, "ProtectHome=").is_empty(), "read-only would weaken yes: {dropin}");
     assert!(dropin.contains("the unit already sets ProtectHome=yes"));
     assert_eq!(lines_of(&dropin, "ProtectSystem="), ["ProtectSystem=strict"]);
@@ -201,7 +200,7 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
     p.acts.insert("mmap-write-exec".into(), crate::profile::ItemUse { count: 3, executables: exe.clone(), seen: None, coverage: None });
     p.namespaces.insert("mnt".into(), crate::profile::ItemUse { count: 1, executables: exe.clone(), seen: None, coverage: None });
     p.families.insert("AF_INET".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None, coverage: None });
-    let dropin = render(&p, &groups(), &options());
+    let dropin = text(&p, &target(), &options());
     assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
     assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
     assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=mnt"]);
@@ -222,13 +221,12 @@ fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
     p.peers.insert("192.0.2.7".into(), crate::profile::ItemUse { count: 2, executables: exe.clone(), seen: None, coverage: None });
     p.peers.insert("2001:db8:1:2::/64".into(), crate::profile::ItemUse { count: 1, executables: exe, seen: None, coverage: None });
 
-    let unpinned = render(&p, &groups(), &options());
+    let unpinned = text(&p, &target(), &options());
     assert!(lines_of(&unpinned, "IPAddress").is_empty());
     assert!(unpinned.contains("--pin-peers pins the peers connected to"), "{unpinned}");
 
-    let mut pinning = options();
-    pinning.target.pin_peers = true;
-    let pinned = render(&p, &groups(), &pinning);
+    let pinning = Options { pin_peers: true, ..options() };
+    let pinned = text(&p, &target(), &pinning);
     assert_eq!(
         lines_of(&pinned, "IPAddress"),
         ["IPAddressDeny=any", "IPAddressAllow=localhost", "IPAddressAllow=192.0.2.7", "IPAddressAllow=2001:db8:1:2::/64"]
@@ -236,14 +234,14 @@ fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
 
     // A listener's clients are not observed: pinning would lock them out.
     p.sockets.insert("bind ipv4 tcp any:80".into(), socket("bind", "any", 80));
-    let listener = render(&p, &groups(), &pinning);
+    let listener = text(&p, &target(), &pinning);
     assert!(lines_of(&listener, "IPAddress").is_empty());
     assert!(listener.contains("not pinned: it listens beyond loopback (bind ipv4 tcp any:80)"), "{listener}");
 
     // A lost peer would be locked out too.
     p.sockets.remove("bind ipv4 tcp any:80");
     p.losses.insert("peers_table_full".into(), 5);
-    let lossy = render(&p, &groups(), &pinning);
+    let lossy = text(&p, &target(), &pinning);
     assert!(lines_of(&lossy, "IPAddress").is_empty());
     assert!(lossy.contains("5 connects to new peers were lost"), "{lossy}");
 }

@@ -19,10 +19,15 @@ pub const FORMAT: &str = "systemd-service-profile";
 /// An older profile reads as one that saw none of what came later.
 pub const VERSION: u32 = 4;
 
+pub mod compare;
 mod merge;
+pub mod names;
+mod path_op;
+pub mod path_text;
 pub mod seen;
 
-pub use merge::Merge;
+pub use merge::{Merge, as_input, merge_all};
+pub use path_op::PathOp;
 pub use seen::{Observed, Seen};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,7 +97,7 @@ pub struct ItemUse {
 pub struct PathUse {
     /// `write`, `create`, `mkdir`, `unlink`, `rename`, ... and `read`, `stat`: writes that
     /// succeeded, and reads tried (a read that failed still says where the service looks).
-    pub ops: BTreeSet<String>,
+    pub ops: BTreeSet<PathOp>,
     /// Writes that failed, with the errno: `create EROFS`, `write EACCES`.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub failures: BTreeSet<String>,
@@ -284,7 +289,7 @@ impl Profile {
     pub fn compat_abis(&self) -> Vec<&str> {
         self.syscalls
             .iter()
-            .filter(|(abi, calls)| abi.as_str() != crate::names::NATIVE_ABI && !calls.is_empty())
+            .filter(|(abi, calls)| abi.as_str() != crate::profile::names::NATIVE_ABI && !calls.is_empty())
             .map(|(abi, _)| abi.as_str())
             .collect()
     }

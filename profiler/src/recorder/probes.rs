@@ -15,7 +15,7 @@ use profiler_common::{
     globals, map_names,
 };
 
-use crate::{
+use super::{
     btf::Btf,
     cgroup::WatchedCgroup,
     tracefs::{self, TracefsError},

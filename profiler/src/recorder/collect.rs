@@ -10,13 +10,12 @@ use profiler_common::{
     SignalKey, abi, addr_class, loss, map_names, signal,
 };
 
-use crate::{
+use super::{
     kernel_stack::{self, CheckSite, Symbols},
-    loader::{LoadError, Probes},
-    names,
-    path_events::PathLog,
-    profile::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, SocketUse, SyscallUse},
+    path_log::PathLog,
+    probes::{LoadError, Probes},
 };
+use crate::profile::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, SocketUse, SyscallUse, names};
 
 /// The profile's name for executables that could not be told apart.
 pub const OTHER_EXECUTABLES: &str = "(other executables)";
@@ -83,7 +82,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         obs.paths.insert(
             path.clone(),
             PathUse {
-                ops: entry.ops.iter().map(|op| op.to_string()).collect(),
+                ops: entry.ops.clone(),
                 failures: entry.failures.clone(),
                 executables: entry.exe_slots.iter().map(|&s| exe_name(s)).collect(),
                 incomplete: entry.incomplete,

@@ -1,30 +1,5 @@
-//! Text that goes into a unit file: numbers for humans, and comments that no observed string
-//! (a hostile executable name, say) can break out of.
-
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `125.4` seconds -> `2 min 5 s`.
-pub fn duration(seconds: f64) -> String {
-    let total = seconds.round() as u64;
-    let (d, h, m, s) = (total / 86_400, total / 3_600 % 24, total / 60 % 60, total % 60);
-    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "min"), (s, "s")]
-        .into_iter()
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, unit)| format!("{v} {unit}"))
-        .collect();
-    if parts.is_empty() { format!("{seconds:.1} s") } else { parts.join(" ") }
-}
+//! Text that goes into a unit file: comments that no observed string (a hostile executable
+//! name, say) can break out of, and paths quoted as systemd's parser reads them.
 
 /// A string made safe for a `#` comment: control characters, backslashes and non-printing
 /// characters are escaped, so nothing can end the comment line or continue it.
@@ -52,20 +27,30 @@ pub fn some_of<'a>(items: impl IntoIterator<Item = &'a str>, max: usize) -> Stri
     }
 }
 
+/// A path as a unit file value: quoted, with `"` and `\` escaped and `%` doubled (specifiers).
+pub fn unit_path(path: &str) -> String {
+    let decoded = path.replace("\\\\", "\\");
+    if decoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@,".contains(&b)) {
+        return decoded;
+    }
+    let mut out = String::from("\"");
+    for c in decoded.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '%' => out.push_str("%%"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_numbers_and_durations() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(duration(125.4), "2 min 5 s");
-        assert_eq!(duration(90_061.0), "1 d 1 h 1 min 1 s");
-        assert_eq!(duration(0.2), "0.2 s");
-    }
 
     #[test]
     fn comments_cannot_be_escaped() {

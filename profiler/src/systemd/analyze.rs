@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::{commands::apply::DROPIN_NAME, unit::Systemd};
+use super::Systemd;
+use crate::harden::{DROPIN_NAME, DropIn};
 
 /// systemd-analyze's overall line for the unit as it is and with the drop-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct Verdicts {
 }
 
 /// Asks `systemd`'s systemd-analyze. The error says why there is no verdict, for the report.
-pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &str) -> Result<Verdicts, String> {
+pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &DropIn) -> Result<Verdicts, String> {
     let before = security(systemd, &[unit])?;
     let fragment = systemd
         .systemctl_ok(&["show", "--property=FragmentPath", "--value", "--", unit])
@@ -40,7 +41,7 @@ pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &str) -> Result<Verdicts,
     std::fs::write(&copy, &text.stdout).map_err(|e| format!("cannot copy {fragment}: {e}"))?;
     let dir = scratch.path().join(format!("{unit}.d"));
     std::fs::create_dir(&dir)
-        .and_then(|()| std::fs::write(dir.join(DROPIN_NAME), dropin))
+        .and_then(|()| std::fs::write(dir.join(DROPIN_NAME), dropin.to_string()))
         .map_err(|e| format!("cannot write the drop-in beside the copy: {e}"))?;
     let copy_inside = inside(&copy);
     let after = security(systemd, &["--offline=yes", &copy_inside.to_string_lossy()])?;

@@ -4,6 +4,11 @@
 
 use std::{collections::BTreeMap, fs, path::PathBuf, process::Command};
 
+use log::warn;
+
+use super::version::SystemdVersion;
+use crate::harden::syscall_groups::{GroupsError, SyscallGroups};
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
     #[error("cannot run systemctl to look up unit {unit}: {source} (is this a systemd host? --cgroup names a cgroup directly)")]
@@ -114,6 +119,40 @@ impl Systemd {
             .strip_suffix(&inside)
             .map(str::to_string)
             .ok_or_else(|| err(format!("its cgroup {outside} does not end with its own view {inside}")))
+    }
+
+    /// That systemd's version and features; `None` (with a warning) when it cannot say.
+    pub fn version(&self) -> Option<SystemdVersion> {
+        let parsed = self.systemctl_ok(&["--version"]).ok().and_then(|text| SystemdVersion::parse(&text));
+        if parsed.is_none() {
+            warn!("cannot tell {} systemd's version", self.whose());
+        }
+        parsed
+    }
+
+    /// "this host's" or "the unit's" (a container's), for messages and drop-in headers.
+    fn whose(&self) -> &'static str {
+        if self.container_pid.is_some() { "the unit's" } else { "this host's" }
+    }
+
+    /// That systemd's own syscall groups (`systemd-analyze syscall-filter`); the newest
+    /// built-in table, with a warning, when it cannot say.
+    pub fn syscall_groups(&self) -> Result<SyscallGroups, GroupsError> {
+        let listed = self.command("systemd-analyze").arg("syscall-filter").output();
+        let failure = match listed {
+            Ok(out) if out.status.success() => {
+                let version = self.version().map_or_else(|| "of unknown version".to_string(), |v| v.major.to_string());
+                let source = format!("systemd-analyze syscall-filter of {} systemd {version}", self.whose());
+                match SyscallGroups::parse(&String::from_utf8_lossy(&out.stdout), &source) {
+                    Ok(groups) => return Ok(groups),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Ok(out) => format!("systemd-analyze syscall-filter failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            Err(e) => format!("cannot run systemd-analyze: {e}"),
+        };
+        warn!("{failure}; using the built-in syscall groups of the newest known systemd");
+        SyscallGroups::newest_builtin()
     }
 
     /// The unit's cgroup relative to the host's cgroup2 root, and whether the unit is running

@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use profiler_common::{PATH_DEPTH, PathEvent, path_flags, path_op};
 
-use crate::path_text::{self, is_under};
+use crate::profile::{
+    PathOp, names,
+    path_text::{self, is_under},
+};
 
 /// Distinct written names kept per directory before they are folded into `dir/*`.
 pub const MAX_CHILDREN: usize = 64;
@@ -22,7 +25,7 @@ const READ_PREFIXES: &[&str] =
 
 #[derive(Debug, Default, Clone)]
 pub struct PathEntry {
-    pub ops: BTreeSet<&'static str>,
+    pub ops: BTreeSet<PathOp>,
     /// Writes that failed: `create EROFS`.
     pub failures: BTreeSet<String>,
     pub exe_slots: BTreeSet<u32>,
@@ -37,36 +40,28 @@ pub struct PathLog {
     pub malformed: u64,
 }
 
-pub fn op_name(op: u32) -> &'static str {
-    match op {
-        path_op::OPEN_WRITE => "write",
-        path_op::CREATE => "create",
-        path_op::MKDIR => "mkdir",
-        path_op::MKNOD => "mknod",
-        path_op::UNLINK => "unlink",
-        path_op::RMDIR => "rmdir",
-        path_op::RENAME => "rename",
-        path_op::LINK => "link",
-        path_op::SYMLINK => "symlink",
-        path_op::TRUNCATE => "truncate",
-        path_op::CHMOD => "chmod",
-        path_op::CHOWN => "chown",
-        path_op::UTIMES => "utimes",
-        path_op::XATTR => "xattr",
-        path_op::BIND_UNIX => "bind-unix",
-        path_op::OPEN_READ => "read",
-        path_op::STAT => "stat",
-        _ => "unknown",
-    }
-}
-
-/// Ops that make or remove a name: the directory holding it must be writable.
-pub fn changes_directory(op: &str) -> bool {
-    matches!(op, "create" | "mkdir" | "mknod" | "unlink" | "rmdir" | "rename" | "link" | "symlink" | "bind-unix")
-}
-
-pub fn is_write(op: &str) -> bool {
-    !matches!(op, "read" | "stat")
+/// The profile's name of a kernel path op; `None` for a value this build does not know.
+pub fn path_op(op: u32) -> Option<PathOp> {
+    Some(match op {
+        path_op::OPEN_WRITE => PathOp::Write,
+        path_op::CREATE => PathOp::Create,
+        path_op::MKDIR => PathOp::Mkdir,
+        path_op::MKNOD => PathOp::Mknod,
+        path_op::UNLINK => PathOp::Unlink,
+        path_op::RMDIR => PathOp::Rmdir,
+        path_op::RENAME => PathOp::Rename,
+        path_op::LINK => PathOp::Link,
+        path_op::SYMLINK => PathOp::Symlink,
+        path_op::TRUNCATE => PathOp::Truncate,
+        path_op::CHMOD => PathOp::Chmod,
+        path_op::CHOWN => PathOp::Chown,
+        path_op::UTIMES => PathOp::Utimes,
+        path_op::XATTR => PathOp::Xattr,
+        path_op::BIND_UNIX => PathOp::BindUnix,
+        path_op::OPEN_READ => PathOp::Read,
+        path_op::STAT => PathOp::Stat,
+        _ => return None,
+    })
 }
 
 /// The absolute path a record names, before normalisation.
@@ -99,7 +94,10 @@ impl PathLog {
         // SAFETY: PathEvent is plain repr(C) data of integers and bytes; length checked above;
         // read_unaligned because ring buffer records are only 8-byte aligned by contract.
         let event: PathEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-        let op = op_name(event.op);
+        let Some(op) = path_op(event.op) else {
+            self.malformed += 1;
+            return;
+        };
         let incomplete = event.flags & (path_flags::TRUNCATED | path_flags::BASE_UNKNOWN) != 0;
         let path = path_text::encode(&path_text::normalize(&assemble(&event)));
         let errno = (event.flags >> path_flags::ERRNO_SHIFT) as u16;
@@ -107,8 +105,8 @@ impl PathLog {
     }
 
     /// Takes one path record; `errno` is 0 when the call succeeded.
-    pub fn add(&mut self, path: String, op: &'static str, exe_slot: u32, incomplete: bool, errno: u16) {
-        let path = if is_write(op) {
+    pub fn add(&mut self, path: String, op: PathOp, exe_slot: u32, incomplete: bool, errno: u16) {
+        let path = if op.is_write() {
             path
         } else {
             match read_key(&path) {
@@ -118,8 +116,8 @@ impl PathLog {
         };
         let path = self.fold(path, op);
         let entry = self.entries.entry(path).or_default();
-        if errno != 0 && is_write(op) {
-            entry.failures.insert(format!("{op} {}", crate::names::errno_name(errno)));
+        if errno != 0 && op.is_write() {
+            entry.failures.insert(format!("{op} {}", names::errno_name(errno)));
         } else {
             entry.ops.insert(op);
         }
@@ -128,8 +126,8 @@ impl PathLog {
     }
 
     /// Folds the children of a directory with too many distinct written names into `dir/*`.
-    fn fold(&mut self, path: String, op: &str) -> String {
-        if !is_write(op) || self.entries.contains_key(&path) {
+    fn fold(&mut self, path: String, op: PathOp) -> String {
+        if !op.is_write() || self.entries.contains_key(&path) {
             return path;
         }
         // Below a folded directory, every new name joins the fold: otherwise a directory made
@@ -206,10 +204,10 @@ mod tests {
     #[test]
     fn keeps_writes_and_only_the_reads_that_decide_something() {
         let mut log = PathLog::default();
-        log.add("/var/lib/app/db".into(), "write", 1, false, 0);
-        log.add("/usr/share/doc/x".into(), "read", 1, false, 0);
-        log.add("/home/alice/.config/app/rc".into(), "read", 1, false, 0);
-        log.add("/proc/1234/status".into(), "read", 1, false, 0);
+        log.add("/var/lib/app/db".into(), PathOp::Write, 1, false, 0);
+        log.add("/usr/share/doc/x".into(), PathOp::Read, 1, false, 0);
+        log.add("/home/alice/.config/app/rc".into(), PathOp::Read, 1, false, 0);
+        log.add("/proc/1234/status".into(), PathOp::Read, 1, false, 0);
         let keys: Vec<&str> = log.entries.keys().map(String::as_str).collect();
         assert_eq!(keys, ["/home/alice/.config", "/proc/1234", "/var/lib/app/db"]);
     }
@@ -218,21 +216,21 @@ mod tests {
     fn folds_a_directory_of_many_distinct_names() {
         let mut log = PathLog::default();
         for i in 0..(MAX_CHILDREN + 10) {
-            log.add(format!("/var/spool/app/{i:08}"), "create", 1, false, 0);
+            log.add(format!("/var/spool/app/{i:08}"), PathOp::Create, 1, false, 0);
         }
-        log.add("/var/spool/other".into(), "create", 2, false, 0);
+        log.add("/var/spool/other".into(), PathOp::Create, 2, false, 0);
         assert!(log.entries.contains_key("/var/spool/app/*"));
         assert_eq!(log.entries.keys().filter(|k| k.starts_with("/var/spool/app/")).count(), 1);
-        assert!(log.entries["/var/spool/app/*"].ops.contains("create"));
+        assert!(log.entries["/var/spool/app/*"].ops.contains(&PathOp::Create));
     }
 
     #[test]
     fn a_fresh_directory_each_round_joins_the_fold_above_it() {
         let mut log = PathLog::default();
         for round in 0..1000 {
-            log.add(format!("/var/lib/app/round-{round}"), "mkdir", 1, false, 0);
+            log.add(format!("/var/lib/app/round-{round}"), PathOp::Mkdir, 1, false, 0);
             for f in 0..3 {
-                log.add(format!("/var/lib/app/round-{round}/f{f}"), "create", 1, false, 0);
+                log.add(format!("/var/lib/app/round-{round}/f{f}"), PathOp::Create, 1, false, 0);
             }
         }
         let below: Vec<&str> = log.entries.keys().map(String::as_str).filter(|k| k.starts_with("/var/lib/app/")).collect();
@@ -246,11 +244,11 @@ mod tests {
     #[test]
     fn a_refused_write_is_a_failure_not_a_write_and_a_failed_read_still_counts() {
         let mut log = PathLog::default();
-        log.add("/var/lib/app/state".into(), "create", 1, false, 30);
-        log.add("/home/alice/.cache".into(), "stat", 1, false, 2);
+        log.add("/var/lib/app/state".into(), PathOp::Create, 1, false, 30);
+        log.add("/home/alice/.cache".into(), PathOp::Stat, 1, false, 2);
         let state = &log.entries["/var/lib/app/state"];
         assert!(state.ops.is_empty());
         assert_eq!(state.failures, ["create EROFS".to_string()].into());
-        assert!(log.entries["/home/alice/.cache"].ops.contains("stat"));
+        assert!(log.entries["/home/alice/.cache"].ops.contains(&PathOp::Stat));
     }
 }

@@ -1,0 +1,154 @@
+//! The file system view: ProtectSystem=strict with the fewest ReadWritePaths=, PrivateTmp=,
+//! ProtectHome= and UMask=.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    dropin::Setting,
+    quoting::{comment_safe, some_of, unit_path},
+    verdict::{Evidence, Verdict, open, set},
+};
+use crate::{
+    output::thousands,
+    profile::{
+        PathOp,
+        path_text::{self, is_under},
+    },
+};
+
+/// Pseudo file systems: ProtectSystem= does not govern writes there.
+const KERNEL_TREES: [&str; 3] = ["/dev", "/proc", "/sys"];
+const TEMPORARY: [&str; 2] = ["/tmp", "/var/tmp"];
+
+/// PrivateTmp=yes unless something outside the service must meet it in /tmp (a socket bound
+/// there); also whether it was set.
+pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
+    let shared: Vec<&str> = TEMPORARY.iter().flat_map(|d| ev.paths_under(d, |op| op == PathOp::BindUnix)).collect();
+    if !shared.is_empty() {
+        let why = format!("a socket other processes reach was bound in a temporary directory: {}", some_of(shared.iter().copied(), 3));
+        return (open("PrivateTmp", why), false);
+    }
+    // A private /tmp starts empty: a write into a directory there that the service did not
+    // make itself expects something put there by others.
+    let made: BTreeSet<&str> = ev.paths_under("/", |op| op == PathOp::Mkdir).into_iter().collect();
+    let foreign: Vec<&str> = TEMPORARY
+        .iter()
+        .flat_map(|d| ev.written(d))
+        .filter(|p| {
+            let dir = path_text::parent(p.trim_end_matches("/*"));
+            dir != "/tmp" && dir != "/var/tmp" && !made.contains(dir)
+        })
+        .collect();
+    if !foreign.is_empty() {
+        let why = format!("written in temporary directories the service did not create: {}", some_of(foreign.iter().copied(), 3));
+        return (open("PrivateTmp", why), false);
+    }
+    let used: Vec<&str> = ev.touched("/tmp").into_iter().chain(ev.touched("/var/tmp")).collect();
+    let why = if used.is_empty() {
+        "/tmp and /var/tmp were not used".to_string()
+    } else {
+        format!("/tmp and /var/tmp become the service's own ({} path(s) used, e.g. {})", used.len(), some_of(used.iter().copied(), 2))
+    };
+    (set(&[("PrivateTmp", "yes")], why), true)
+}
+
+/// ProtectSystem=strict with the fewest ReadWritePaths= that cover every write.
+pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
+    let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for (path, use_) in &ev.profile.paths {
+        let writes: Vec<PathOp> = use_.ops.iter().copied().filter(|o| o.is_write()).collect();
+        if writes.is_empty() || KERNEL_TREES.iter().any(|d| is_under(path, d)) {
+            continue;
+        }
+        if private_tmp && TEMPORARY.iter().any(|d| is_under(path, d)) {
+            continue;
+        }
+        let folded = path.strip_suffix("/*");
+        let mut dir = match folded {
+            Some(dir) => dir.to_string(),
+            None if use_.incomplete || writes.iter().any(|o| o.changes_directory()) => path_text::parent(path).to_string(),
+            None => path.clone(),
+        };
+        if use_.incomplete {
+            notes.push(format!("{} was written but its full name is unknown (cut by the kernel): its directory is allowed", comment_safe(path)));
+        }
+        if !path_text::is_plain(&dir) {
+            let unsafe_dir = dir.clone();
+            while !path_text::is_plain(&dir) {
+                dir = path_text::parent(&dir).to_string();
+            }
+            notes.push(format!(
+                "WARNING: {} has characters a unit file cannot carry safely; its nearest plain ancestor {} is allowed instead",
+                comment_safe(&unsafe_dir),
+                dir
+            ));
+            log::warn!("a written path with control or non-UTF-8 bytes ({unsafe_dir}) is covered by {dir} in ReadWritePaths=");
+        }
+        let ops: Vec<&str> = writes.iter().map(|o| o.name()).collect();
+        needed.entry(dir).or_default().push(format!("{} {}", ops.join(","), comment_safe(path)));
+    }
+    // Keep only the outermost of nested paths.
+    let all: Vec<String> = needed.keys().cloned().collect();
+    let mut lines = vec![Setting::new("ProtectSystem", "strict")];
+    let mut why = vec!["the whole file system is read-only for the service, except what it was seen writing:".to_string()];
+    for dir in &all {
+        if all.iter().any(|other| other != dir && is_under(dir, other)) {
+            continue;
+        }
+        let covered: Vec<String> = needed.iter().filter(|(d, _)| is_under(d, dir)).flat_map(|(_, e)| e.clone()).collect();
+        why.push(format!("  {}: {} ({})", comment_safe(dir), some_of(covered.iter().map(String::as_str), 3), thousands(covered.len() as u64)));
+        if let Some(hint) = directory_hint(dir) {
+            why.push(format!("    {hint}"));
+        }
+        lines.push(Setting::new("ReadWritePaths", unit_path(dir)));
+    }
+    if all.is_empty() {
+        why.push("  nothing outside /dev, /proc, /sys and the private /tmp was written".to_string());
+    }
+    why.extend(notes);
+    Verdict::Set { lines, why }
+}
+
+/// StateDirectory= and friends, where a path is a service's own directory: systemd then creates
+/// and owns it, and the drop-in needs no ReadWritePaths= for it.
+fn directory_hint(dir: &str) -> Option<String> {
+    for (base, directive) in
+        [("/var/lib", "StateDirectory"), ("/var/log", "LogsDirectory"), ("/run", "RuntimeDirectory"), ("/var/cache", "CacheDirectory")]
+    {
+        if let Some(rest) = dir.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
+            return Some(format!("could be {directive}={} instead (systemd creates it and makes it writable)", comment_safe(rest)));
+        }
+    }
+    None
+}
+
+pub fn protect_home(ev: &Evidence) -> Verdict {
+    let homes = ["/home", "/root", "/run/user"];
+    let written: Vec<&str> = homes.iter().flat_map(|d| ev.written(d)).collect();
+    let touched: Vec<&str> = homes.iter().flat_map(|d| ev.touched(d)).collect();
+    if !written.is_empty() {
+        open("ProtectHome", format!("home directories were written: {}", some_of(written.iter().copied(), 3)))
+    } else if !touched.is_empty() {
+        set(&[("ProtectHome", "read-only")], format!("home directories were only read: {}", some_of(touched.iter().copied(), 3)))
+    } else {
+        set(&[("ProtectHome", "yes")], "/home, /root and /run/user were never touched")
+    }
+}
+
+pub fn umask(ev: &Evidence) -> Verdict {
+    let created: Vec<&str> = ev
+        .profile
+        .paths
+        .iter()
+        .filter(|(p, u)| {
+            u.ops.iter().any(|o| matches!(o, PathOp::Create | PathOp::Mkdir | PathOp::Mknod)) && !KERNEL_TREES.iter().any(|d| is_under(p, d))
+        })
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if created.is_empty() && !ev.syscalls.contains("umask") {
+        set(&[("UMask", "0077")], "no file or directory was created")
+    } else {
+        open("UMask", format!("files were created ({}), and their modes for other users depend on it", some_of(created.iter().copied(), 2)))
+    }
+}

@@ -1,0 +1,103 @@
+//! Networking: RestrictAddressFamilies=, PrivateNetwork=, IPAddressDeny=/Allow= and
+//! SocketBindAllow=/Deny=.
+
+use std::collections::BTreeSet;
+
+use super::{
+    dropin::Setting,
+    quoting::some_of,
+    target::Target,
+    verdict::{Evidence, Verdict, open, set, settings},
+};
+use crate::output::thousands;
+
+pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> {
+    let families = ev.families();
+    let mut verdicts = Vec::new();
+    let mut listed: Vec<&str> = families.iter().copied().filter(|f| *f != "AF_UNSPEC").collect();
+    let mut why = vec![if listed.is_empty() {
+        "no socket was created".to_string()
+    } else {
+        let by = |f: &str| some_of(ev.profile.families[f].executables.iter().map(String::as_str), 2);
+        format!("socket() families: {}", listed.iter().map(|f| format!("{f} ({})", by(f))).collect::<Vec<_>>().join(", "))
+    }];
+    if target.unit.get("Type").is_some_and(|t| t == "notify" || t == "notify-reload") && !listed.contains(&"AF_UNIX") {
+        listed.push("AF_UNIX");
+        why.push("AF_UNIX added: the unit is Type=notify and sd_notify needs it".into());
+    }
+    let value = if listed.is_empty() { "none".to_string() } else { listed.join(" ") };
+    why.push("the empty assignment first resets the list; families the unit refused never reached the probes".into());
+    verdicts.push(Verdict::Set { lines: vec![Setting::new("RestrictAddressFamilies", ""), Setting::new("RestrictAddressFamilies", value)], why });
+
+    let inet = families.contains("AF_INET") || families.contains("AF_INET6");
+    let outward: Vec<&str> = ev.profile.sockets.iter().filter(|(_, s)| s.scope != "loopback").map(|(k, _)| k.as_str()).collect();
+    if !inet && !families.contains("AF_NETLINK") && !families.contains("AF_PACKET") {
+        verdicts.push(set(&[("PrivateNetwork", "yes")], "no inet, netlink or packet socket was created"));
+        verdicts.push(set(&[("IPAddressDeny", "any")], "no inet socket was created"));
+    } else {
+        let host_families = families.iter().copied().filter(|f| ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"].contains(f));
+        verdicts.push(open("PrivateNetwork", format!("the service uses the host network ({})", some_of(host_families, 4))));
+        if outward.is_empty() {
+            verdicts.push(Verdict::Set {
+                lines: settings(&[("IPAddressDeny", "any"), ("IPAddressAllow", "localhost")]),
+                why: vec!["every bind and connect was on a loopback address".into()],
+            });
+        } else {
+            verdicts.push(pinned_peers(ev, pin_peers, &outward));
+        }
+    }
+    verdicts.push(socket_bind(ev, target));
+    verdicts
+}
+
+/// IPAddressAllow= for a service that reaches beyond loopback: only on request, and only when
+/// every peer is known. Inbound clients are not observed, so a service listening beyond loopback
+/// is never pinned: it would lock its own clients out.
+fn pinned_peers(ev: &Evidence, pin_peers: bool, outward: &[&str]) -> Verdict {
+    let listening: Vec<&str> = ev
+        .profile
+        .sockets
+        .iter()
+        .filter(|(_, s)| s.op == "bind" && s.scope != "loopback" && s.port != 0)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !pin_peers {
+        let hint = if listening.is_empty() { " (--pin-peers pins the peers connected to)" } else { "" };
+        return open("IPAddressDeny", format!("binds or connects beyond loopback: {}{hint}", some_of(outward.iter().copied(), 3)));
+    }
+    if !listening.is_empty() {
+        let why = format!("not pinned: it listens beyond loopback ({}) and its clients' addresses are not observed", some_of(listening.iter().copied(), 3));
+        return open("IPAddressDeny", why);
+    }
+    if let Some(lost) = ev.profile.losses.get("peers_table_full") {
+        return open("IPAddressDeny", format!("not pinned: {lost} connects to new peers were lost (table full)"));
+    }
+    let mut lines = settings(&[("IPAddressDeny", "any"), ("IPAddressAllow", "localhost")]);
+    lines.extend(ev.profile.peers.keys().map(|peer| Setting::new("IPAddressAllow", peer.as_str())));
+    let why = ev
+        .profile
+        .peers
+        .iter()
+        .map(|(peer, u)| format!("{peer}: {} connects ({})", thousands(u.count), some_of(u.executables.iter().map(String::as_str), 2)))
+        .collect();
+    Verdict::Set { lines, why }
+}
+
+fn socket_bind(ev: &Evidence, target: &Target) -> Verdict {
+    let binds: Vec<_> = ev.profile.sockets.values().filter(|s| s.op == "bind").collect();
+    if !target.bpf_framework {
+        return open("SocketBindAllow", "the target systemd lacks +BPF_FRAMEWORK: it would accept the directive without enforcing it");
+    }
+    if binds.iter().any(|s| s.port == 0) {
+        return open("SocketBindAllow", "a socket was bound to port 0 (an ephemeral port)");
+    }
+    let allows: BTreeSet<String> = binds.iter().map(|b| format!("{}:{}:{}", b.family, b.protocol, b.port)).collect();
+    let mut lines = vec![Setting::new("SocketBindDeny", "any")];
+    lines.extend(allows.into_iter().map(|a| Setting::new("SocketBindAllow", a)));
+    let why = if binds.is_empty() {
+        "no inet socket was bound".to_string()
+    } else {
+        format!("ports bound: {}", binds.iter().map(|b| format!("{}/{} {}", b.protocol, b.port, b.family)).collect::<Vec<_>>().join(", "))
+    };
+    Verdict::Set { lines, why: vec![why] }
+}

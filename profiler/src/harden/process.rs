@@ -1,0 +1,61 @@
+//! What a process may become or do to itself: namespaces, W^X memory, new privileges,
+//! set-user-ID files, personality, realtime scheduling, IPC objects and mounts.
+
+use super::{
+    quoting::some_of,
+    verdict::{Evidence, Verdict, absent_or, open, set},
+};
+
+pub fn namespaces(ev: &Evidence) -> Verdict {
+    let kinds: Vec<&str> = ev.profile.namespaces.keys().map(String::as_str).collect();
+    if kinds.contains(&"setns-any") {
+        return open("RestrictNamespaces", "setns(2) was called without naming a namespace type");
+    }
+    if kinds.is_empty() {
+        set(&[("RestrictNamespaces", "yes")], "no namespace was created or joined")
+    } else {
+        set(&[("RestrictNamespaces", &kinds.join(" "))], format!("namespaces created or joined: {}", kinds.join(", ")))
+    }
+}
+
+pub fn memory_deny_write_execute(ev: &Evidence) -> Verdict {
+    let acts: Vec<&str> = ev.acts("mmap-write-exec").into_iter().chain(ev.acts("mprotect-exec")).collect();
+    absent_or(("MemoryDenyWriteExecute", "yes"), &acts, "no writable-and-executable mapping was made")
+}
+
+pub fn no_new_privileges(ev: &Evidence) -> Verdict {
+    match ev.profile.acts.get("setuid-exec") {
+        None => set(&[("NoNewPrivileges", "yes")], "no set-user-ID or set-group-ID program was executed"),
+        Some(u) => open(
+            "NoNewPrivileges",
+            format!(
+                "set-user-ID/set-group-ID programs ran ({}); note that SystemCallFilter= and the other seccomp-based lines imply it anyway once CAP_SYS_ADMIN is not kept",
+                some_of(u.executables.iter().map(String::as_str), 3)
+            ),
+        ),
+    }
+}
+
+pub fn restrict_suid_sgid(ev: &Evidence) -> Verdict {
+    absent_or(("RestrictSUIDSGID", "yes"), &ev.acts("setuid-mode"), "no file was given a set-user-ID or set-group-ID mode")
+}
+
+pub fn lock_personality(ev: &Evidence) -> Verdict {
+    let changed: Vec<&str> = ev.acts("personality").into_iter().filter(|p| *p != "personality 0x0").collect();
+    absent_or(("LockPersonality", "yes"), &changed, "the execution domain was never changed")
+}
+
+pub fn restrict_realtime(ev: &Evidence) -> Verdict {
+    absent_or(("RestrictRealtime", "yes"), &ev.acts("realtime"), "no realtime scheduling policy was requested")
+}
+
+/// PrivateIPC= and RemoveIPC=.
+pub fn ipc(ev: &Evidence) -> [Verdict; 2] {
+    let ipc = ev.used(&["shmget", "shmat", "semget", "msgget", "mq_open"]);
+    let why = "no System V or POSIX message-queue IPC object was used";
+    [absent_or(("PrivateIPC", "yes"), &ipc, why), absent_or(("RemoveIPC", "yes"), &ipc, why)]
+}
+
+pub fn private_mounts(ev: &Evidence) -> Verdict {
+    absent_or(("PrivateMounts", "yes"), &ev.used(&["mount", "umount2", "move_mount", "fsmount", "pivot_root"]), "nothing was mounted")
+}
