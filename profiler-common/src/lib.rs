@@ -18,7 +18,7 @@ pub mod map_names {
     pub const CAP_STACKS: &str = "CAP_STACKS";
     pub const LOSSES: &str = "LOSSES";
     pub const WATCH_PATH: &str = "WATCH_PATH";
-    pub const SIGNALS: &str = "SIGNALS";
+    pub const OBSERVATIONS: &str = "OBSERVATIONS";
     pub const PEERS: &str = "PEERS";
     pub const ERRORS: &str = "ERRORS";
     pub const PATH_EVENTS: &str = "PATH_EVENTS";
@@ -167,8 +167,8 @@ pub mod loss {
     pub const CAP_STACKS_FULL: u32 = 3;
     /// A syscall number out of the recorded range.
     pub const SYSCALL_OUT_OF_RANGE: u32 = 4;
-    /// A signal (family, namespace, device, port, ...) could not be added to `SIGNALS`.
-    pub const SIGNALS_FULL: u32 = 5;
+    /// An observation (family, namespace, device, port, ...) could not be added to `OBSERVATIONS`.
+    pub const OBSERVATIONS_FULL: u32 = 5;
     /// A path record found the ring buffer full and was dropped.
     pub const PATH_EVENTS_LOST: u32 = 6;
     /// A path whose user string could not be read (bad pointer): not recorded.
@@ -180,12 +180,12 @@ pub mod loss {
     pub const COUNT: u32 = 10;
 }
 
-/// Distinct (signal, value, executable) triples.
-pub const MAX_SIGNALS: u32 = 8_192;
+/// Distinct (observation kind, value, executable) triples.
+pub const MAX_OBSERVATIONS: u32 = 8_192;
 /// Distinct (peer address, executable) pairs of connects beyond loopback, kept apart from
-/// `SIGNALS` so a service talking to many hosts cannot crowd out the other signals.
+/// `OBSERVATIONS` so a service talking to many hosts cannot crowd out the other observations.
 pub const MAX_PEERS: u32 = 4_096;
-/// Distinct (syscall, errno, executable) error returns, kept apart from `SIGNALS` too.
+/// Distinct (syscall, errno, executable) error returns, kept apart from `OBSERVATIONS` too.
 pub const MAX_ERRORS: u32 = 4_096;
 /// Paths recently sent to userspace, remembered in the kernel so repeats cost no event.
 pub const PATH_DEDUP_ENTRIES: u32 = 16_384;
@@ -198,7 +198,7 @@ pub const PATH_NAME_LEN: usize = 64;
 pub const PATH_DEPTH: usize = 24;
 
 /// Observations that are a number, not a string: what a syscall argument or a cgroup hook said.
-pub mod signal {
+pub mod observation {
     /// `socket(family, ..)`: value = address family.
     pub const SOCKET_FAMILY: u16 = 1;
     /// clone/clone3/unshare with CLONE_NEW* flags: value = the flags masked to CLONE_NEW*.
@@ -280,16 +280,93 @@ pub mod addr_class {
     pub const OTHER: u64 = 2;
 }
 
-/// One distinct observation of a `signal` kind by one executable.
+/// One distinct observation of an `observation` kind by one executable.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SignalKey {
-    pub signal: u16,
+pub struct ObservationKey {
+    pub kind: u16,
     pub sub: u16,
     pub exe_slot: u32,
     pub value: u64,
 }
-const _: () = assert!(core::mem::size_of::<SignalKey>() == 16);
+const _: () = assert!(core::mem::size_of::<ObservationKey>() == 16);
+
+/// x86_64 syscall numbers the kernel programs decode arguments of, by name
+/// (arch/x86/entry/syscalls/syscall_64.tbl). The `syscalls` crate does not build for the BPF
+/// target, so the numbers are written here once and a userspace test checks every one against
+/// that crate's table.
+pub mod x86_64_nr {
+    macro_rules! numbers {
+        ($($name:ident = $nr:literal),* $(,)?) => {
+            $(pub const $name: u64 = $nr;)*
+            /// Every number above with its syscall's name, for the test.
+            pub const ALL: &[(&str, u64)] = &[$((stringify!($name), $name)),*];
+        };
+    }
+    numbers! {
+        OPEN = 2,
+        STAT = 4,
+        LSTAT = 6,
+        MMAP = 9,
+        MPROTECT = 10,
+        ACCESS = 21,
+        SOCKET = 41,
+        BIND = 49,
+        CLONE = 56,
+        TRUNCATE = 76,
+        FTRUNCATE = 77,
+        RENAME = 82,
+        MKDIR = 83,
+        RMDIR = 84,
+        CREAT = 85,
+        LINK = 86,
+        UNLINK = 87,
+        SYMLINK = 88,
+        READLINK = 89,
+        CHMOD = 90,
+        FCHMOD = 91,
+        CHOWN = 92,
+        FCHOWN = 93,
+        LCHOWN = 94,
+        UTIME = 132,
+        MKNOD = 133,
+        PERSONALITY = 135,
+        SCHED_SETSCHEDULER = 144,
+        SETXATTR = 188,
+        LSETXATTR = 189,
+        FSETXATTR = 190,
+        REMOVEXATTR = 197,
+        LREMOVEXATTR = 198,
+        FREMOVEXATTR = 199,
+        UTIMES = 235,
+        OPENAT = 257,
+        MKDIRAT = 258,
+        MKNODAT = 259,
+        FCHOWNAT = 260,
+        FUTIMESAT = 261,
+        NEWFSTATAT = 262,
+        UNLINKAT = 263,
+        RENAMEAT = 264,
+        LINKAT = 265,
+        SYMLINKAT = 266,
+        READLINKAT = 267,
+        FCHMODAT = 268,
+        FACCESSAT = 269,
+        UNSHARE = 272,
+        UTIMENSAT = 280,
+        SETNS = 308,
+        SCHED_SETATTR = 314,
+        RENAMEAT2 = 316,
+        PKEY_MPROTECT = 329,
+        STATX = 332,
+        CLONE3 = 435,
+        OPENAT2 = 437,
+        FACCESSAT2 = 439,
+        FCHMODAT2 = 452,
+        SETXATTRAT = 463,
+        REMOVEXATTRAT = 466,
+    }
+}
 
 /// What a path record says was done to the path.
 pub mod path_op {
@@ -381,7 +458,7 @@ mod pod {
     unsafe impl aya::Pod for ExeSyscalls {}
     unsafe impl aya::Pod for CapKey {}
     unsafe impl aya::Pod for CapCounts {}
-    unsafe impl aya::Pod for SignalKey {}
+    unsafe impl aya::Pod for ObservationKey {}
     unsafe impl aya::Pod for PathEvent {}
     unsafe impl aya::Pod for KernelOffsets {}
 }

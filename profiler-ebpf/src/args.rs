@@ -3,8 +3,8 @@
 //!
 //! Runs as a tail call from `sys_exit`, only for watched tasks of the native ABI, so the
 //! machine-wide cost of the syscall hooks does not grow with what is decoded here. Every call
-//! is decoded whatever it returned: an attempt shows what the service wants. Numbers are x86_64's
-//! (arch/x86/entry/syscalls/syscall_64.tbl); i386 and x32 calls are counted but not decoded.
+//! is decoded whatever it returned: an attempt shows what the service wants. Only x86_64
+//! calls are decoded; i386 and x32 calls are counted but not decoded.
 
 use aya_ebpf::{
     helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
@@ -12,12 +12,12 @@ use aya_ebpf::{
     maps::ProgramArray,
     programs::RawTracePointContext,
 };
-use profiler_common::{path_op as op, signal};
+use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
 use crate::{
     filter::watched_task,
     paths::{AT_FDCWD, emit},
-    signals::note,
+    observations::note,
     syscalls::PT_REGS_ORIG_AX,
 };
 
@@ -46,14 +46,168 @@ const CLONE_NEW_MASK: u64 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_000
     | 0x2000_0000 | 0x4000_0000 | 0x80;
 const AF_UNIX: u16 = 1;
 
-/// The x86_64 syscalls `decode_args` looks at; keep in step with its `match`. `sys_exit`
-/// tail-calls the decoder only for these, so the calls a busy server makes most (read, write,
-/// epoll_wait, sendto, ...) cost no tail call.
-const DECODED: [u64; 61] = [
-    2, 4, 6, 9, 10, 21, 41, 49, 56, 76, 77, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 132, 133, 135, 144,
-    188, 189, 190, 197, 198, 199, 235, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 272, 280,
-    308, 314, 316, 329, 332, 435, 437, 439, 452, 463, 466,
-];
+/// One table of the x86_64 syscalls the decoder looks at, each with what it decodes. The macro
+/// makes from it both `DECODED`, the calls `sys_exit` tail-calls the decoder for (so the ones
+/// a busy server makes most, read, write, epoll_wait, cost no tail call), and the dispatch, so
+/// the two cannot drift. The numbers are `profiler_common::x86_64_nr`'s.
+macro_rules! decoders {
+    (fn $decode:ident($nr:ident, $a:ident, $exe:ident, $path:ident, $second:ident) { $( $($name:ident)|+ => $body:expr, )* }) => {
+        const DECODED: &[u64] = &[ $( $( $name, )+ )* ];
+
+        #[inline(always)]
+        fn $decode($nr: u64, $a: &impl Fn(usize) -> u64, $exe: u32, $path: &mut Option<PathArg>, $second: &mut Option<PathArg>) {
+            match $nr {
+                $( $($name)|+ => $body, )*
+                _ => {}
+            }
+        }
+    };
+}
+
+/// A path argument to record: (op, directory fd, user pointer to the name).
+type PathArg = (u32, i64, u64);
+
+decoders! {
+    fn decode(nr, a, exe, path, second) {
+        // open, creat, openat, openat2
+        OPEN => {
+            let flags = a(1);
+            if flags & O_CREAT != 0 {
+                note_mode(a(2), exe);
+            }
+            *path = Some((open_op(flags), AT_FDCWD, a(0)));
+        },
+        CREAT => {
+            note_mode(a(1), exe);
+            *path = Some((op::CREATE, AT_FDCWD, a(0)));
+        },
+        OPENAT => {
+            let flags = a(2);
+            if flags & O_CREAT != 0 {
+                note_mode(a(3), exe);
+            }
+            *path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
+        },
+        OPENAT2 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let flags = user::<u64>(a(2)).unwrap_or(0);
+            if flags & O_CREAT != 0 {
+                note_mode(user::<u64>(a(2) + 8).unwrap_or(0), exe);
+            }
+            *path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
+        },
+        // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx
+        STAT | LSTAT | ACCESS | READLINK => *path = Some((op::STAT, AT_FDCWD, a(0))),
+        NEWFSTATAT | READLINKAT | FACCESSAT | FACCESSAT2 | STATX => *path = Some((op::STAT, a(0) as i32 as i64, a(1))),
+        // mkdir, mkdirat, mknod, mknodat
+        MKDIR => {
+            note_mode(a(1), exe);
+            *path = Some((op::MKDIR, AT_FDCWD, a(0)));
+        },
+        MKDIRAT => {
+            note_mode(a(2), exe);
+            *path = Some((op::MKDIR, a(0) as i32 as i64, a(1)));
+        },
+        MKNOD => {
+            note_mode(a(1), exe);
+            *path = Some((op::MKNOD, AT_FDCWD, a(0)));
+        },
+        MKNODAT => {
+            note_mode(a(2), exe);
+            *path = Some((op::MKNOD, a(0) as i32 as i64, a(1)));
+        },
+        // unlink, rmdir, unlinkat
+        UNLINK => *path = Some((op::UNLINK, AT_FDCWD, a(0))),
+        RMDIR => *path = Some((op::RMDIR, AT_FDCWD, a(0))),
+        UNLINKAT => {
+            let kind = if a(2) & AT_REMOVEDIR != 0 { op::RMDIR } else { op::UNLINK };
+            *path = Some((kind, a(0) as i32 as i64, a(1)));
+        },
+        // rename, renameat, renameat2: both names change
+        RENAME => {
+            *path = Some((op::RENAME, AT_FDCWD, a(0)));
+            *second = Some((op::RENAME, AT_FDCWD, a(1)));
+        },
+        RENAMEAT | RENAMEAT2 => {
+            *path = Some((op::RENAME, a(0) as i32 as i64, a(1)));
+            *second = Some((op::RENAME, a(2) as i32 as i64, a(3)));
+        },
+        // link, linkat, symlink, symlinkat: only the new name is written
+        LINK => *path = Some((op::LINK, AT_FDCWD, a(1))),
+        LINKAT => *path = Some((op::LINK, a(2) as i32 as i64, a(3))),
+        SYMLINK => *path = Some((op::SYMLINK, AT_FDCWD, a(1))),
+        SYMLINKAT => *path = Some((op::SYMLINK, a(1) as i32 as i64, a(2))),
+        // truncate, ftruncate
+        TRUNCATE => *path = Some((op::TRUNCATE, AT_FDCWD, a(0))),
+        FTRUNCATE => *path = Some((op::TRUNCATE, a(0) as i32 as i64, 0)),
+        // chmod, fchmod, fchmodat, fchmodat2
+        CHMOD => {
+            note_mode(a(1), exe);
+            *path = Some((op::CHMOD, AT_FDCWD, a(0)));
+        },
+        FCHMOD => {
+            note_mode(a(1), exe);
+            *path = Some((op::CHMOD, a(0) as i32 as i64, 0));
+        },
+        FCHMODAT | FCHMODAT2 => {
+            note_mode(a(2), exe);
+            *path = Some((op::CHMOD, a(0) as i32 as i64, a(1)));
+        },
+        // chown, lchown, fchown, fchownat
+        CHOWN | LCHOWN => *path = Some((op::CHOWN, AT_FDCWD, a(0))),
+        FCHOWN => *path = Some((op::CHOWN, a(0) as i32 as i64, 0)),
+        FCHOWNAT => *path = Some((op::CHOWN, a(0) as i32 as i64, a(1))),
+        // utime, utimes, futimesat, utimensat (a NULL path means the descriptor itself)
+        UTIME | UTIMES => *path = Some((op::UTIMES, AT_FDCWD, a(0))),
+        FUTIMESAT | UTIMENSAT => *path = Some((op::UTIMES, a(0) as i32 as i64, a(1))),
+        // setxattr, lsetxattr, removexattr, lremovexattr / f* / *at
+        SETXATTR | LSETXATTR | REMOVEXATTR | LREMOVEXATTR => *path = Some((op::XATTR, AT_FDCWD, a(0))),
+        FSETXATTR | FREMOVEXATTR => *path = Some((op::XATTR, a(0) as i32 as i64, 0)),
+        SETXATTRAT | REMOVEXATTRAT => *path = Some((op::XATTR, a(0) as i32 as i64, a(1))),
+        // bind: an AF_UNIX socket with a filesystem name creates that name
+        BIND => {
+            let addr = a(1);
+            if user::<u16>(addr) == Some(AF_UNIX) && user::<u8>(addr + 2).unwrap_or(0) != 0 {
+                *path = Some((op::BIND_UNIX, AT_FDCWD, addr + 2));
+            }
+        },
+        // socket
+        SOCKET => note(observation::SOCKET_FAMILY, 0, a(0) & 0xffff, exe),
+        // clone (flags first on x86_64), clone3 (struct clone_args, flags first), unshare
+        CLONE | UNSHARE => {
+            let flags = a(0) & CLONE_NEW_MASK;
+            if flags != 0 {
+                note(observation::NAMESPACE, 0, flags, exe);
+            }
+        },
+        CLONE3 => {
+            let flags = user::<u64>(a(0)).unwrap_or(0) & CLONE_NEW_MASK;
+            if flags != 0 {
+                note(observation::NAMESPACE, 0, flags, exe);
+            }
+        },
+        SETNS => note(observation::SETNS, 0, a(1), exe),
+        // mmap, mprotect, pkey_mprotect
+        MMAP => {
+            if a(2) & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC {
+                note(observation::MMAP_WX, 0, a(2), exe);
+            }
+        },
+        MPROTECT | PKEY_MPROTECT => {
+            if a(2) & PROT_EXEC != 0 {
+                note(observation::MPROTECT_EXEC, 0, a(2), exe);
+            }
+        },
+        PERSONALITY => {
+            if a(0) != PERSONALITY_QUERY {
+                note(observation::PERSONALITY, 0, a(0), exe);
+            }
+        },
+        // sched_setscheduler(pid, policy, ..), sched_setattr(pid, attr{size, policy, ..})
+        SCHED_SETSCHEDULER => realtime(a(1), exe),
+        SCHED_SETATTR => realtime(user::<u32>(a(1) + 4).unwrap_or(0) as u64, exe),
+    }
+}
 
 /// `DECODED` as a bitmap over syscall numbers below 512.
 pub const DECODED_BITS: [u64; 8] = {
@@ -102,7 +256,7 @@ fn open_op(flags: u64) -> u32 {
 #[inline(always)]
 fn note_mode(mode: u64, exe: u32) {
     if mode & S_ISUID_OR_GID != 0 {
-        note(signal::SUID_MODE, 0, mode & 0o7777, exe);
+        note(observation::SUID_MODE, 0, mode & 0o7777, exe);
     }
 }
 
@@ -121,148 +275,9 @@ pub fn decode_args(ctx: RawTracePointContext) -> i32 {
     let a = |n| arg(regs, n);
     // At most two paths per call (rename); emitted after the match, so the path code is
     // verified at two call sites, not at one per syscall.
-    let mut path: Option<(u32, i64, u64)> = None;
-    let mut second: Option<(u32, i64, u64)> = None;
-    match nr {
-        // open, creat, openat, openat2
-        2 => {
-            let flags = a(1);
-            if flags & O_CREAT != 0 {
-                note_mode(a(2), exe);
-            }
-            path = Some((open_op(flags), AT_FDCWD, a(0)));
-        }
-        85 => {
-            note_mode(a(1), exe);
-            path = Some((op::CREATE, AT_FDCWD, a(0)));
-        }
-        257 => {
-            let flags = a(2);
-            if flags & O_CREAT != 0 {
-                note_mode(a(3), exe);
-            }
-            path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
-        }
-        437 => {
-            // struct open_how { u64 flags; u64 mode; u64 resolve; }
-            let flags = user::<u64>(a(2)).unwrap_or(0);
-            if flags & O_CREAT != 0 {
-                note_mode(user::<u64>(a(2) + 8).unwrap_or(0), exe);
-            }
-            path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
-        }
-        // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx
-        4 | 6 | 21 | 89 => path = Some((op::STAT, AT_FDCWD, a(0))),
-        262 | 267 | 269 | 439 | 332 => path = Some((op::STAT, a(0) as i32 as i64, a(1))),
-        // mkdir, mkdirat, mknod, mknodat
-        83 => {
-            note_mode(a(1), exe);
-            path = Some((op::MKDIR, AT_FDCWD, a(0)));
-        }
-        258 => {
-            note_mode(a(2), exe);
-            path = Some((op::MKDIR, a(0) as i32 as i64, a(1)));
-        }
-        133 => {
-            note_mode(a(1), exe);
-            path = Some((op::MKNOD, AT_FDCWD, a(0)));
-        }
-        259 => {
-            note_mode(a(2), exe);
-            path = Some((op::MKNOD, a(0) as i32 as i64, a(1)));
-        }
-        // unlink, rmdir, unlinkat
-        87 => path = Some((op::UNLINK, AT_FDCWD, a(0))),
-        84 => path = Some((op::RMDIR, AT_FDCWD, a(0))),
-        263 => {
-            let kind = if a(2) & AT_REMOVEDIR != 0 { op::RMDIR } else { op::UNLINK };
-            path = Some((kind, a(0) as i32 as i64, a(1)));
-        }
-        // rename, renameat, renameat2: both names change
-        82 => {
-            path = Some((op::RENAME, AT_FDCWD, a(0)));
-            second = Some((op::RENAME, AT_FDCWD, a(1)));
-        }
-        264 | 316 => {
-            path = Some((op::RENAME, a(0) as i32 as i64, a(1)));
-            second = Some((op::RENAME, a(2) as i32 as i64, a(3)));
-        }
-        // link, linkat, symlink, symlinkat: only the new name is written
-        86 => path = Some((op::LINK, AT_FDCWD, a(1))),
-        265 => path = Some((op::LINK, a(2) as i32 as i64, a(3))),
-        88 => path = Some((op::SYMLINK, AT_FDCWD, a(1))),
-        266 => path = Some((op::SYMLINK, a(1) as i32 as i64, a(2))),
-        // truncate, ftruncate
-        76 => path = Some((op::TRUNCATE, AT_FDCWD, a(0))),
-        77 => path = Some((op::TRUNCATE, a(0) as i32 as i64, 0)),
-        // chmod, fchmod, fchmodat, fchmodat2
-        90 => {
-            note_mode(a(1), exe);
-            path = Some((op::CHMOD, AT_FDCWD, a(0)));
-        }
-        91 => {
-            note_mode(a(1), exe);
-            path = Some((op::CHMOD, a(0) as i32 as i64, 0));
-        }
-        268 | 452 => {
-            note_mode(a(2), exe);
-            path = Some((op::CHMOD, a(0) as i32 as i64, a(1)));
-        }
-        // chown, lchown, fchown, fchownat
-        92 | 94 => path = Some((op::CHOWN, AT_FDCWD, a(0))),
-        93 => path = Some((op::CHOWN, a(0) as i32 as i64, 0)),
-        260 => path = Some((op::CHOWN, a(0) as i32 as i64, a(1))),
-        // utime, utimes, futimesat, utimensat (a NULL path means the descriptor itself)
-        132 | 235 => path = Some((op::UTIMES, AT_FDCWD, a(0))),
-        261 | 280 => path = Some((op::UTIMES, a(0) as i32 as i64, a(1))),
-        // setxattr, lsetxattr, removexattr, lremovexattr / f* / *at
-        188 | 189 | 197 | 198 => path = Some((op::XATTR, AT_FDCWD, a(0))),
-        190 | 199 => path = Some((op::XATTR, a(0) as i32 as i64, 0)),
-        463 | 466 => path = Some((op::XATTR, a(0) as i32 as i64, a(1))),
-        // bind: an AF_UNIX socket with a filesystem name creates that name
-        49 => {
-            let addr = a(1);
-            if user::<u16>(addr) == Some(AF_UNIX) && user::<u8>(addr + 2).unwrap_or(0) != 0 {
-                path = Some((op::BIND_UNIX, AT_FDCWD, addr + 2));
-            }
-        }
-        // socket
-        41 => note(signal::SOCKET_FAMILY, 0, a(0) & 0xffff, exe),
-        // clone (flags first on x86_64), clone3 (struct clone_args, flags first), unshare
-        56 | 272 => {
-            let flags = a(0) & CLONE_NEW_MASK;
-            if flags != 0 {
-                note(signal::NAMESPACE, 0, flags, exe);
-            }
-        }
-        435 => {
-            let flags = user::<u64>(a(0)).unwrap_or(0) & CLONE_NEW_MASK;
-            if flags != 0 {
-                note(signal::NAMESPACE, 0, flags, exe);
-            }
-        }
-        308 => note(signal::SETNS, 0, a(1), exe),
-        // mmap, mprotect, pkey_mprotect
-        9 => {
-            if a(2) & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC {
-                note(signal::MMAP_WX, 0, a(2), exe);
-            }
-        }
-        10 | 329 => {
-            if a(2) & PROT_EXEC != 0 {
-                note(signal::MPROTECT_EXEC, 0, a(2), exe);
-            }
-        }
-        135 => {
-            if a(0) != PERSONALITY_QUERY {
-                note(signal::PERSONALITY, 0, a(0), exe);
-            }
-        }
-        // sched_setscheduler(pid, policy, ..), sched_setattr(pid, attr{size, policy, ..})
-        144 => realtime(a(1), exe),
-        314 => realtime(user::<u32>(a(1) + 4).unwrap_or(0) as u64, exe),
-        _ => {}
-    }
+    let mut path: Option<PathArg> = None;
+    let mut second: Option<PathArg> = None;
+    decode(nr, &a, exe, &mut path, &mut second);
     // A failed call is sent too, with its errno: a write a sandbox refused is what `check`
     // looks for, and it must not read as a write that happened.
     let ret: i64 = ctx.arg(1);
@@ -277,6 +292,6 @@ pub fn decode_args(ctx: RawTracePointContext) -> i32 {
 fn realtime(policy: u64, exe: u32) {
     let policy = policy & !SCHED_RESET_ON_FORK;
     if policy == SCHED_FIFO || policy == SCHED_RR || policy == SCHED_DEADLINE {
-        note(signal::REALTIME, 0, policy, exe);
+        note(observation::REALTIME, 0, policy, exe);
     }
 }

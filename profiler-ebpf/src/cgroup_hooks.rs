@@ -8,11 +8,11 @@ use aya_ebpf::{
     macros::{cgroup_device, cgroup_sock_addr},
     programs::{DeviceContext, SockAddrContext},
 };
-use profiler_common::{addr_class, signal};
+use profiler_common::{addr_class, observation};
 
 use crate::{
     filter::watched_task,
-    signals::{note, note_peer},
+    observations::{note, note_peer},
 };
 
 const ALLOW: i32 = 1;
@@ -28,7 +28,7 @@ pub fn device_access(ctx: DeviceContext) -> i32 {
             // access_type: device type in the low 16 bits, access (mknod/read/write) above.
             let sub = ((dev.access_type & 0xffff) << 8 | (dev.access_type >> 16) & 0xff) as u16;
             let value = (dev.major as u64) << 32 | dev.minor as u64;
-            note(signal::DEVICE, sub, value, (*task).exe_slot);
+            note(observation::DEVICE, sub, value, (*task).exe_slot);
         }
     }
     ALLOW
@@ -36,22 +36,22 @@ pub fn device_access(ctx: DeviceContext) -> i32 {
 
 #[cgroup_sock_addr(bind4)]
 pub fn bind4(ctx: SockAddrContext) -> i32 {
-    inet(&ctx, signal::BIND, AF_INET)
+    inet(&ctx, observation::BIND, AF_INET)
 }
 
 #[cgroup_sock_addr(bind6)]
 pub fn bind6(ctx: SockAddrContext) -> i32 {
-    inet(&ctx, signal::BIND, AF_INET6)
+    inet(&ctx, observation::BIND, AF_INET6)
 }
 
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
-    inet(&ctx, signal::CONNECT, AF_INET)
+    inet(&ctx, observation::CONNECT, AF_INET)
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn connect6(ctx: SockAddrContext) -> i32 {
-    inet(&ctx, signal::CONNECT, AF_INET6)
+    inet(&ctx, observation::CONNECT, AF_INET6)
 }
 
 #[inline(always)]
@@ -89,7 +89,7 @@ fn inet(ctx: &SockAddrContext, kind: u16, family: u16) -> i32 {
         let value = (addr.protocol as u64 & 0xff) << 24 | port << 8 | class;
         note(kind, family, value, (*task).exe_slot);
         // Peers are kept for IPAddressAllow= pinning; a bind names no peer.
-        if kind == signal::CONNECT && class == addr_class::OTHER {
+        if kind == observation::CONNECT && class == addr_class::OTHER {
             let peer = if family == AF_INET { u32::from_be(addr.user_ip4) as u64 } else { ip6() };
             note_peer(family, peer, (*task).exe_slot);
         }

@@ -1,25 +1,24 @@
 //! Task lifecycle: arm a task when it execs in the target cgroup, inherit on fork, forget on
-//! exit; name the executable each watched task runs.
+//! exit; name the executable each watched task runs. The watched cgroup is followed by path:
+//! when systemd recreates it (a unit starting or restarting), `cgroup_mkdir` switches the
+//! filter to the new cgroup before any task is in it.
 
 use aya_ebpf::{
     Global,
     helpers::bpf_probe_read_kernel_str_bytes,
     macros::{map, tracepoint},
-    maps::{HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray},
     programs::TracePointContext,
 };
-use profiler_common::{
-    EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, TaskState, loss,
-    signal,
-};
+use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, PATH_LEN, TaskState, loss, observation};
 
 const S_ISUID_OR_GID: u32 = 0o6000;
 
 use crate::{
     context_base,
     paths::current_exe_mode,
-    signals::note,
-    filter::{TASKS, count_loss, current_tid, in_target_cgroup},
+    observations::note,
+    filter::{CONFIG, TASKS, count_loss, current_tid, in_target_cgroup},
 };
 
 #[unsafe(no_mangle)]
@@ -28,6 +27,23 @@ static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
 static EXEC_FILENAME_OFFSET: Global<u32> = Global::new(8);
 #[unsafe(no_mangle)]
 static EXEC_OLD_PID_OFFSET: Global<u32> = Global::new(16);
+
+#[unsafe(no_mangle)]
+static MKDIR_ROOT_OFFSET: Global<u32> = Global::new(8);
+#[unsafe(no_mangle)]
+static MKDIR_LEVEL_OFFSET: Global<u32> = Global::new(12);
+#[unsafe(no_mangle)]
+static MKDIR_ID_OFFSET: Global<u32> = Global::new(16);
+#[unsafe(no_mangle)]
+static MKDIR_PATH_OFFSET: Global<u32> = Global::new(24);
+
+/// The watched cgroup's path relative to the cgroup2 root (one entry).
+#[map]
+pub static WATCH_PATH: Array<KernelPath> = Array::with_max_entries(1, 0);
+
+/// Scratch space for the path of a new cgroup.
+#[map]
+static MKDIR_SCRATCH: PerCpuArray<KernelPath> = PerCpuArray::with_max_entries(1, 0);
 
 /// Executable path -> attribution slot.
 #[map]
@@ -114,7 +130,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if let Some(mode) = current_exe_mode()
         && mode & S_ISUID_OR_GID != 0
     {
-        note(signal::PRIVILEGED_EXEC, 0, mode as u64, state.exe_slot);
+        note(observation::PRIVILEGED_EXEC, 0, mode as u64, state.exe_slot);
     }
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
@@ -183,4 +199,55 @@ fn fnv1a(path: &KernelPath) -> u32 {
         i += 1;
     }
     hash
+}
+
+/// A cgroup was created: if it is the watched path on cgroup2, watch it from now on.
+#[tracepoint(category = "cgroup", name = "cgroup_mkdir")]
+pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
+    let Some(config) = CONFIG.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: offsets from this kernel's tracepoint format; checked helper reads.
+    let (Ok(root), Ok(level), Ok(id), Ok(loc)) = (unsafe {
+        (
+            ctx.read_at::<i32>(MKDIR_ROOT_OFFSET.load() as usize),
+            ctx.read_at::<i32>(MKDIR_LEVEL_OFFSET.load() as usize),
+            ctx.read_at::<u64>(MKDIR_ID_OFFSET.load() as usize),
+            ctx.read_at::<u32>(MKDIR_PATH_OFFSET.load() as usize),
+        )
+    }) else {
+        return 0;
+    };
+    // Hierarchy 0 is cgroup2; v1 hierarchies mirror the same paths on hybrid hosts.
+    // SAFETY: `config` points into CONFIG.
+    if root != 0 || unsafe { (*config).enabled } == 0 || level as u32 != unsafe { (*config).level } {
+        return 0;
+    }
+    let (Some(path), Some(wanted)) = (MKDIR_SCRATCH.get_ptr_mut(0), WATCH_PATH.get(0)) else {
+        return 0;
+    };
+    // SAFETY: this CPU's scratch entry.
+    let path = unsafe { &mut *path };
+    path.bytes = [0; PATH_LEN];
+    let src = (context_base(&ctx) + (loc & 0xffff) as usize) as *const u8;
+    // SAFETY: a bounded kernel string read into our own buffer.
+    if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
+        return 0;
+    }
+    let mut i = 0;
+    while i < PATH_LEN {
+        if path.bytes[i] != wanted.bytes[i] {
+            return 0;
+        }
+        if path.bytes[i] == 0 {
+            break;
+        }
+        i += 1;
+    }
+    // SAFETY: as above; a single writer in practice (systemd creates a unit's cgroup once).
+    unsafe {
+        (*config).cgroup_id = id;
+        (*config).recreated += 1;
+    }
+    0
 }

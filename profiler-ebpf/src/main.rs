@@ -12,7 +12,7 @@ mod cgroup_hooks;
 mod filter;
 mod lifecycle;
 mod paths;
-mod signals;
+mod observations;
 mod syscalls;
 
 #[cfg(not(test))]

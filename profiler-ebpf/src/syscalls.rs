@@ -16,7 +16,7 @@ use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, l
 use crate::{
     args::ARG_DECODERS,
     filter::{count_loss, watched_task},
-    signals::note_error,
+    observations::note_error,
 };
 
 #[map]

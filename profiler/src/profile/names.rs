@@ -138,6 +138,14 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_decoders_numbers_are_the_syscall_tables() {
+        for (name, nr) in profiler_common::x86_64_nr::ALL {
+            assert_eq!(syscall_name(abi::NATIVE, *nr as u32), name.to_ascii_lowercase(), "x86_64_nr::{name}");
+        }
+        assert_eq!(profiler_common::x86_64_nr::ALL.len(), 61);
+    }
+
+    #[test]
     fn capability_names_follow_the_kernel_numbers() {
         assert_eq!(capability_name(0), "CAP_CHOWN");
         assert_eq!(capability_name(1), "CAP_DAC_OVERRIDE");

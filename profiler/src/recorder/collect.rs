@@ -7,7 +7,7 @@ use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTrace
 use log::warn;
 use profiler_common::{
     CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
-    SignalKey, abi, addr_class, loss, map_names, signal,
+    ObservationKey, abi, addr_class, loss, map_names, observation,
 };
 
 use super::{
@@ -75,7 +75,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
     }
 
     collect_capabilities(probes, &exe_name, sites, &mut obs)?;
-    collect_signals(probes, &exe_name, &mut obs)?;
+    collect_observations(probes, &exe_name, &mut obs)?;
     collect_peers(probes, &exe_name, &mut obs)?;
     collect_errors(probes, &exe_name, &mut obs)?;
     for (path, entry) in &path_log.entries {
@@ -102,7 +102,8 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         (loss::CAP_CHECKS_FULL, "capability_checks_table_full"),
         (loss::CAP_STACKS_FULL, "capability_stacks_unstored"),
         (loss::SYSCALL_OUT_OF_RANGE, "syscalls_out_of_range"),
-        (loss::SIGNALS_FULL, "signals_table_full"),
+        // Named as profiles before the rename call it, so old and new ones merge into one count.
+        (loss::OBSERVATIONS_FULL, "signals_table_full"),
         (loss::PATH_EVENTS_LOST, "path_records_lost"),
         (loss::PATH_UNREADABLE, "paths_unreadable"),
         (loss::PEERS_FULL, "peers_table_full"),
@@ -202,7 +203,7 @@ fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&
 
 /// Names the peer addresses of `PEERS`.
 fn collect_peers(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
-    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::PEERS)?;
+    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::PEERS)?;
     for entry in map.iter() {
         let (key, per_cpu) = entry.map_err(map_err(map_names::PEERS))?;
         let peer = obs.peers.entry(names::peer_address(key.sub, key.value)).or_default();
@@ -214,7 +215,7 @@ fn collect_peers(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mu
 
 /// Names the error returns of `ERRORS` as `syscall ERRNO`.
 fn collect_errors(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
-    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::ERRORS)?;
+    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::ERRORS)?;
     for entry in map.iter() {
         let (key, per_cpu) = entry.map_err(map_err(map_names::ERRORS))?;
         let error = obs.errors.entry(names::error_name(key.value as u32, key.sub)).or_default();
@@ -224,11 +225,11 @@ fn collect_errors(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &m
     Ok(())
 }
 
-/// Names the numeric observations of `SIGNALS`.
-fn collect_signals(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
-    let map: PerCpuHashMap<_, SignalKey, u64> = probes.map(map_names::SIGNALS)?;
+/// Names the numeric observations of `OBSERVATIONS`.
+fn collect_observations(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
+    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::OBSERVATIONS)?;
     for entry in map.iter() {
-        let (key, per_cpu) = entry.map_err(map_err(map_names::SIGNALS))?;
+        let (key, per_cpu) = entry.map_err(map_err(map_names::OBSERVATIONS))?;
         let count: u64 = per_cpu.iter().sum();
         let exe = exe_name(key.exe_slot);
         let item = |table: &mut BTreeMap<String, ItemUse>, name: String| {
@@ -236,14 +237,14 @@ fn collect_signals(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &
             use_.count += count;
             use_.executables.insert(exe.clone());
         };
-        match key.signal {
-            signal::SOCKET_FAMILY => item(&mut obs.families, names::family_name(key.value as u32)),
-            signal::NAMESPACE => {
+        match key.kind {
+            observation::SOCKET_FAMILY => item(&mut obs.families, names::family_name(key.value as u32)),
+            observation::NAMESPACE => {
                 for kind in names::namespace_kinds(key.value) {
                     item(&mut obs.namespaces, kind.to_string());
                 }
             }
-            signal::SETNS => {
+            observation::SETNS => {
                 let kinds = names::namespace_kinds(key.value);
                 if kinds.is_empty() {
                     item(&mut obs.namespaces, "setns-any".into());
@@ -252,13 +253,13 @@ fn collect_signals(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &
                     item(&mut obs.namespaces, kind.to_string());
                 }
             }
-            signal::MMAP_WX => item(&mut obs.acts, "mmap-write-exec".into()),
-            signal::MPROTECT_EXEC => item(&mut obs.acts, "mprotect-exec".into()),
-            signal::PERSONALITY => item(&mut obs.acts, format!("personality {:#x}", key.value)),
-            signal::REALTIME => item(&mut obs.acts, format!("realtime {}", names::sched_policy(key.value))),
-            signal::SUID_MODE => item(&mut obs.acts, format!("setuid-mode {:05o}", key.value)),
-            signal::PRIVILEGED_EXEC => item(&mut obs.acts, "setuid-exec".into()),
-            signal::DEVICE => {
+            observation::MMAP_WX => item(&mut obs.acts, "mmap-write-exec".into()),
+            observation::MPROTECT_EXEC => item(&mut obs.acts, "mprotect-exec".into()),
+            observation::PERSONALITY => item(&mut obs.acts, format!("personality {:#x}", key.value)),
+            observation::REALTIME => item(&mut obs.acts, format!("realtime {}", names::sched_policy(key.value))),
+            observation::SUID_MODE => item(&mut obs.acts, format!("setuid-mode {:05o}", key.value)),
+            observation::PRIVILEGED_EXEC => item(&mut obs.acts, "setuid-exec".into()),
+            observation::DEVICE => {
                 let kind = if key.sub >> 8 == 1 { "block" } else { "char" };
                 let (major, minor) = ((key.value >> 32) as u32, key.value as u32);
                 let access = names::device_access(key.sub as u32 & 0xff);
@@ -272,8 +273,8 @@ fn collect_signals(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &
                 dev.count += count;
                 dev.executables.insert(exe);
             }
-            signal::BIND | signal::CONNECT => {
-                let op = if key.signal == signal::BIND { "bind" } else { "connect" };
+            observation::BIND | observation::CONNECT => {
+                let op = if key.kind == observation::BIND { "bind" } else { "connect" };
                 let family = if key.sub == 10 { "ipv6" } else { "ipv4" };
                 let protocol = match (key.value >> 24) & 0xff {
                     6 => "tcp".to_string(),
