@@ -15,20 +15,13 @@ const LINKED_TOOLCHAIN: &str = "profiler-bpf";
 fn main() -> anyhow::Result<()> {
     println!("cargo:rerun-if-env-changed=PROFILER_EBPF_TOOLCHAIN");
     println!("cargo:rerun-if-env-changed=PROFILER_CACHE");
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .context("reading the workspace metadata")?;
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().context("reading the workspace metadata")?;
     let ebpf = metadata
         .packages
         .iter()
         .find(|p| p.name.as_str() == "profiler-ebpf")
         .ok_or_else(|| anyhow!("profiler-ebpf is not in the workspace"))?;
-    let root_dir = ebpf
-        .manifest_path
-        .parent()
-        .ok_or_else(|| anyhow!("profiler-ebpf has no manifest directory"))?
-        .to_string();
+    let root_dir = ebpf.manifest_path.parent().ok_or_else(|| anyhow!("profiler-ebpf has no manifest directory"))?.to_string();
 
     put_bpf_linker_on_path()?;
     // aya_ebpf uses unstable features; allowing them for that one crate keeps stable rustc
@@ -58,10 +51,7 @@ fn put_bpf_linker_on_path() -> anyhow::Result<()> {
     let cache = env::var_os("PROFILER_CACHE").map_or_else(|| "/var/cache/profiler-build".into(), PathBuf::from);
     let bin = cache.join("bpf-linker/bin");
     if !bin.join("bpf-linker").is_file() {
-        return Err(anyhow!(
-            "bpf-linker is neither on PATH nor in {}; run `cargo xtask build`",
-            bin.display()
-        ));
+        return Err(anyhow!("bpf-linker is neither on PATH nor in {}; run `cargo xtask build`", bin.display()));
     }
     dirs.insert(0, bin);
     // SAFETY: build scripts are single-threaded at this point.

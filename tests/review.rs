@@ -154,7 +154,11 @@ fn the_report_renders_in_chromium_with_the_plot_and_generates_dropin() {
     assert_eq!(before, "9.6 UNSAFE");
     let score = |label: &str| label.split_whitespace().next().unwrap().parse::<f64>().unwrap();
     assert!(score(&after) < 3.0, "the drop-in of a chown recording leaves {after}");
-    assert!(element_text(&dom, "<td id=\"systemd-analyze-before\" colspan=\"2\">").unwrap().starts_with("not available: the profile is not of a systemd unit"));
+    assert!(
+        element_text(&dom, "<td id=\"systemd-analyze-before\" colspan=\"2\">")
+            .unwrap()
+            .starts_with("not available: the profile is not of a systemd unit")
+    );
 
     // A screenshot, kept in cargo's scratch directory for tests, out of the repository.
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");

@@ -107,7 +107,6 @@ pub struct TaskState {
 }
 const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
 
-
 /// A path as a map key or value, NUL-padded: an executable as the kernel passed it to exec,
 /// or a cgroup path relative to the cgroup2 root.
 #[repr(C)]

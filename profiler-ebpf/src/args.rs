@@ -16,8 +16,8 @@ use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
 use crate::{
     filter::watched_task,
-    paths::{AT_FDCWD, emit},
     observations::note,
+    paths::{AT_FDCWD, emit},
     syscalls::PT_REGS_ORIG_AX,
 };
 
@@ -42,8 +42,7 @@ const SCHED_RESET_ON_FORK: u64 = 0x4000_0000;
 /// The value personality(2) takes to only query the current persona.
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
 /// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME.
-const CLONE_NEW_MASK: u64 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000
-    | 0x2000_0000 | 0x4000_0000 | 0x80;
+const CLONE_NEW_MASK: u64 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | 0x80;
 const AF_UNIX: u16 = 1;
 
 /// One table of the x86_64 syscalls the decoder looks at, each with what it decodes. The macro

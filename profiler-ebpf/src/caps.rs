@@ -9,9 +9,7 @@ use aya_ebpf::{
     maps::{PerCpuHashMap, StackTrace},
     programs::{TracePointContext, tracing::StackIdContext as _},
 };
-use profiler_common::{
-    CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, loss,
-};
+use profiler_common::{CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, loss};
 
 use crate::filter::{count_loss, watched_task};
 
@@ -21,8 +19,7 @@ static CAP_CAP_OFFSET: Global<u32> = Global::new(32);
 static CAP_RET_OFFSET: Global<u32> = Global::new(36);
 
 #[map]
-pub static CAP_CHECKS: PerCpuHashMap<CapKey, CapCounts> =
-    PerCpuHashMap::with_max_entries(MAX_CAP_CHECKS, 0);
+pub static CAP_CHECKS: PerCpuHashMap<CapKey, CapCounts> = PerCpuHashMap::with_max_entries(MAX_CAP_CHECKS, 0);
 
 #[map]
 pub static CAP_STACKS: StackTrace = StackTrace::with_max_entries(MAX_CAP_STACKS, 0);
@@ -33,9 +30,9 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: offsets come from this kernel's tracepoint format; reads are checked helpers.
-    let (Ok(cap), Ok(ret)) = (unsafe { ctx.read_at::<i32>(CAP_CAP_OFFSET.load() as usize) }, unsafe {
-        ctx.read_at::<i32>(CAP_RET_OFFSET.load() as usize)
-    }) else {
+    let (Ok(cap), Ok(ret)) =
+        (unsafe { ctx.read_at::<i32>(CAP_CAP_OFFSET.load() as usize) }, unsafe { ctx.read_at::<i32>(CAP_RET_OFFSET.load() as usize) })
+    else {
         return 0;
     };
     // Kernel stack only; BPF_F_REUSE_STACKID is not set, so a hash collision keeps the first

@@ -16,9 +16,9 @@ const S_ISUID_OR_GID: u32 = 0o6000;
 
 use crate::{
     context_base,
-    paths::current_exe_mode,
-    observations::note,
     filter::{CONFIG, TASKS, count_loss, current_tid, in_target_cgroup},
+    observations::note,
+    paths::current_exe_mode,
 };
 
 #[unsafe(no_mangle)]

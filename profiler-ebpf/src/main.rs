@@ -11,8 +11,8 @@ mod caps;
 mod cgroup_hooks;
 mod filter;
 mod lifecycle;
-mod paths;
 mod observations;
+mod paths;
 mod syscalls;
 
 #[cfg(not(test))]

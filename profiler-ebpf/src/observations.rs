@@ -4,7 +4,7 @@
 //! grows with what is distinct, never with how often it happens.
 
 use aya_ebpf::{macros::map, maps::PerCpuHashMap};
-use profiler_common::{MAX_ERRORS, MAX_PEERS, MAX_OBSERVATIONS, ObservationKey, loss, observation};
+use profiler_common::{MAX_ERRORS, MAX_OBSERVATIONS, MAX_PEERS, ObservationKey, loss, observation};
 
 use crate::filter::count_loss;
 

@@ -11,16 +11,13 @@ use core::ffi::c_void;
 use aya_ebpf::{
     Global,
     helpers::{
-        generated::bpf_loop,
-        bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user_str_bytes,
+        bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_str_bytes, generated::bpf_loop,
     },
     macros::map,
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use profiler_common::{
-    KernelOffsets, PATH_DEDUP_ENTRIES, PATH_DEPTH, PATH_LEN, PATH_NAME_LEN, PATH_RING_BYTES,
-    PathEvent, loss, path_flags,
+    KernelOffsets, PATH_DEDUP_ENTRIES, PATH_DEPTH, PATH_LEN, PATH_NAME_LEN, PATH_RING_BYTES, PathEvent, loss, path_flags,
 };
 
 use crate::filter::count_loss;
@@ -128,9 +125,7 @@ pub fn current_exe_mode() -> Option<u32> {
         return None;
     }
     // SAFETY: i_mode is an umode_t (u16).
-    unsafe { bpf_probe_read_kernel((inode + off.inode_mode as u64) as *const u16) }
-        .ok()
-        .map(u32::from)
+    unsafe { bpf_probe_read_kernel((inode + off.inode_mode as u64) as *const u16) }.ok().map(u32::from)
 }
 
 /// Records a path operation: `user` is the task's path string (0 when the operation names only
@@ -240,12 +235,7 @@ fn walk(off: &KernelOffsets, event: &mut PathEvent, base: KPath) {
     let mut state = Walk { at: base, root: read_kpath(off, fs + off.fs_root as u64), depth: 0, complete: 0 };
     // SAFETY: the callback is a static function of this object; the context is our stack.
     unsafe {
-        bpf_loop(
-            2 * PATH_DEPTH as u32,
-            walk_step as *mut c_void,
-            &mut state as *mut Walk as *mut c_void,
-            0,
-        );
+        bpf_loop(2 * PATH_DEPTH as u32, walk_step as *mut c_void, &mut state as *mut Walk as *mut c_void, 0);
     }
     if state.complete == 0 {
         event.flags |= path_flags::TRUNCATED;

@@ -6,7 +6,10 @@
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_probe_read_kernel, generated::{bpf_get_current_task_btf, bpf_task_pt_regs}},
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
+    },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, PerCpuArray},
     programs::{RawTracePointContext, TracePointContext},

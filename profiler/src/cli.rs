@@ -6,8 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     commands::{
-        apply::ApplyOptions, check::CheckOptions, diff::DiffOptions, generate::GenerateOptions, merge::MergeOptions,
-        report::ReportOptions,
+        apply::ApplyOptions, check::CheckOptions, diff::DiffOptions, generate::GenerateOptions, merge::MergeOptions, report::ReportOptions,
     },
     harden::{Options, SyscallAction},
     output::OutputFormat,
@@ -292,7 +291,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             systemd: Systemd { container_pid: args.container_pid },
         }),
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
-        Command::Merge(args) => crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target }),
+        Command::Merge(args) => {
+            crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target })
+        }
         Command::Check(args) => crate::commands::check::run(&CheckOptions {
             unit: args.unit,
             systemd: Systemd { container_pid: args.container_pid },

@@ -15,7 +15,8 @@ use crate::profile::{
 };
 
 /// The unit settings that tell which directive refused a call (`systemctl show -p ...`).
-pub const SETTINGS: &str = "SystemCallFilter,SystemCallErrorNumber,CapabilityBoundingSet,RestrictAddressFamilies,ProtectSystem,ReadWritePaths";
+pub const SETTINGS: &str =
+    "SystemCallFilter,SystemCallErrorNumber,CapabilityBoundingSet,RestrictAddressFamilies,ProtectSystem,ReadWritePaths";
 
 /// One sign that hardening changed the service's behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -206,10 +207,9 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
         .map(|(cap, _)| cap.as_str())
         .collect();
     match errno {
-        "EPERM" | "EACCES" if !newly_refused.is_empty() => format!(
-            "CapabilityBoundingSet= ({} now refused)",
-            newly_refused.into_iter().collect::<Vec<_>>().join(", ")
-        ),
+        "EPERM" | "EACCES" if !newly_refused.is_empty() => {
+            format!("CapabilityBoundingSet= ({} now refused)", newly_refused.into_iter().collect::<Vec<_>>().join(", "))
+        }
         "SIGSYS" => "SystemCallFilter= (a seccomp filter killed the caller with SIGSYS)".into(),
         "EROFS" => "ProtectSystem= or ReadOnlyPaths= (a write to a read-only path: is its ReadWritePaths= line missing?)".into(),
         "EAFNOSUPPORT" => format!("RestrictAddressFamilies= (the unit allows {})", or_none(setting("RestrictAddressFamilies"))),
@@ -291,10 +291,14 @@ mod tests {
         let mut hard = watched(60.0);
         hard.syscalls.entry("x86_64".into()).or_default().insert("mlockall".into(), item(1, "/usr/bin/d"));
         hard.errors.insert("mlockall EPERM".into(), item(1, "/usr/bin/d"));
-        let settings = [("SystemCallFilter".to_string(), "read write".to_string()), ("SystemCallErrorNumber".into(), "EPERM".into())].into();
+        let settings =
+            [("SystemCallFilter".to_string(), "read write".to_string()), ("SystemCallErrorNumber".into(), "EPERM".into())].into();
         let found = compare(&base, &hard, &settings);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].kind, found[0].operation.as_str(), found[0].process.as_slice()), ("error", "mlockall EPERM", &["/usr/bin/d".to_string()][..]));
+        assert_eq!(
+            (found[0].kind, found[0].operation.as_str(), found[0].process.as_slice()),
+            ("error", "mlockall EPERM", &["/usr/bin/d".to_string()][..])
+        );
         assert!(found[0].directive.starts_with("SystemCallFilter="), "{}", found[0].directive);
     }
 
@@ -338,7 +342,10 @@ mod tests {
         let mut base = watched(10.0);
         base.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { ops: [PathOp::Create].into(), ..Default::default() });
         let mut hard = watched(10.0);
-        hard.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { failures: ["create EROFS".to_string()].into(), ..Default::default() });
+        hard.paths.insert(
+            "/var/lib/d/state".into(),
+            crate::profile::PathUse { failures: ["create EROFS".to_string()].into(), ..Default::default() },
+        );
         let found = compare(&base, &hard, &BTreeMap::new());
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].operation, "create EROFS /var/lib/d/state");

@@ -3,9 +3,7 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp(None)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp(None).init();
     match profiler::cli::run(profiler::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // `check` or `diff` found something and said what: 1, as diff(1) does.

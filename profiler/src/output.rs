@@ -41,11 +41,8 @@ pub fn thousands(n: u64) -> String {
 pub fn duration(seconds: f64) -> String {
     let total = seconds.round() as u64;
     let (d, h, m, s) = (total / 86_400, total / 3_600 % 24, total / 60 % 60, total % 60);
-    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "min"), (s, "s")]
-        .into_iter()
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, unit)| format!("{v} {unit}"))
-        .collect();
+    let parts: Vec<String> =
+        [(d, "d"), (h, "h"), (m, "min"), (s, "s")].into_iter().filter(|(v, _)| *v > 0).map(|(v, unit)| format!("{v} {unit}")).collect();
     if parts.is_empty() { format!("{seconds:.1} s") } else { parts.join(" ") }
 }
 

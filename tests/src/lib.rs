@@ -9,9 +9,9 @@ pub use profiler::profile::Profile;
 
 /// The profiler binary under test (set by `cargo xtask test`).
 pub fn profiler_bin() -> PathBuf {
-    let path = std::env::var_os("PROFILER_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/profiler")
-    });
+    let path = std::env::var_os("PROFILER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/profiler"));
     assert!(path.is_file(), "{} is missing: run the tests with `cargo xtask test`", path.display());
     path
 }

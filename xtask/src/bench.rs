@@ -202,11 +202,7 @@ fn redis_benchmark(requests: u64) -> anyhow::Result<f64> {
         .context("running redis-benchmark")?;
     let text = String::from_utf8_lossy(&out.stdout);
     // --csv: a header, then "SET","85034.01",... and "GET",...
-    let rates: Vec<f64> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').nth(1)?.trim_matches('"').parse().ok())
-        .collect();
+    let rates: Vec<f64> = text.lines().skip(1).filter_map(|l| l.split(',').nth(1)?.trim_matches('"').parse().ok()).collect();
     if !out.status.success() || rates.len() != 2 {
         bail!("redis-benchmark gave no SET and GET rates ({}): {text}", out.status);
     }
@@ -239,11 +235,8 @@ impl Recorder {
 
     /// Attaches `strace -f` to every thread of the server, writing to /dev/null.
     fn strace(pid: u32) -> anyhow::Result<Recorder> {
-        let child = Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-p"])
-            .arg(pid.to_string())
-            .spawn()
-            .context("starting strace")?;
+        let child =
+            Command::new("strace").args(["-f", "-qq", "-o", "/dev/null", "-p"]).arg(pid.to_string()).spawn().context("starting strace")?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while tracer_of(pid)? == 0 {
             if Instant::now() > deadline {
@@ -391,7 +384,13 @@ impl Churn {
         let at = |q: usize| mib(self.rss_kib.get((self.rss_kib.len().saturating_sub(1)) * q / 4).copied().unwrap_or(0));
         println!(
             "recorder RSS: {:.1} MiB after start, {:.1} / {:.1} / {:.1} MiB at 1/4, 1/2, 3/4, {:.1} MiB at the end, {:.1} MiB at most ({} readings)",
-            mib(first), at(1), at(2), at(3), mib(last), mib(max), self.rss_kib.len()
+            mib(first),
+            at(1),
+            at(2),
+            at(3),
+            mib(last),
+            mib(max),
+            self.rss_kib.len()
         );
         println!(
             "profile: {} paths, {} executables, {} peers, {} sockets",

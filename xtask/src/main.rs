@@ -94,11 +94,8 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Installs the Debian packages not installed yet.
 fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
-        .collect();
+    let missing: Vec<&str> =
+        packages.iter().copied().filter(|p| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success())).collect();
     if !missing.is_empty() {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get")
@@ -152,12 +149,7 @@ fn demo() -> anyhow::Result<()> {
     let release = target_dir().join("release");
     let profile = env::temp_dir().join("profiler-demo.json");
     let _ = std::fs::remove_file(&profile);
-    run(Command::new(release.join("profiler"))
-        .args(["record", "-o"])
-        .arg(&profile)
-        .arg("--")
-        .arg(release.join("workload"))
-        .arg("demo"))?;
+    run(Command::new(release.join("profiler")).args(["record", "-o"]).arg(&profile).arg("--").arg(release.join("workload")).arg("demo"))?;
     run(Command::new(release.join("profiler")).arg("generate").arg(&profile))
 }
 
@@ -165,8 +157,5 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     build()?;
     ensure_packages(TEST_PACKAGES)?;
     run(Command::new(workspace().join("tests/testbed/testbed.sh")).arg("setup"))?;
-    run(cargo()
-        .args(["test", "--release"])
-        .args(args)
-        .env("PROFILER_BIN", target_dir().join("release/profiler")))
+    run(cargo().args(["test", "--release"]).args(args).env("PROFILER_BIN", target_dir().join("release/profiler")))
 }

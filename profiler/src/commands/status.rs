@@ -83,7 +83,12 @@ pub fn status(path: &Path, profile: &Profile, now: SystemTime) -> Status {
         last_learned,
         quiet_seconds,
         losses: profile.losses.clone(),
-        recorder: Recorder { state, checkpointed: rec.checkpointed.clone(), checkpoint_age_seconds: age, checkpoint_seconds: rec.checkpoint_seconds },
+        recorder: Recorder {
+            state,
+            checkpointed: rec.checkpointed.clone(),
+            checkpoint_age_seconds: age,
+            checkpoint_seconds: rec.checkpoint_seconds,
+        },
     }
 }
 
@@ -93,7 +98,14 @@ pub fn render_text(s: &Status) -> String {
     line("profile", format!("{} ({} on {})", s.profile, s.target, s.host));
     line(
         "watched",
-        format!("{} over {} run(s), {} restart(s) of the service; {} .. {}", duration(s.watched_seconds), s.runs, s.restarts, s.started, s.ended),
+        format!(
+            "{} over {} run(s), {} restart(s) of the service; {} .. {}",
+            duration(s.watched_seconds),
+            s.runs,
+            s.restarts,
+            s.started,
+            s.ended
+        ),
     );
     let totals: Vec<String> = KINDS.iter().map(|k| format!("{} {k}", s.totals[k])).collect();
     line("items", format!("{} ({} capabilities needed)", totals.join(", "), s.capabilities_needed));

@@ -123,9 +123,19 @@ const CHECKS: &[Check] = &[
     check("CapabilityBoundingSet=~CAP_SYS_(NICE|RESOURCE)", 500, 1, Rule::Capabilities(caps(&[CAP_SYS_NICE, CAP_SYS_RESOURCE]))),
     check("CapabilityBoundingSet=~CAP_MKNOD", 500, 1, Rule::Capabilities(caps(&[CAP_MKNOD]))),
     check("CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)", 1000, 1, Rule::Capabilities(caps(&[CAP_CHOWN, CAP_FSETID, CAP_SETFCAP]))),
-    check("CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)", 1000, 1, Rule::Capabilities(caps(&[CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_IPC_OWNER]))),
+    check(
+        "CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)",
+        1000,
+        1,
+        Rule::Capabilities(caps(&[CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_IPC_OWNER])),
+    ),
     check("CapabilityBoundingSet=~CAP_KILL", 500, 1, Rule::Capabilities(caps(&[CAP_KILL]))),
-    check("CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)", 500, 1, Rule::Capabilities(caps(&[CAP_NET_BIND_SERVICE, CAP_NET_BROADCAST, CAP_NET_RAW]))),
+    check(
+        "CapabilityBoundingSet=~CAP_NET_(BIND_SERVICE|BROADCAST|RAW)",
+        500,
+        1,
+        Rule::Capabilities(caps(&[CAP_NET_BIND_SERVICE, CAP_NET_BROADCAST, CAP_NET_RAW])),
+    ),
     check("CapabilityBoundingSet=~CAP_SYS_BOOT", 100, 1, Rule::Capabilities(caps(&[CAP_SYS_BOOT]))),
     check("CapabilityBoundingSet=~CAP_MAC_*", 100, 1, Rule::Capabilities(caps(&[CAP_MAC_ADMIN, CAP_MAC_OVERRIDE]))),
     check("CapabilityBoundingSet=~CAP_LINUX_IMMUTABLE", 75, 1, Rule::Capabilities(caps(&[CAP_LINUX_IMMUTABLE]))),
@@ -287,7 +297,8 @@ pub fn assess(unit: &UnitSecurity, groups: &SyscallGroups) -> Exposure {
 /// needs one, and the capabilities some protections take away.
 fn with_implied_protections(unit: &UnitSecurity) -> UnitSecurity {
     let mut u = unit.clone();
-    u.private_mounts |= u.private_devices || u.private_tmp || u.protect_control_groups || u.protect_kernel_tunables || u.protect_kernel_modules;
+    u.private_mounts |=
+        u.private_devices || u.private_tmp || u.protect_control_groups || u.protect_kernel_tunables || u.protect_kernel_modules;
     u.private_mounts |= u.protect_home != "no" || u.protect_system != "no" || !u.root_image.is_empty();
     let drops = [
         (u.protect_kernel_modules, caps(&[CAP_SYS_MODULE])),

@@ -166,9 +166,8 @@ impl UnitSecurity {
             restrict_namespaces: match get("RestrictNamespaces") {
                 "yes" => 0,
                 "no" | "" => NAMESPACES_UNSET,
-                names => namespace_flags(names.trim_start_matches('~')).map_or(NAMESPACES_UNSET, |flags| {
-                    if names.starts_with('~') { !flags & all_namespaces() } else { flags }
-                }),
+                names => namespace_flags(names.trim_start_matches('~'))
+                    .map_or(NAMESPACES_UNSET, |flags| if names.starts_with('~') { !flags & all_namespaces() } else { flags }),
             },
             system_call_architectures: words("SystemCallArchitectures").into_iter().collect(),
             system_call_filter: list("SystemCallFilter").filter(|f| f.allow_list || !f.items.is_empty()),
@@ -356,7 +355,10 @@ impl UnitSecurity {
             self.device_policy = "closed".into();
         }
         let rtc = "char-rtc r";
-        if (self.device_policy != "auto" || !self.device_allow.is_empty()) && self.protect_clock && !self.device_allow.iter().any(|d| d == rtc) {
+        if (self.device_policy != "auto" || !self.device_allow.is_empty())
+            && self.protect_clock
+            && !self.device_allow.iter().any(|d| d == rtc)
+        {
             self.device_allow.push(rtc.into());
         }
     }

@@ -27,10 +27,13 @@ fn conf(text: &str) -> Vec<Setting> {
 fn analyzed(text: &str) -> (BTreeMap<String, Option<u64>>, String) {
     let mut rows = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")).or_else(|| line.strip_prefix("  ")) else { continue };
+        let Some(rest) = line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")).or_else(|| line.strip_prefix("  ")) else {
+            continue;
+        };
         let words: Vec<&str> = rest.split_whitespace().collect();
         let Some(id) = words.first().filter(|w| w.ends_with('=') || w.contains("=~") || w.contains("=/")) else { continue };
-        let mut numbers: Vec<&str> = words.iter().rev().take_while(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.')).copied().collect();
+        let mut numbers: Vec<&str> =
+            words.iter().rev().take_while(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.')).copied().collect();
         numbers.reverse();
         if numbers.last().is_some_and(|n| n.contains('.')) {
             numbers.pop();
@@ -101,7 +104,10 @@ fn a_unit_without_settings_is_the_unhardened_one() {
 fn later_lines_merge_the_way_systemd_merges_them() {
     let g = groups();
     let base = UnitSecurity::unset();
-    let caps = base.with_settings(&conf("[Service]\nCapabilityBoundingSet=CAP_CHOWN\nCapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=~CAP_CHOWN\n"), &g);
+    let caps = base.with_settings(
+        &conf("[Service]\nCapabilityBoundingSet=CAP_CHOWN\nCapabilityBoundingSet=CAP_KILL\nCapabilityBoundingSet=~CAP_CHOWN\n"),
+        &g,
+    );
     assert_eq!(caps.capability_bounding_set, 1 << 5, "replace, then OR, then take away");
     let ns = base.with_settings(&conf("RestrictNamespaces=~user\nRestrictNamespaces=~net\n"), &g);
     assert_eq!(ns.restrict_namespaces & 0x5000_0000, 0, "user and net both denied");

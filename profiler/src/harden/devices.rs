@@ -10,7 +10,8 @@ use super::{
 /// Devices PrivateDevices= keeps (drivers/char/mem.c and tty numbers): null, zero, full, random,
 /// urandom, tty, ptmx, and the pts range.
 fn private_devices_keeps(kind: &str, major: u32, minor: u32) -> bool {
-    kind == "char" && ((major == 1 && [3, 5, 7, 8, 9].contains(&minor)) || (major == 5 && [0, 2].contains(&minor)) || (136..=143).contains(&major))
+    kind == "char"
+        && ((major == 1 && [3, 5, 7, 8, 9].contains(&minor)) || (major == 5 && [0, 2].contains(&minor)) || (136..=143).contains(&major))
 }
 
 pub fn devices(ev: &Evidence) -> Vec<Verdict> {

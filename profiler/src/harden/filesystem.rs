@@ -71,7 +71,10 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
             None => path.clone(),
         };
         if use_.incomplete {
-            notes.push(format!("{} was written but its full name is unknown (cut by the kernel): its directory is allowed", comment_safe(path)));
+            notes.push(format!(
+                "{} was written but its full name is unknown (cut by the kernel): its directory is allowed",
+                comment_safe(path)
+            ));
         }
         if !path_text::is_plain(&dir) {
             let unsafe_dir = dir.clone();
@@ -97,7 +100,12 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
             continue;
         }
         let covered: Vec<String> = needed.iter().filter(|(d, _)| is_under(d, dir)).flat_map(|(_, e)| e.clone()).collect();
-        why.push(format!("  {}: {} ({})", comment_safe(dir), some_of(covered.iter().map(String::as_str), 3), thousands(covered.len() as u64)));
+        why.push(format!(
+            "  {}: {} ({})",
+            comment_safe(dir),
+            some_of(covered.iter().map(String::as_str), 3),
+            thousands(covered.len() as u64)
+        ));
         if let Some(hint) = directory_hint(dir) {
             why.push(format!("    {hint}"));
         }
@@ -142,7 +150,8 @@ pub fn umask(ev: &Evidence) -> Verdict {
         .paths
         .iter()
         .filter(|(p, u)| {
-            u.ops.iter().any(|o| matches!(o, PathOp::Create | PathOp::Mkdir | PathOp::Mknod)) && !KERNEL_TREES.iter().any(|d| is_under(p, d))
+            u.ops.iter().any(|o| matches!(o, PathOp::Create | PathOp::Mkdir | PathOp::Mknod))
+                && !KERNEL_TREES.iter().any(|d| is_under(p, d))
         })
         .map(|(p, _)| p.as_str())
         .collect();

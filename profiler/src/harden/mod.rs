@@ -240,9 +240,8 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
 fn capabilities(profile: &Profile) -> Block {
     let needed: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| c.needed()).collect();
     let unneeded: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| !c.needed()).collect();
-    let callers = |cap: &CapabilityUse, probe: bool| {
-        some_of(cap.callers.iter().filter(|(_, c)| c.probe == probe).map(|(name, _)| name.as_str()), 3)
-    };
+    let callers =
+        |cap: &CapabilityUse, probe: bool| some_of(cap.callers.iter().filter(|(_, c)| c.probe == probe).map(|(name, _)| name.as_str()), 3);
     let mut block = Block::default();
     if needed.is_empty() {
         block.comment("No capability check was granted for a need: the empty set drops them all.");

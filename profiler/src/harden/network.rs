@@ -27,7 +27,10 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
     }
     let value = if listed.is_empty() { "none".to_string() } else { listed.join(" ") };
     why.push("the empty assignment first resets the list; families the unit refused never reached the probes".into());
-    verdicts.push(Verdict::Set { lines: vec![Setting::new("RestrictAddressFamilies", ""), Setting::new("RestrictAddressFamilies", value)], why });
+    verdicts.push(Verdict::Set {
+        lines: vec![Setting::new("RestrictAddressFamilies", ""), Setting::new("RestrictAddressFamilies", value)],
+        why,
+    });
 
     let inet = families.contains("AF_INET") || families.contains("AF_INET6");
     let outward: Vec<&str> = ev.profile.sockets.iter().filter(|(_, s)| s.scope != "loopback").map(|(k, _)| k.as_str()).collect();
@@ -66,7 +69,10 @@ fn pinned_peers(ev: &Evidence, pin_peers: bool, outward: &[&str]) -> Verdict {
         return open("IPAddressDeny", format!("binds or connects beyond loopback: {}{hint}", some_of(outward.iter().copied(), 3)));
     }
     if !listening.is_empty() {
-        let why = format!("not pinned: it listens beyond loopback ({}) and its clients' addresses are not observed", some_of(listening.iter().copied(), 3));
+        let why = format!(
+            "not pinned: it listens beyond loopback ({}) and its clients' addresses are not observed",
+            some_of(listening.iter().copied(), 3)
+        );
         return open("IPAddressDeny", why);
     }
     if let Some(lost) = ev.profile.losses.get("peers_table_full") {

@@ -42,11 +42,7 @@ pub fn condense(used: &BTreeSet<&str>, arch_syscalls: &BTreeSet<&str>, groups: &
         .iter()
         .filter(|(name, _)| name.as_str() != "@default")
         .map(|(name, members)| {
-            let relevant = members
-                .iter()
-                .map(String::as_str)
-                .filter(|m| arch_syscalls.contains(m) && !always.contains(*m))
-                .collect();
+            let relevant = members.iter().map(String::as_str).filter(|m| arch_syscalls.contains(m) && !always.contains(*m)).collect();
             (name, relevant)
         })
         .filter(|(_, relevant): &(&String, BTreeSet<&str>)| !relevant.is_empty() && relevant.iter().all(|m| used.contains(m)))

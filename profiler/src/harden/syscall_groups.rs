@@ -27,10 +27,10 @@ pub struct SyscallGroups {
 
 impl SyscallGroups {
     pub fn builtin(version: &str) -> Result<Self, GroupsError> {
-        let (_, text) = BUILTIN.iter().find(|(v, _)| *v == version).ok_or_else(|| GroupsError::UnknownVersion {
-            version: version.into(),
-            known: Self::builtin_versions().join(", "),
-        })?;
+        let (_, text) = BUILTIN
+            .iter()
+            .find(|(v, _)| *v == version)
+            .ok_or_else(|| GroupsError::UnknownVersion { version: version.into(), known: Self::builtin_versions().join(", ") })?;
         Self::parse(text, &format!("built-in table of systemd {version}"))
     }
 
@@ -75,10 +75,10 @@ impl SyscallGroups {
         }
         let groups: BTreeMap<String, BTreeSet<String>> =
             raw.keys().map(|name| (name.clone(), expand(&raw, name, &mut Vec::new()))).collect();
-        let always = groups.get("@default").cloned().ok_or_else(|| GroupsError::Parse {
-            source_name: source.into(),
-            reason: "it has no @default group".into(),
-        })?;
+        let always = groups
+            .get("@default")
+            .cloned()
+            .ok_or_else(|| GroupsError::Parse { source_name: source.into(), reason: "it has no @default group".into() })?;
         Ok(Self { source: source.into(), groups, always })
     }
 

@@ -9,7 +9,12 @@ fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile 
     Profile {
         format: crate::profile::FORMAT.into(),
         version: crate::profile::VERSION,
-        target: crate::profile::Target { kind: TargetKind::Unit, command: None, unit: Some("nginx.service".into()), cgroup: "/system.slice/nginx.service".into() },
+        target: crate::profile::Target {
+            kind: TargetKind::Unit,
+            command: None,
+            unit: Some("nginx.service".into()),
+            cgroup: "/system.slice/nginx.service".into(),
+        },
         host: Host { hostname: "web1".into(), kernel: "6.18.44".into(), arch: "x86_64".into() },
         recording: Recording {
             started: "2026-11-22T08:00:00Z".into(),
@@ -61,10 +66,27 @@ fn cap(granted: u64, denied: u64, probes: u64, caller: &str) -> CapabilityUse {
 fn a_web_server_dropin() {
     let p = profile(
         &[
-            ("read", 500), ("write", 300), ("readv", 2), ("writev", 40), ("pread64", 1), ("pwrite64", 1),
-            ("preadv", 1), ("pwritev", 1), ("preadv2", 1), ("pwritev2", 1), ("close", 90), ("close_range", 1),
-            ("dup", 1), ("dup2", 1), ("dup3", 1), ("lseek", 3),
-            ("openat", 80), ("accept4", 30), ("epoll_wait", 120), ("brk", 4), ("exit_group", 1),
+            ("read", 500),
+            ("write", 300),
+            ("readv", 2),
+            ("writev", 40),
+            ("pread64", 1),
+            ("pwrite64", 1),
+            ("preadv", 1),
+            ("pwritev", 1),
+            ("preadv2", 1),
+            ("pwritev2", 1),
+            ("close", 90),
+            ("close_range", 1),
+            ("dup", 1),
+            ("dup2", 1),
+            ("dup3", 1),
+            ("lseek", 3),
+            ("openat", 80),
+            ("accept4", 30),
+            ("epoll_wait", 120),
+            ("brk", 4),
+            ("exit_group", 1),
         ],
         &[
             ("CAP_NET_BIND_SERVICE", cap(1, 0, 0, "inet_bind_sk")),
@@ -157,10 +179,7 @@ fn hostile_file_names_cannot_inject_lines() {
     let dropin = text(&p, &target(), &options());
     // Every line is a comment, blank, a section header we wrote, or one of our settings.
     for line in dropin.lines() {
-        assert!(
-            line.is_empty() || line.starts_with('#') || line == "[Service]" || !line.contains("ExecStart"),
-            "injected line: {line:?}"
-        );
+        assert!(line.is_empty() || line.starts_with('#') || line == "[Service]" || !line.contains("ExecStart"), "injected line: {line:?}");
     }
     assert_eq!(dropin.lines().filter(|l| *l == "[Service]").count(), 1);
     let rw = lines_of(&dropin, "ReadWritePaths=");
@@ -209,7 +228,15 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
 }
 
 fn socket(op: &str, scope: &str, port: u16) -> crate::profile::SocketUse {
-    crate::profile::SocketUse { op: op.into(), family: "ipv4".into(), protocol: "tcp".into(), scope: scope.into(), port, count: 1, ..Default::default() }
+    crate::profile::SocketUse {
+        op: op.into(),
+        family: "ipv4".into(),
+        protocol: "tcp".into(),
+        scope: scope.into(),
+        port,
+        count: 1,
+        ..Default::default()
+    }
 }
 
 #[test]

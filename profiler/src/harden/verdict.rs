@@ -9,9 +9,7 @@ use super::{
     quoting::some_of,
     target::{INTRODUCED, Target, strictness},
 };
-use crate::{
-    profile::{PathOp, Profile, path_text::is_under},
-};
+use crate::profile::{PathOp, Profile, path_text::is_under};
 
 /// One decided directive.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,11 +35,7 @@ pub fn open(directive: &str, why: impl Into<String>) -> Verdict {
 
 /// `line` when none of `seen` happened; otherwise the directive stays open, naming them.
 pub fn absent_or(line: (&str, &str), seen: &[&str], because: &str) -> Verdict {
-    if seen.is_empty() {
-        set(&[line], because)
-    } else {
-        open(line.0, format!("seen: {}", some_of(seen.iter().copied(), 4)))
-    }
+    if seen.is_empty() { set(&[line], because) } else { open(line.0, format!("seen: {}", some_of(seen.iter().copied(), 4))) }
 }
 
 /// Facts drawn from the profile once.
@@ -61,12 +55,7 @@ impl<'a> Evidence<'a> {
 
     /// Paths with any op matching `pred`, under `dir`.
     pub fn paths_under(&self, dir: &str, pred: impl Fn(PathOp) -> bool) -> Vec<&'a str> {
-        self.profile
-            .paths
-            .iter()
-            .filter(|(p, u)| is_under(p, dir) && u.ops.iter().any(|o| pred(*o)))
-            .map(|(p, _)| p.as_str())
-            .collect()
+        self.profile.paths.iter().filter(|(p, u)| is_under(p, dir) && u.ops.iter().any(|o| pred(*o))).map(|(p, _)| p.as_str()).collect()
     }
 
     pub fn touched(&self, dir: &str) -> Vec<&'a str> {

@@ -321,18 +321,14 @@ pub enum ProfileError {
 /// Reads and validates a profile; a foreign or damaged file is an error naming it.
 pub fn load(path: &Path) -> Result<Profile, ProfileError> {
     let text = fs::read(path).map_err(|source| ProfileError::Read { path: path.into(), source })?;
-    let value: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|source| ProfileError::Corrupt { path: path.into(), source })?;
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|source| ProfileError::Corrupt { path: path.into(), source })?;
     let foreign = |reason: &str| ProfileError::Foreign { path: path.into(), reason: reason.into() };
     match value.get("format").and_then(|f| f.as_str()) {
         Some(FORMAT) => {}
         Some(other) => return Err(foreign(&format!("its format is {other:?}, not {FORMAT:?}"))),
         None => return Err(foreign(&format!("it has no \"format\": {FORMAT:?} field"))),
     }
-    let version = value
-        .get("version")
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| foreign("it has no numeric \"version\" field"))?;
+    let version = value.get("version").and_then(|v| v.as_u64()).ok_or_else(|| foreign("it has no numeric \"version\" field"))?;
     if version > u64::from(VERSION) {
         return Err(ProfileError::TooNew { path: path.into(), found: version as u32 });
     }
@@ -342,10 +338,8 @@ pub fn load(path: &Path) -> Result<Profile, ProfileError> {
 /// Writes a profile atomically: a temporary file beside the target, fsync'd, then renamed over
 /// it, so a crash or a full disk leaves the previous file intact.
 pub fn save(profile: &Profile, path: &Path) -> Result<(), ProfileError> {
-    let mut text = serde_json::to_vec_pretty(profile).map_err(|e| ProfileError::Write {
-        path: path.into(),
-        source: std::io::Error::other(e),
-    })?;
+    let mut text =
+        serde_json::to_vec_pretty(profile).map_err(|e| ProfileError::Write { path: path.into(), source: std::io::Error::other(e) })?;
     text.push(b'\n');
     write_atomically(path, &text).map_err(|source| ProfileError::Write { path: path.into(), source })
 }
@@ -356,10 +350,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".profiler-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".profiler-").suffix(".tmp").tempfile_in(dir)?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -397,10 +388,7 @@ pub(crate) mod tests {
                 ..Default::default()
             },
             syscalls,
-            capabilities: BTreeMap::from([(
-                "CAP_CHOWN".to_string(),
-                CapabilityUse { granted: 1, executables: exe, ..Default::default() },
-            )]),
+            capabilities: BTreeMap::from([("CAP_CHOWN".to_string(), CapabilityUse { granted: 1, executables: exe, ..Default::default() })]),
             executables: BTreeMap::from([("/usr/bin/true".to_string(), ExecutableUse { execs: 1, seen: None, coverage: None })]),
             losses: BTreeMap::new(),
             ..Default::default()

@@ -35,21 +35,58 @@ pub fn syscall_name(abi_index: u32, nr: u32) -> String {
 
 /// `CAP_CHOWN` for 0, and so on; `CAP_N` for numbers newer than the table.
 pub fn capability_name(cap: u32) -> String {
-    caps::all()
-        .into_iter()
-        .find(|c| u32::from(c.index()) == cap)
-        .map_or_else(|| format!("CAP_{cap}"), |c| c.to_string())
+    caps::all().into_iter().find(|c| u32::from(c.index()) == cap).map_or_else(|| format!("CAP_{cap}"), |c| c.to_string())
 }
 
 /// `AF_INET` for 2, and so on (include/linux/socket.h); `AF_N` for numbers not named here.
 pub fn family_name(family: u32) -> String {
     const NAMES: &[&str] = &[
-        "AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_AX25", "AF_IPX", "AF_APPLETALK", "AF_NETROM", "AF_BRIDGE",
-        "AF_ATMPVC", "AF_X25", "AF_INET6", "AF_ROSE", "AF_DECnet", "AF_NETBEUI", "AF_SECURITY", "AF_KEY",
-        "AF_NETLINK", "AF_PACKET", "AF_ASH", "AF_ECONET", "AF_ATMSVC", "AF_RDS", "AF_SNA", "AF_IRDA",
-        "AF_PPPOX", "AF_WANPIPE", "AF_LLC", "AF_IB", "AF_MPLS", "AF_CAN", "AF_TIPC", "AF_BLUETOOTH",
-        "AF_IUCV", "AF_RXRPC", "AF_ISDN", "AF_PHONET", "AF_IEEE802154", "AF_CAIF", "AF_ALG", "AF_NFC",
-        "AF_VSOCK", "AF_KCM", "AF_QIPCRTR", "AF_SMC", "AF_XDP", "AF_MCTP",
+        "AF_UNSPEC",
+        "AF_UNIX",
+        "AF_INET",
+        "AF_AX25",
+        "AF_IPX",
+        "AF_APPLETALK",
+        "AF_NETROM",
+        "AF_BRIDGE",
+        "AF_ATMPVC",
+        "AF_X25",
+        "AF_INET6",
+        "AF_ROSE",
+        "AF_DECnet",
+        "AF_NETBEUI",
+        "AF_SECURITY",
+        "AF_KEY",
+        "AF_NETLINK",
+        "AF_PACKET",
+        "AF_ASH",
+        "AF_ECONET",
+        "AF_ATMSVC",
+        "AF_RDS",
+        "AF_SNA",
+        "AF_IRDA",
+        "AF_PPPOX",
+        "AF_WANPIPE",
+        "AF_LLC",
+        "AF_IB",
+        "AF_MPLS",
+        "AF_CAN",
+        "AF_TIPC",
+        "AF_BLUETOOTH",
+        "AF_IUCV",
+        "AF_RXRPC",
+        "AF_ISDN",
+        "AF_PHONET",
+        "AF_IEEE802154",
+        "AF_CAIF",
+        "AF_ALG",
+        "AF_NFC",
+        "AF_VSOCK",
+        "AF_KCM",
+        "AF_QIPCRTR",
+        "AF_SMC",
+        "AF_XDP",
+        "AF_MCTP",
     ];
     NAMES.get(family as usize).map_or_else(|| format!("AF_{family}"), |n| n.to_string())
 }

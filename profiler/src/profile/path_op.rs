@@ -73,7 +73,15 @@ impl PathOp {
     pub fn changes_directory(self) -> bool {
         matches!(
             self,
-            Self::Create | Self::Mkdir | Self::Mknod | Self::Unlink | Self::Rmdir | Self::Rename | Self::Link | Self::Symlink | Self::BindUnix
+            Self::Create
+                | Self::Mkdir
+                | Self::Mknod
+                | Self::Unlink
+                | Self::Rmdir
+                | Self::Rename
+                | Self::Link
+                | Self::Symlink
+                | Self::BindUnix
         )
     }
 

@@ -89,9 +89,8 @@ observed!(CapabilityUse, |u| u.granted + u.denied + u.probes);
 observed!(PathUse, |u| u.ops.len() as u64);
 
 /// The kinds of item a profile holds, as its field names.
-pub const KINDS: [&str; 11] = [
-    "syscalls", "capabilities", "executables", "paths", "families", "namespaces", "devices", "sockets", "acts", "peers", "errors",
-];
+pub const KINDS: [&str; 11] =
+    ["syscalls", "capabilities", "executables", "paths", "families", "namespaces", "devices", "sockets", "acts", "peers", "errors"];
 
 impl Profile {
     /// Calls `f` with every item: its kind (one of `KINDS`), its name, and the item. Syscalls

@@ -66,10 +66,10 @@ impl Btf {
             let kind_flag = info >> 31 == 1;
             at += 12;
             let extra = match kind {
-                1 | 14 | 17 => 4,                 // INT, VAR, DECL_TAG
-                3 => 12,                          // ARRAY
-                4 | 5 | 15 | 19 => 12 * vlen,     // STRUCT, UNION, DATASEC, ENUM64
-                6 | 13 => 8 * vlen,               // ENUM, FUNC_PROTO
+                1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
+                3 => 12,                      // ARRAY
+                4 | 5 | 15 | 19 => 12 * vlen, // STRUCT, UNION, DATASEC, ENUM64
+                6 | 13 => 8 * vlen,           // ENUM, FUNC_PROTO
                 2 | 7..=12 | 16 | 18 => 0,
                 _ => return Err("unknown type kind"),
             };

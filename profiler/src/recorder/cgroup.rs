@@ -24,22 +24,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
 /// The cgroup2 mount point: `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/unified` on a
 /// hybrid one.
 pub fn cgroup2_root() -> Result<PathBuf, CgroupError> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(io_err(Path::new("/proc/self/mountinfo")))?;
-    cgroup2_mount_point(&mountinfo).ok_or(CgroupError::NoCgroup2)
+    let mounts = procfs::process::Process::myself()
+        .and_then(|me| me.mountinfo())
+        .map_err(|e| CgroupError::Io { path: "/proc/self/mountinfo".into(), source: std::io::Error::other(e) })?;
+    cgroup2_mount_point(&mounts.0).ok_or(CgroupError::NoCgroup2)
 }
 
-fn cgroup2_mount_point(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            // Fields: id parent major:minor root mount-point options ... - fstype source super
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            let mount_point = left.split_whitespace().nth(4)?;
-            (fstype == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
-        // The shortest, so a container's nested mount never wins over the host's.
-        .min_by_key(|p| p.as_os_str().len())
+/// The shortest cgroup2 mount point, so a container's nested mount never wins over the host's.
+fn cgroup2_mount_point(mounts: &[procfs::process::MountInfo]) -> Option<PathBuf> {
+    mounts.iter().filter(|m| m.fs_type == "cgroup2").map(|m| m.mount_point.clone()).min_by_key(|p| p.as_os_str().len())
 }
 
 /// A cgroup2 directory to watch, with what the kernel filter needs to recognise it.
@@ -65,12 +58,7 @@ impl WatchedCgroup {
         }
         let id = fs::metadata(&canonical).map_err(io_err(path))?.ino();
         let level = relative.components().count() as u32;
-        Ok(Self {
-            relative: format!("/{}", relative.display()),
-            path: canonical,
-            id: Some(id),
-            level,
-        })
+        Ok(Self { relative: format!("/{}", relative.display()), path: canonical, id: Some(id), level })
     }
 
     /// A cgroup that systemd will create at `relative` (below the cgroup2 root) when the unit
@@ -140,15 +128,20 @@ impl Drop for ScratchCgroup {
 mod tests {
     use super::*;
 
+    fn mounts(text: &str) -> Vec<procfs::process::MountInfo> {
+        use procfs::FromBufRead as _;
+        procfs::process::MountInfos::from_buf_read(text.as_bytes()).unwrap().0
+    }
+
     #[test]
     fn finds_the_cgroup2_mount_on_hybrid_and_unified_hosts() {
         let hybrid = "25 24 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
                       26 25 0:23 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
                       27 25 0:24 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
-        assert_eq!(cgroup2_mount_point(hybrid), Some("/sys/fs/cgroup/unified".into()));
+        assert_eq!(cgroup2_mount_point(&mounts(hybrid)), Some("/sys/fs/cgroup/unified".into()));
         let unified = "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
                        90 80 0:26 / /var/lib/machines/x/sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(cgroup2_mount_point(unified), Some("/sys/fs/cgroup".into()));
-        assert_eq!(cgroup2_mount_point("1 0 0:1 / / rw - ext4 /dev/vda rw\n"), None);
+        assert_eq!(cgroup2_mount_point(&mounts(unified)), Some("/sys/fs/cgroup".into()));
+        assert_eq!(cgroup2_mount_point(&mounts("1 0 0:1 / / rw - ext4 /dev/vda rw\n")), None);
     }
 }

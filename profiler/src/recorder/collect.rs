@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTraceMap};
 use log::warn;
 use profiler_common::{
-    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, ExeSyscalls, NO_STACK, SYSCALL_SLOTS,
-    ObservationKey, abi, addr_class, loss, map_names, observation,
+    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExeSyscalls, KernelPath, NO_STACK, ObservationKey, SYSCALL_SLOTS, abi, addr_class, loss,
+    map_names, observation,
 };
 
 use super::{
@@ -152,10 +152,9 @@ fn collect_capabilities(
         let mut checks = Vec::new();
         for entry in map.iter() {
             let (key, per_cpu) = entry.map_err(map_err(map_names::CAP_CHECKS))?;
-            let total = per_cpu.iter().fold(CapCounts::default(), |acc, c| CapCounts {
-                granted: acc.granted + c.granted,
-                denied: acc.denied + c.denied,
-            });
+            let total = per_cpu
+                .iter()
+                .fold(CapCounts::default(), |acc, c| CapCounts { granted: acc.granted + c.granted, denied: acc.denied + c.denied });
             checks.push((key, total));
         }
         checks

@@ -34,11 +34,7 @@ const CAPABILITY_LAYER: &[&str] = &[
 /// Callers that check with CAP_OPT_NOAUDIT directly, without a `*_noaudit` wrapper in the
 /// stack: the check only decides a behaviour (e.g. the overcommit reserve on mmap, where
 /// `cap_vm_enough_memory` is inlined into the LSM hook on current kernels).
-const PROBE_CALLERS: &[&str] = &[
-    "cap_vm_enough_memory",
-    "security_vm_enough_memory_mm",
-    "__vm_enough_memory",
-];
+const PROBE_CALLERS: &[&str] = &["cap_vm_enough_memory", "security_vm_enough_memory_mm", "__vm_enough_memory"];
 
 /// Kernel symbol table, from /proc/kallsyms.
 pub struct Symbols {

@@ -148,12 +148,7 @@ impl PathLog {
             return path;
         }
         // Merge what the directory's children had into the folded entry.
-        let children: Vec<String> = self
-            .entries
-            .keys()
-            .filter(|p| path_text::parent(p) == dir && p.as_str() != dir)
-            .cloned()
-            .collect();
+        let children: Vec<String> = self.entries.keys().filter(|p| path_text::parent(p) == dir && p.as_str() != dir).cloned().collect();
         let mut merged = PathEntry::default();
         for child in children {
             if let Some(e) = self.entries.remove(&child) {
@@ -185,7 +180,14 @@ mod tests {
     use super::*;
 
     fn event(tail: &[u8], names: &[&[u8]]) -> PathEvent {
-        let mut e = PathEvent { op: path_op::MKDIR, exe_slot: 3, depth: names.len() as u32, flags: 0, tail: [0; 256], names: [[0; 64]; PATH_DEPTH] };
+        let mut e = PathEvent {
+            op: path_op::MKDIR,
+            exe_slot: 3,
+            depth: names.len() as u32,
+            flags: 0,
+            tail: [0; 256],
+            names: [[0; 64]; PATH_DEPTH],
+        };
         e.tail[..tail.len()].copy_from_slice(tail);
         for (i, n) in names.iter().enumerate() {
             e.names[i][..n.len()].copy_from_slice(n);

@@ -10,10 +10,7 @@ use aya::{
     programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use log::{debug, warn};
-use profiler_common::{
-    PATH_LEN, EXE_SLOT_OVERFLOW, ExeInfo, KernelOffsets, KernelPath, TargetConfig, TaskState,
-    globals, map_names,
-};
+use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names};
 
 use super::{
     btf::Btf,
@@ -28,10 +25,7 @@ static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// systemd helpers that exec inside a unit's cgroup before the service's own binary.
-const SYSTEMD_EXEC_HELPERS: &[&str] = &[
-    "/usr/lib/systemd/systemd-executor",
-    "/lib/systemd/systemd-executor",
-];
+const SYSTEMD_EXEC_HELPERS: &[&str] = &["/usr/lib/systemd/systemd-executor", "/lib/systemd/systemd-executor"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -115,8 +109,7 @@ impl Probes {
     /// so do tasks in any cgroup created later at the same path.
     pub fn watch(&mut self, cgroup: &WatchedCgroup) -> Result<(), LoadError> {
         let mut path: Array<_, KernelPath> = self.map(map_names::WATCH_PATH)?;
-        path.set(0, kernel_path(&cgroup.relative), 0)
-            .map_err(|source| LoadError::Map { map: map_names::WATCH_PATH, source })?;
+        path.set(0, kernel_path(&cgroup.relative), 0).map_err(|source| LoadError::Map { map: map_names::WATCH_PATH, source })?;
         let mut config: Array<_, TargetConfig> = self.map(map_names::CONFIG)?;
         let value = TargetConfig { cgroup_id: cgroup.id.unwrap_or(0), level: cgroup.level, enabled: 1, recreated: 0 };
         config.set(0, value, 0).map_err(|source| LoadError::Map { map: map_names::CONFIG, source })
@@ -147,7 +140,10 @@ impl Probes {
         // The argument decoder is tail-called from sys_exit, so it is in place first.
         let decoder: &mut RawTracePoint = self.program("decode_args")?;
         decoder.load().map_err(|source| LoadError::Program { program: "decode_args", source })?;
-        let decoder = decoder.fd().map_err(|source| LoadError::Program { program: "decode_args", source })?.try_clone()
+        let decoder = decoder
+            .fd()
+            .map_err(|source| LoadError::Program { program: "decode_args", source })?
+            .try_clone()
             .map_err(|e| LoadError::Program { program: "decode_args", source: aya::programs::ProgramError::IOError(e) })?;
         let mut decoders: ProgramArray<_> = self.map(map_names::ARG_DECODERS)?;
         decoders.set(0, &decoder, 0).map_err(|source| LoadError::Map { map: map_names::ARG_DECODERS, source })?;
@@ -167,8 +163,7 @@ impl Probes {
         let dir = fs::File::open(cgroup).map_err(|e| LoadError::Cgroup(cgroup.display().to_string(), e))?;
         let device: &mut CgroupDevice = self.program("device_access")?;
         device.load().map_err(|source| LoadError::Program { program: "device_access", source })?;
-        device.attach(&dir, LINK)
-            .map_err(|source| LoadError::Program { program: "device_access", source })?;
+        device.attach(&dir, LINK).map_err(|source| LoadError::Program { program: "device_access", source })?;
         for program in ["bind4", "bind6", "connect4", "connect6"] {
             let hook: &mut CgroupSockAddr = self.program(program)?;
             hook.load().map_err(|source| LoadError::Program { program, source })?;
@@ -192,14 +187,15 @@ impl Probes {
         });
         let mut adopted = 0;
         for pid in pids {
-            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-            let slot = match &exe {
-                Some(exe) => self.claim_exe_slot(&exe.to_string_lossy())?,
-                None => EXE_SLOT_OVERFLOW,
+            // A process that exited meanwhile has no entry left: nothing to adopt.
+            let Ok(process) = procfs::process::Process::new(pid as i32) else { continue };
+            let slot = match process.exe() {
+                Ok(exe) => self.claim_exe_slot(&exe.to_string_lossy())?,
+                Err(_) => EXE_SLOT_OVERFLOW,
             };
-            let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+            let Ok(tasks) = process.tasks() else { continue };
             let mut map: HashMap<_, u32, TaskState> = self.map(map_names::TASKS)?;
-            for tid in tasks.flatten().filter_map(|t| t.file_name().to_str()?.parse::<u32>().ok()) {
+            for tid in tasks.flatten().map(|task| task.tid as u32) {
                 // NOEXIST: a task the kernel side armed meanwhile keeps its own state.
                 if map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1).is_ok() {
                     adopted += 1;
@@ -212,8 +208,7 @@ impl Probes {
     fn ignore_execs(&mut self, paths: &[&str]) -> Result<(), LoadError> {
         let mut map: HashMap<_, KernelPath, u8> = self.map(map_names::EXEC_IGNORED)?;
         for path in paths {
-            map.insert(kernel_path(path), 1, 0)
-                .map_err(|source| LoadError::Map { map: map_names::EXEC_IGNORED, source })?;
+            map.insert(kernel_path(path), 1, 0).map_err(|source| LoadError::Map { map: map_names::EXEC_IGNORED, source })?;
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use log::{info, warn};
 use aya::maps::{MapData, RingBuf};
+use log::{info, warn};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
@@ -118,10 +118,7 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         Subject::Unit { name, systemd } => Some((name.as_str(), *systemd)),
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     let mut phases = PhaseWatch::new(unit);
     let (command_exit, mut ring) = runtime.block_on(async {
         // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, until dropped.

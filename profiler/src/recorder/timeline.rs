@@ -72,7 +72,10 @@ mod tests {
         sample.families.insert("AF_UNIX".into(), ItemUse { count: 1, ..Default::default() });
         assert_eq!(timeline.stamp(&mut sample, "2026-11-22T08:00:05Z", Some("steady")), 1);
         let inet = sample.families["AF_INET"].seen.clone().unwrap();
-        assert_eq!((inet.first.as_str(), inet.last.as_str(), inet.phase.as_deref()), ("2026-11-22T08:00:00Z", "2026-11-22T08:00:05Z", Some("start-up")));
+        assert_eq!(
+            (inet.first.as_str(), inet.last.as_str(), inet.phase.as_deref()),
+            ("2026-11-22T08:00:00Z", "2026-11-22T08:00:05Z", Some("start-up"))
+        );
 
         // Unchanged activity leaves the last sighting where it was.
         assert_eq!(timeline.stamp(&mut sample, "2026-11-22T08:00:10Z", Some("steady")), 0);

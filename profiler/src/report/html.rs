@@ -75,7 +75,11 @@ pub fn render(p: &Parts) -> String {
 fn exposure_html(e: &ExposureView) -> String {
     let s = &e.scored;
     let analyzed = match &e.systemd {
-        Ok(v) => format!("<td id=\"systemd-analyze-before\">{}</td><td id=\"systemd-analyze-after\">{}</td>", html_escape(&v.before), html_escape(&v.after)),
+        Ok(v) => format!(
+            "<td id=\"systemd-analyze-before\">{}</td><td id=\"systemd-analyze-after\">{}</td>",
+            html_escape(&v.before),
+            html_escape(&v.after)
+        ),
         Err(why) => format!("<td id=\"systemd-analyze-before\" colspan=\"2\">not available: {}</td>", html_escape(why)),
     };
     let mut out = format!(
@@ -103,4 +107,3 @@ fn exposure_html(e: &ExposureView) -> String {
     out.push_str("</table></details>\n");
     out
 }
-

@@ -65,9 +65,9 @@ pub fn render(p: &Parts) -> String {
     }
     out.push_str("\n## Executables\n\n| executable | execs | syscalls | capabilities needed | paths written |\n|---|---|---|---|---|\n");
     for e in &p.executables {
-        let _ = writeln!(out, "| `{}` | {} | {} | {} | {} |", cell(&e.path), e.execs, e.syscalls, cell(&e.capabilities.join(", ")), e.written);
+        let _ =
+            writeln!(out, "| `{}` | {} | {} | {} | {} |", cell(&e.path), e.execs, e.syscalls, cell(&e.capabilities.join(", ")), e.written);
     }
     let _ = write!(out, "\n## The drop-in\n\n```ini\n{}```\n", p.dropin);
     out
 }
-

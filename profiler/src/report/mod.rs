@@ -165,7 +165,8 @@ pub(crate) fn verdict_cells(e: &ExposureView) -> [String; 2] {
 /// The two exposure tables as text cells: what stays exposed (check, badness, share) and
 /// what the drop-in moved (check, before, after; badness with its share).
 pub(crate) fn exposure_tables(s: &Comparison) -> (Vec<[String; 3]>, Vec<[String; 3]>) {
-    let remaining = s.remaining().into_iter().map(|r| [r.id.to_string(), r.badness_text(), exposure::tenths_text(s.after.share(r))]).collect();
+    let remaining =
+        s.remaining().into_iter().map(|r| [r.id.to_string(), r.badness_text(), exposure::tenths_text(s.after.share(r))]).collect();
     let with_share = |e: &exposure::Exposure, r: &exposure::Row| format!("{} ({})", r.badness_text(), exposure::tenths_text(e.share(r)));
     let changed = s.changed().into_iter().map(|(b, a)| [b.id.to_string(), with_share(&s.before, b), with_share(&s.after, a)]).collect();
     (remaining, changed)
@@ -191,10 +192,13 @@ mod tests {
             left_open: vec![LeftOpen { directive: "C".into(), why: "because".into() }],
         };
         let blocks: Vec<Directive> = dropin.blocks.iter().filter_map(Directive::of).collect();
-        assert_eq!(blocks, vec![
-            Directive { lines: vec!["A=1".into(), "A=2".into()], evidence: vec!["one".into(), "two".into()] },
-            Directive { lines: vec!["B=x".into()], evidence: vec!["three".into()] },
-        ]);
+        assert_eq!(
+            blocks,
+            vec![
+                Directive { lines: vec!["A=1".into(), "A=2".into()], evidence: vec!["one".into(), "two".into()] },
+                Directive { lines: vec!["B=x".into()], evidence: vec!["three".into()] },
+            ]
+        );
         let p = parts(&Profile::default(), &dropin, view(&dropin));
         assert_eq!(p.left_open, vec![("C".to_string(), "because".to_string())]);
     }

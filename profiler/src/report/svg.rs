@@ -33,4 +33,3 @@ pub fn svg(curve: &[(f64, usize)], seconds: f64) -> String {
         ty = H - PAD + 16.0,
     )
 }
-

@@ -18,11 +18,8 @@ pub struct Verdicts {
 /// Asks `systemd`'s systemd-analyze. The error says why there is no verdict, for the report.
 pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &DropIn) -> Result<Verdicts, String> {
     let before = security(systemd, &[unit])?;
-    let fragment = systemd
-        .systemctl_ok(&["show", "--property=FragmentPath", "--value", "--", unit])
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
+    let fragment =
+        systemd.systemctl_ok(&["show", "--property=FragmentPath", "--value", "--", unit]).map_err(|e| e.to_string())?.trim().to_string();
     if fragment.is_empty() {
         return Err(format!("{unit} has no unit file to copy (a transient unit?)"));
     }

@@ -135,7 +135,8 @@ mod tests {
 
     #[test]
     fn directives_are_the_names_a_dropin_sets() {
-        let text = format!("{MARK}\n# comment\n[Service]\nProtectSystem=strict\nCapabilityBoundingSet=\n\nSystemCallFilter=@system-service\n");
+        let text =
+            format!("{MARK}\n# comment\n[Service]\nProtectSystem=strict\nCapabilityBoundingSet=\n\nSystemCallFilter=@system-service\n");
         assert_eq!(directives(&text), ["ProtectSystem", "CapabilityBoundingSet", "SystemCallFilter"]);
     }
 

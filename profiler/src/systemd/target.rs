@@ -2,7 +2,10 @@
 //! (version, build features, syscall groups, the unit's current settings), or from files and
 //! versions named on the command line for another host.
 
-use std::{collections::BTreeMap, path::{Path, PathBuf}};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context as _;
 

@@ -2,7 +2,7 @@
 //! guessing `system.slice/NAME` (template and nested units live elsewhere). The systemd asked
 //! is this host's, or the one running as PID 1 of a container (`--container-pid`).
 
-use std::{collections::BTreeMap, fs, path::PathBuf, process::Command};
+use std::{collections::BTreeMap, path::PathBuf, process::Command};
 
 use log::warn;
 
@@ -93,10 +93,7 @@ impl Systemd {
             .output()
             .map_err(|source| UnitError::NoSystemctl { unit: unit.into(), source })?;
         if !output.status.success() {
-            return Err(UnitError::Systemctl {
-                unit: unit.into(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+            return Err(UnitError::Systemctl { unit: unit.into(), stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() });
         }
         Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
     }
@@ -107,14 +104,21 @@ impl Systemd {
     fn cgroup_prefix(&self) -> Result<String, UnitError> {
         let Some(pid) = self.container_pid else { return Ok(String::new()) };
         let err = |reason: String| UnitError::Container { pid, reason };
-        let outside = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| err(e.to_string()))?;
+        let outside = procfs::process::Process::new(pid as i32).and_then(|p| p.cgroups()).map_err(|e| err(e.to_string()))?;
         let inside = Command::new("nsenter")
             .args(["-t", &pid.to_string(), "-a", "cat", "/proc/1/cgroup"])
             .output()
             .map_err(|e| err(format!("nsenter: {e}")))?;
-        let unified = |text: &str| text.lines().find_map(|l| l.strip_prefix("0::")).map(|p| p.trim_end_matches('/').to_string());
+        let inside = {
+            use procfs::FromBufRead as _;
+            procfs::ProcessCGroups::from_buf_read(inside.stdout.as_slice()).map_err(|e| err(format!("its own view: {e}")))?
+        };
+        // Hierarchy 0 is cgroup2.
+        let unified = |groups: &procfs::ProcessCGroups| {
+            groups.0.iter().find(|g| g.hierarchy == 0).map(|g| g.pathname.trim_end_matches('/').to_string())
+        };
         let outside = unified(&outside).ok_or_else(|| err("it is in no cgroup2 cgroup".into()))?;
-        let inside = unified(&String::from_utf8_lossy(&inside.stdout)).ok_or_else(|| err("its own view shows no cgroup2 cgroup".into()))?;
+        let inside = unified(&inside).ok_or_else(|| err("its own view shows no cgroup2 cgroup".into()))?;
         outside
             .strip_suffix(&inside)
             .map(str::to_string)

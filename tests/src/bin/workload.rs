@@ -1,7 +1,11 @@
 //! Known workloads for the root integration tests and the demo: each mode makes a small,
 //! distinctive set of syscalls and capability checks.
 
-use std::{ffi::CString, io::{Read as _, Write as _}, time::{Duration, Instant}};
+use std::{
+    ffi::CString,
+    io::{Read as _, Write as _},
+    time::{Duration, Instant},
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
