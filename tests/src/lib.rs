@@ -16,14 +16,33 @@ pub fn profiler_bin() -> PathBuf {
     path
 }
 
-/// Whether root-only tests can run; when not, says why on stderr (the test then returns).
+/// Whether root-only tests can run; when not, the test is skipped (see `skip`) and returns.
 pub fn is_root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIPPED {test}: loading eBPF programs needs root");
+        skip(test, "loading eBPF programs needs root");
     }
     root
+}
+
+/// Marks `test` as skipped: `SKIPPED: reason` on stderr and a line in the file named by
+/// PROFILER_SKIP_LOG, which `cargo xtask test` counts as skipped, never as passed. Under
+/// CI=true nothing may be skipped (CI has root, the testbed and every hook): it panics.
+pub fn skip(test: &str, reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("SKIPPED: {test}: {reason}; under CI=true a skipped test is a failure");
+    }
+    eprintln!("SKIPPED: {test}: {reason}");
+    if let Some(log) = std::env::var_os("PROFILER_SKIP_LOG") {
+        use std::io::Write as _;
+        // One write of the whole line: tests run in parallel, and O_APPEND keeps it whole.
+        let line = format!("{test}: {reason}\n");
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log);
+        if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
+            panic!("cannot note the skip of {test} in {}: {e}", Path::new(&log).display());
+        }
+    }
 }
 
 /// Runs the profiler with these arguments and returns its output.

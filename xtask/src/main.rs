@@ -5,8 +5,9 @@
 
 use std::{
     env,
+    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
 };
 
 mod bench;
@@ -157,5 +158,45 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     build()?;
     ensure_packages(TEST_PACKAGES)?;
     run(Command::new(workspace().join("tests/testbed/testbed.sh")).arg("setup"))?;
-    run(cargo().args(["test", "--release"]).args(args).env("PROFILER_BIN", target_dir().join("release/profiler")))
+    let skips = tempfile::NamedTempFile::new().context("creating the skip log")?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--release"])
+        .args(args)
+        .env("PROFILER_BIN", target_dir().join("release/profiler"))
+        .env("PROFILER_SKIP_LOG", skips.path())
+        .stdout(Stdio::piped());
+    eprintln!("+ {cmd:?}");
+    let mut child = cmd.spawn().context("starting cargo test")?;
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test's output")?;
+        println!("{line}");
+        if let Some((p, f)) = test_result(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    let skipped: Vec<String> = std::fs::read_to_string(skips.path())?.lines().map(str::to_string).collect();
+    for skip in &skipped {
+        println!("SKIPPED: {skip}");
+    }
+    // A skipped test returned early, so libtest counted it as passed: it is not.
+    let skipped_count = skipped.len() as u64;
+    println!("{} passed, {failed} failed, {skipped_count} skipped", passed.saturating_sub(skipped_count));
+    if !status.success() {
+        bail!("cargo test failed: {status}");
+    }
+    Ok(())
+}
+
+/// Passed and failed from libtest's `test result: ok. 7 passed; 0 failed; ...` line.
+fn test_result(line: &str) -> Option<(u64, u64)> {
+    let words: Vec<&str> = line.strip_prefix("test result: ")?.split_whitespace().collect();
+    let count = |word: &str| -> Option<u64> {
+        let at = words.iter().position(|w| w.trim_end_matches([';', ',']) == word)?;
+        words.get(at.checked_sub(1)?)?.parse().ok()
+    };
+    Some((count("passed")?, count("failed")?))
 }
