@@ -31,7 +31,9 @@ fn main() -> anyhow::Result<()> {
         unsafe { env::set_var("RUSTC_BOOTSTRAP", "aya_ebpf") };
     }
     let toolchain = env::var("PROFILER_EBPF_TOOLCHAIN").unwrap_or_else(|_| LINKED_TOOLCHAIN.into());
-    let package = aya_build::Package { name: "profiler-ebpf", root_dir: &root_dir, ..Default::default() };
+    // The kernel programs log only in builds with the debug-probes feature.
+    let features: &[&str] = if env::var_os("CARGO_FEATURE_DEBUG_PROBES").is_some() { &["debug-probes"] } else { &[] };
+    let package = aya_build::Package { name: "profiler-ebpf", root_dir: &root_dir, features, ..Default::default() };
     aya_build::build_ebpf([package], aya_build::Toolchain::Custom(&toolchain)).with_context(|| {
         format!(
             "building the eBPF programs with toolchain {toolchain:?}; run `cargo xtask build` to \

@@ -135,6 +135,8 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
+    #[cfg(feature = "debug-probes")]
+    aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
     // A non-leader thread that execs takes over the leader's pid; drop its old id.
     // SAFETY: offset from this kernel's tracepoint format.
     if let Ok(old) = unsafe { ctx.read_at::<i32>(EXEC_OLD_PID_OFFSET.load() as usize) }
@@ -249,5 +251,7 @@ pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
         (*config).cgroup_id = id;
         (*config).recreated += 1;
     }
+    #[cfg(feature = "debug-probes")]
+    aya_log_ebpf::debug!(&ctx, "the watched cgroup was created again, id {}", id);
     0
 }

@@ -43,6 +43,8 @@ pub enum LoadError {
     Map { map: &'static str, source: aya::maps::MapError },
     #[error("cannot open cgroup {0} to attach the device and socket hooks: {1}")]
     Cgroup(String, #[source] std::io::Error),
+    #[error("reading the kernel programs' log (debug-probes): {0}")]
+    Log(String),
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
 }
@@ -50,6 +52,9 @@ pub enum LoadError {
 /// The loaded programs and their maps.
 pub struct Probes {
     pub(crate) ebpf: Ebpf,
+    /// The kernel programs' log lines (`debug-probes` builds only).
+    #[cfg(feature = "debug-probes")]
+    log: aya_log::EbpfLogger<&'static dyn log::Log>,
 }
 
 impl Probes {
@@ -99,8 +104,15 @@ impl Probes {
             loader.override_global(name, offset, true);
         }
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
-        let ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
-        let mut probes = Self { ebpf };
+        #[cfg_attr(not(feature = "debug-probes"), allow(unused_mut))]
+        let mut ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
+        #[cfg(feature = "debug-probes")]
+        let log = aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| LoadError::Log(e.to_string()))?;
+        let mut probes = Self {
+            ebpf,
+            #[cfg(feature = "debug-probes")]
+            log,
+        };
         probes.ignore_execs(SYSTEMD_EXEC_HELPERS)?;
         Ok(probes)
     }
@@ -113,6 +125,12 @@ impl Probes {
         let mut config: Array<_, TargetConfig> = self.map(map_names::CONFIG)?;
         let value = TargetConfig { cgroup_id: cgroup.id.unwrap_or(0), level: cgroup.level, enabled: 1, recreated: 0 };
         config.set(0, value, 0).map_err(|source| LoadError::Map { map: map_names::CONFIG, source })
+    }
+
+    /// Passes the kernel programs' log lines to the log (`debug-probes` builds; else nothing).
+    pub fn flush_log(&mut self) {
+        #[cfg(feature = "debug-probes")]
+        self.log.flush();
     }
 
     /// How often the watched cgroup was created anew while recording (unit starts).

@@ -134,6 +134,7 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
                 exit = &mut end => break exit?,
                 drained = drain_paths(&mut ring, &mut run.path_log) => drained?,
                 _ = tick.tick() => {
+                    run.probes.flush_log();
                     let changed = phases.poll();
                     // Half a tick early is on time: ticks drift, and waiting for the next
                     // one would stretch every interval by a tick.
