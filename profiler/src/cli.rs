@@ -89,9 +89,8 @@ pub struct CheckArgs {
     /// Keep the hardened run's profile here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// As `record --container-pid`.
-    #[arg(long, value_name = "PID")]
-    pub container_pid: Option<u32>,
+    #[command(flatten)]
+    pub systemd: SystemdArgs,
     /// `text` for people, `json` for scripts.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -114,10 +113,8 @@ pub struct ApplyArgs {
     /// Restart the unit afterwards and wait until it is active; fail if it does not stay so.
     #[arg(long, conflicts_with = "dry_run")]
     pub restart: bool,
-    /// The unit runs under the systemd that is PID 1 of the container whose init has this
-    /// host PID (e.g. a systemd-nspawn machine).
-    #[arg(long, value_name = "PID")]
-    pub container_pid: Option<u32>,
+    #[command(flatten)]
+    pub systemd: SystemdArgs,
     /// What an unlisted syscall does: an errno name (EPERM, ENOSYS, ...) or "kill".
     #[arg(long, default_value = "EPERM", value_parser = parse_syscall_action)]
     pub on_unlisted_syscall: SyscallAction,
@@ -190,10 +187,9 @@ pub struct ReportArgs {
     /// Markdown, for pasting into a review, instead of HTML.
     #[arg(long)]
     pub markdown: bool,
-    /// Ask the systemd running as PID 1 of this container (host PID) for systemd-analyze's
-    /// own exposure verdict, instead of this host's.
-    #[arg(long)]
-    pub container_pid: Option<u32>,
+    /// (With --container-pid, systemd-analyze's own exposure verdict comes from that systemd.)
+    #[command(flatten)]
+    pub systemd: SystemdArgs,
     #[command(flatten)]
     pub dropin: DropinArgs,
 }
@@ -239,6 +235,21 @@ fn parse_syscall_action(s: &str) -> Result<SyscallAction, String> {
         Ok(SyscallAction::Errno(upper))
     } else {
         Err(format!("{s:?} is neither an errno name (EPERM) nor \"kill\""))
+    }
+}
+
+/// Which systemd manages the unit.
+#[derive(Debug, Args)]
+pub struct SystemdArgs {
+    /// The unit runs under the systemd that is PID 1 of the container whose init has this
+    /// host PID (e.g. a systemd-nspawn machine), not this host's.
+    #[arg(long, value_name = "PID")]
+    pub container_pid: Option<u32>,
+}
+
+impl From<SystemdArgs> for Systemd {
+    fn from(args: SystemdArgs) -> Self {
+        Systemd { container_pid: args.container_pid }
     }
 }
 
@@ -288,7 +299,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             profile: args.profile,
             output: args.output,
             markdown: args.markdown,
-            systemd: Systemd { container_pid: args.container_pid },
+            systemd: args.systemd.into(),
         }),
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => {
@@ -296,7 +307,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check(args) => crate::commands::check::run(&CheckOptions {
             unit: args.unit,
-            systemd: Systemd { container_pid: args.container_pid },
+            systemd: args.systemd.into(),
             baseline: args.baseline,
             output: args.output,
             duration: args.duration,
@@ -304,7 +315,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Apply(args) => crate::commands::apply::run(&ApplyOptions {
             unit: args.unit,
-            systemd: Systemd { container_pid: args.container_pid },
+            systemd: args.systemd.into(),
             profile: args.profile,
             revert: args.revert,
             dry_run: args.dry_run,

@@ -76,8 +76,9 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
 
     collect_capabilities(probes, &exe_name, sites, &mut obs)?;
     collect_observations(probes, &exe_name, &mut obs)?;
-    collect_peers(probes, &exe_name, &mut obs)?;
-    collect_errors(probes, &exe_name, &mut obs)?;
+    // Peer addresses, and error returns as `syscall ERRNO`.
+    collect_named(probes, map_names::PEERS, |k| names::peer_address(k.sub, k.value), &exe_name, &mut obs.peers)?;
+    collect_named(probes, map_names::ERRORS, |k| names::error_name(k.value as u32, k.sub), &exe_name, &mut obs.errors)?;
     for (path, entry) in &path_log.entries {
         obs.paths.insert(
             path.clone(),
@@ -200,26 +201,20 @@ fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&
     kernel_stack::classify(&frames)
 }
 
-/// Names the peer addresses of `PEERS`.
-fn collect_peers(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
-    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::PEERS)?;
+/// Sums a per-executable table (`PEERS`, `ERRORS`) into `items`, each key named by `name`.
+fn collect_named(
+    probes: &mut Probes,
+    map_name: &'static str,
+    name: impl Fn(&ObservationKey) -> String,
+    exe_name: &dyn Fn(u32) -> String,
+    items: &mut BTreeMap<String, ItemUse>,
+) -> Result<(), LoadError> {
+    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_name)?;
     for entry in map.iter() {
-        let (key, per_cpu) = entry.map_err(map_err(map_names::PEERS))?;
-        let peer = obs.peers.entry(names::peer_address(key.sub, key.value)).or_default();
-        peer.count += per_cpu.iter().sum::<u64>();
-        peer.executables.insert(exe_name(key.exe_slot));
-    }
-    Ok(())
-}
-
-/// Names the error returns of `ERRORS` as `syscall ERRNO`.
-fn collect_errors(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
-    let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::ERRORS)?;
-    for entry in map.iter() {
-        let (key, per_cpu) = entry.map_err(map_err(map_names::ERRORS))?;
-        let error = obs.errors.entry(names::error_name(key.value as u32, key.sub)).or_default();
-        error.count += per_cpu.iter().sum::<u64>();
-        error.executables.insert(exe_name(key.exe_slot));
+        let (key, per_cpu) = entry.map_err(map_err(map_name))?;
+        let item = items.entry(name(&key)).or_default();
+        item.count += per_cpu.iter().sum::<u64>();
+        item.executables.insert(exe_name(key.exe_slot));
     }
     Ok(())
 }
