@@ -79,6 +79,27 @@ fn not_root_is_a_clear_error() {
 }
 
 #[test]
+fn hidden_kernel_symbols_refuse_to_record() {
+    if !is_root_or_skip("hidden_kernel_symbols_refuse_to_record") {
+        return;
+    }
+    // Without CAP_SYSLOG, /proc/kallsyms shows zeros: no capability check could be classified.
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("never.json");
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set=-syslog", "--inh-caps=-syslog", "--"])
+        .arg(profiler_tests::profiler_bin())
+        .args(["record", "-o"])
+        .arg(&output)
+        .args(["--", "/bin/true"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CAP_SYSLOG") && stderr(&out).contains("/proc/kallsyms"), "{}", stderr(&out));
+    assert!(!output.exists(), "nothing is written");
+}
+
+#[test]
 fn a_cgroup_that_is_not_one_is_named() {
     if !is_root_or_skip("a_cgroup_that_is_not_one_is_named") {
         return;

@@ -175,7 +175,7 @@ fn the_report_renders_in_chromium_with_the_plot_and_generates_dropin() {
 }
 
 fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/profile-v4.schema.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/profile-v5.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }

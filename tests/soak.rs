@@ -158,3 +158,26 @@ fn a_full_file_system_keeps_the_last_good_profile_and_recording_goes_on() {
     let leftovers: Vec<_> = std::fs::read_dir(fs.0.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["p.json"], "no temporary file is left behind");
 }
+
+#[test]
+fn a_second_recorder_on_the_same_file_is_refused_with_the_holders_pid() {
+    if !is_root_or_skip("a_second_recorder_on_the_same_file_is_refused_with_the_holders_pid") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("one.json");
+    let mut first = start(&out, "exec sleep 60");
+    wait_for(&out, "a first checkpoint", |p| p.recording.live);
+    // The same file, named another way: the lock is on the file, not on the spelling.
+    let other_spelling = dir.path().join(".").join("one.json");
+    let second = start(&other_spelling, "exec sleep 60").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("another recorder (pid {}) is writing", first.id())), "{stderr}");
+    let kept = profiler::profile::load(&out).unwrap();
+    assert!(kept.recording.live, "the first recorder's file is untouched");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    kill_cgroup_of(first.id());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing but the profile beside it");
+}

@@ -50,11 +50,11 @@ const AF_UNIX: u16 = 1;
 /// a busy server makes most, read, write, epoll_wait, cost no tail call), and the dispatch, so
 /// the two cannot drift. The numbers are `profiler_common::x86_64_nr`'s.
 macro_rules! decoders {
-    (fn $decode:ident($nr:ident, $a:ident, $exe:ident, $path:ident, $second:ident) { $( $($name:ident)|+ => $body:expr, )* }) => {
+    (fn $decode:ident($nr:ident, $a:ident, $exe:ident, $errno:ident, $path:ident, $second:ident) { $( $($name:ident)|+ => $body:expr, )* }) => {
         const DECODED: &[u64] = &[ $( $( $name, )+ )* ];
 
         #[inline(always)]
-        fn $decode($nr: u64, $a: &impl Fn(usize) -> u64, $exe: u32, $path: &mut Option<PathArg>, $second: &mut Option<PathArg>) {
+        fn $decode($nr: u64, $a: &impl Fn(usize) -> u64, $exe: u32, $errno: u16, $path: &mut Option<PathArg>, $second: &mut Option<PathArg>) {
             match $nr {
                 $( $($name)|+ => $body, )*
                 _ => {}
@@ -67,7 +67,7 @@ macro_rules! decoders {
 type PathArg = (u32, i64, u64);
 
 decoders! {
-    fn decode(nr, a, exe, path, second) {
+    fn decode(nr, a, exe, errno, path, second) {
         // open, creat, openat, openat2
         OPEN => {
             let flags = a(1);
@@ -170,22 +170,23 @@ decoders! {
                 *path = Some((op::BIND_UNIX, AT_FDCWD, addr + 2));
             }
         },
-        // socket
-        SOCKET => note(observation::SOCKET_FAMILY, 0, a(0) & 0xffff, exe),
+        // socket: with its errno, so a family the sandbox refused is not taken for one used
+        SOCKET => note(observation::SOCKET_FAMILY, errno, a(0) & 0xffff, exe),
         // clone (flags first on x86_64), clone3 (struct clone_args, flags first), unshare
+        // (each with its errno: a namespace the sandbox refused is no need for one)
         CLONE | UNSHARE => {
             let flags = a(0) & CLONE_NEW_MASK;
             if flags != 0 {
-                note(observation::NAMESPACE, 0, flags, exe);
+                note(observation::NAMESPACE, errno, flags, exe);
             }
         },
         CLONE3 => {
             let flags = user::<u64>(a(0)).unwrap_or(0) & CLONE_NEW_MASK;
             if flags != 0 {
-                note(observation::NAMESPACE, 0, flags, exe);
+                note(observation::NAMESPACE, errno, flags, exe);
             }
         },
-        SETNS => note(observation::SETNS, 0, a(1), exe),
+        SETNS => note(observation::SETNS, errno, a(1), exe),
         // mmap, mprotect, pkey_mprotect
         MMAP => {
             if a(2) & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC {
@@ -276,11 +277,11 @@ pub fn decode_args(ctx: RawTracePointContext) -> i32 {
     // verified at two call sites, not at one per syscall.
     let mut path: Option<PathArg> = None;
     let mut second: Option<PathArg> = None;
-    decode(nr, &a, exe, &mut path, &mut second);
-    // A failed call is sent too, with its errno: a write a sandbox refused is what `check`
-    // looks for, and it must not read as a write that happened.
+    // A failed call is decoded too, with its errno: a write or a family a sandbox refused is
+    // what `check` looks for, and it must not read as one that happened.
     let ret: i64 = ctx.arg(1);
     let errno = if ret < 0 { ret.unsigned_abs().min(u16::MAX as u64) as u16 } else { 0 };
+    decode(nr, &a, exe, errno, &mut path, &mut second);
     for (op, dirfd, user) in [path, second].into_iter().flatten() {
         emit(op, exe, dirfd, user, errno);
     }

@@ -56,6 +56,11 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
     // are not taken for a syscall to restart.
     let (abi, nr) = if id == u64::MAX { sigreturn(regs) } else { syscall_abi(regs, id) };
+    // The child of clone, fork or vfork leaves the call too, with 0 and the parent's
+    // registers: that is the parent's one call, counted (and decoded) on the parent's side.
+    if ret == 0 && is_fork(abi, nr) {
+        return 0;
+    }
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe_slot = unsafe { (*task).exe_slot };
     let Some(slot) = record(exe_slot, abi, nr) else {
@@ -148,6 +153,16 @@ const NATIVE_EXIT: u64 = 60;
 const NATIVE_EXIT_GROUP: u64 = 231;
 const IA32_EXIT: u64 = 1;
 const IA32_EXIT_GROUP: u64 = 252;
+/// clone, fork, vfork and clone3 in each ABI: the calls a new task also returns from.
+const NATIVE_FORKS: [u64; 4] = [56, 57, 58, 435];
+const IA32_FORKS: [u64; 4] = [120, 2, 190, 435];
+
+#[inline(always)]
+fn is_fork(abi: u32, nr: u64) -> bool {
+    let forks = if abi == abi::IA32 { &IA32_FORKS } else { &NATIVE_FORKS };
+    nr == forks[0] || nr == forks[1] || nr == forks[2] || nr == forks[3]
+}
+
 /// rt_sigreturn's number in each ABI. i386 also has a plain sigreturn (119), which cannot be
 /// told apart here; both are in systemd's always-allowed `@default`.
 const NATIVE_RT_SIGRETURN: u64 = 15;

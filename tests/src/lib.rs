@@ -62,6 +62,25 @@ pub fn record_command(cmd: &[&str]) -> Profile {
     profiler::profile::load(&out).expect("profile written")
 }
 
+/// As `record_command`, and the drop-in `generate --systemd-version 252` writes for it.
+pub fn record_and_generate(cmd: &[&str]) -> (Profile, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("profile.json");
+    let out_str = out.to_str().expect("utf-8 temp path");
+    let mut args = vec!["record", "-o", out_str, "--"];
+    args.extend_from_slice(cmd);
+    let recorded = profiler(&args);
+    assert!(recorded.status.success(), "record failed: {}", String::from_utf8_lossy(&recorded.stderr));
+    let generated = profiler(&["generate", "--systemd-version", "252", out_str]);
+    assert!(generated.status.success(), "generate failed: {}", String::from_utf8_lossy(&generated.stderr));
+    (profiler::profile::load(&out).expect("profile written"), String::from_utf8(generated.stdout).expect("a UTF-8 drop-in"))
+}
+
+/// The directive lines of a drop-in that start with `key`.
+pub fn lines_of<'a>(dropin: &'a str, key: &str) -> Vec<&'a str> {
+    dropin.lines().filter(|l| l.starts_with(key)).collect()
+}
+
 /// Whether any ABI recorded this syscall.
 pub fn has_syscall(profile: &Profile, name: &str) -> bool {
     profile.syscalls.values().any(|calls| calls.contains_key(name))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::{
-    exposure::settings::UnitSecurity,
+    harden::unit::UnitSecurity,
     harden::{self, Options},
     profile,
     report::{self, ExposureView},

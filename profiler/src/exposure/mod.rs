@@ -2,12 +2,10 @@
 //! (systemd 252, src/analyze/analyze-security.c), applied to a unit's settings before and
 //! after a drop-in, so a report can say what the drop-in buys without installing it.
 
-pub mod settings;
-
 use caps::Capability::{self, *};
 
+use crate::harden::unit::{Filter, Prefix, UnitSecurity};
 use crate::harden::{DropIn, syscall_groups::SyscallGroups};
-use settings::{Filter, Prefix, UnitSecurity};
 
 /// The systemd whose checks and weights these are.
 pub const CHECKS_OF_SYSTEMD: u32 = 252;

@@ -4,6 +4,7 @@
 use super::{
     dropin::Setting,
     quoting::some_of,
+    target::Target,
     verdict::{Evidence, Verdict, open, set},
 };
 
@@ -14,8 +15,19 @@ fn private_devices_keeps(kind: &str, major: u32, minor: u32) -> bool {
         && ((major == 1 && [3, 5, 7, 8, 9].contains(&minor)) || (major == 5 && [0, 2].contains(&minor)) || (136..=143).contains(&major))
 }
 
-pub fn devices(ev: &Evidence) -> Vec<Verdict> {
+pub fn devices(ev: &Evidence, target: &Target) -> Vec<Verdict> {
     let devices = &ev.profile.devices;
+    // A unit with a device policy of its own has decided what it may open; a device the
+    // cgroup programs saw may be one that policy refused. Its policy stays as it is.
+    let policy = target.unit.get("DevicePolicy").map_or("auto", |p| p.trim());
+    let private = target.unit.get("PrivateDevices").is_some_and(|p| p.trim() == "yes");
+    if policy != "auto" || private {
+        let why = format!(
+            "the unit has its own device policy (DevicePolicy={policy}{}): kept as it is",
+            if private { ", PrivateDevices=yes" } else { "" }
+        );
+        return vec![open("DevicePolicy", why)];
+    }
     let others: Vec<&str> =
         devices.iter().filter(|(_, d)| !private_devices_keeps(&d.kind, d.major, d.minor)).map(|(k, _)| k.as_str()).collect();
     let caps: Vec<&str> =

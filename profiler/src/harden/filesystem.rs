@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{
     dropin::Setting,
     quoting::{comment_safe, some_of, unit_path},
+    target::Target,
     verdict::{Evidence, Verdict, open, set},
 };
 use crate::{
@@ -52,10 +53,13 @@ pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
     (set(&[("PrivateTmp", "yes")], why), true)
 }
 
-/// ProtectSystem=strict with the fewest ReadWritePaths= that cover every write.
+/// ProtectSystem=strict with the fewest ReadWritePaths= that cover every write; left at the
+/// unit's own setting when a write's full path is unknown (allowing its directory, or `/`,
+/// would be deciding on what was not seen).
 pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
     let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut notes = Vec::new();
+    let mut partial = Vec::new();
     for (path, use_) in &ev.profile.paths {
         let writes: Vec<PathOp> = use_.ops.iter().copied().filter(|o| o.is_write()).collect();
         if writes.is_empty() || KERNEL_TREES.iter().any(|d| is_under(path, d)) {
@@ -64,18 +68,15 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
         if private_tmp && TEMPORARY.iter().any(|d| is_under(path, d)) {
             continue;
         }
-        let folded = path.strip_suffix("/*");
-        let mut dir = match folded {
+        if use_.incomplete {
+            partial.push(path.as_str());
+            continue;
+        }
+        let mut dir = match path.strip_suffix("/*") {
             Some(dir) => dir.to_string(),
-            None if use_.incomplete || writes.iter().any(|o| o.changes_directory()) => path_text::parent(path).to_string(),
+            None if writes.iter().any(|o| o.changes_directory()) => path_text::parent(path).to_string(),
             None => path.clone(),
         };
-        if use_.incomplete {
-            notes.push(format!(
-                "{} was written but its full name is unknown (cut by the kernel): its directory is allowed",
-                comment_safe(path)
-            ));
-        }
         if !path_text::is_plain(&dir) {
             let unsafe_dir = dir.clone();
             while !path_text::is_plain(&dir) {
@@ -91,10 +92,17 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
         let ops: Vec<&str> = writes.iter().map(|o| o.name()).collect();
         needed.entry(dir).or_default().push(format!("{} {}", ops.join(","), comment_safe(path)));
     }
+    if !partial.is_empty() {
+        return open(
+            "ProtectSystem",
+            format!("written where the kernel gave only part of the path, so what to allow is unknown: {}", some_of(partial, 3)),
+        );
+    }
     // Keep only the outermost of nested paths.
     let all: Vec<String> = needed.keys().cloned().collect();
     let mut lines = vec![Setting::new("ProtectSystem", "strict")];
-    let mut why = vec!["the whole file system is read-only for the service, except what it was seen writing:".to_string()];
+    let mut why = vec!["the whole file system is read-only for the service, except what it was seen writing".to_string()];
+    why.push("(each path with `-`: one missing at the next start is skipped, not a failure to start):".to_string());
     for dir in &all {
         if all.iter().any(|other| other != dir && is_under(dir, other)) {
             continue;
@@ -109,7 +117,7 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
         if let Some(hint) = directory_hint(dir) {
             why.push(format!("    {hint}"));
         }
-        lines.push(Setting::new("ReadWritePaths", unit_path(dir)));
+        lines.push(Setting::new("ReadWritePaths", unit_path(&format!("-{dir}"))));
     }
     if all.is_empty() {
         why.push("  nothing outside /dev, /proc, /sys and the private /tmp was written".to_string());
@@ -144,7 +152,7 @@ pub fn protect_home(ev: &Evidence) -> Verdict {
     }
 }
 
-pub fn umask(ev: &Evidence) -> Verdict {
+pub fn umask(ev: &Evidence, target: &Target) -> Verdict {
     let created: Vec<&str> = ev
         .profile
         .paths
@@ -156,7 +164,9 @@ pub fn umask(ev: &Evidence) -> Verdict {
         .map(|(p, _)| p.as_str())
         .collect();
     if created.is_empty() && !ev.syscalls.contains("umask") {
-        set(&[("UMask", "0077")], "no file or directory was created")
+        // The unit's own mask keeps its bits: this one only adds to it.
+        let unit = target.unit.get("UMask").and_then(|m| u32::from_str_radix(m.trim(), 8).ok()).unwrap_or(0);
+        set(&[("UMask", &format!("{:04o}", 0o077 | unit))], "no file or directory was created")
     } else {
         open("UMask", format!("files were created ({}), and their modes for other users depend on it", some_of(created.iter().copied(), 2)))
     }

@@ -12,6 +12,7 @@ pub mod quoting;
 pub mod syscall_filter;
 pub mod syscall_groups;
 pub mod target;
+pub mod unit;
 mod verdict;
 
 use std::collections::BTreeSet;
@@ -57,12 +58,52 @@ impl Options {
     }
 }
 
-/// The drop-in `profile` supports on `target`.
+/// The drop-in `profile` supports on `target`. Where the unit's settings are known, it is
+/// laid over them and every directive whose lines would allow anything the unit did not is
+/// taken out again (`never_loosen`): the unit keeps its own setting there.
 pub fn render(profile: &Profile, target: &Target, options: &Options) -> DropIn {
+    let mut dropin = compose(profile, target, options);
+    if let Some(unit) = target.unit_security() {
+        never_loosen(&mut dropin, &unit, &target.groups);
+    }
+    dropin
+}
+
+/// Takes out the lines of every directive that, laid over `unit`, would allow more than the
+/// unit did. `compose` already keeps within the unit's settings; this is the check that a
+/// mistake there cannot reach a unit.
+fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall_groups::SyscallGroups) {
+    let every_syscall: BTreeSet<String> = syscalls::x86_64::Sysno::iter().map(|s| s.name().to_string()).collect();
+    let mut taken_out: Vec<&'static str> = Vec::new();
+    // Each directive is taken out at most once, so this ends.
+    while let Some(directive) =
+        unit.loosened_by(&unit.with_dropin(dropin, groups), &every_syscall).into_iter().find(|d| !taken_out.contains(d))
+    {
+        taken_out.push(directive);
+        log::error!("the drop-in would loosen the unit's {directive}=; leaving the unit's own setting (a profiler bug: please report)");
+        // Lines that act together go together: an IP or device policy is one decision.
+        let family: &[&str] = match directive {
+            "IPAddressAllow" | "IPAddressDeny" => &["IPAddressAllow", "IPAddressDeny"],
+            "DeviceAllow" | "DevicePolicy" => &["DeviceAllow", "DevicePolicy", "PrivateDevices"],
+            other => &[other][..],
+        };
+        for block in &mut dropin.blocks {
+            block.entries.retain(|e| !matches!(e, Entry::Setting(s) if family.contains(&s.directive.as_str())));
+        }
+        dropin.left_open.push(LeftOpen {
+            directive: directive.to_string(),
+            why: "these lines would have allowed what the unit's own setting refuses: the unit's is kept".into(),
+        });
+    }
+}
+
+/// The drop-in, each directive within what the unit's known settings allow.
+fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
+    let unit = target.unit_security();
     let mut dropin = DropIn { header: header(profile, target, options), ..Default::default() };
-    dropin.blocks.push(architectures(profile));
+    dropin.blocks.push(architectures(profile, unit.as_ref()));
     dropin.blocks.push(syscall_filter(profile, target, options));
-    dropin.blocks.push(capabilities(profile));
+    dropin.blocks.push(capabilities(profile, unit.as_ref()));
     for verdict in decide(profile, target, options) {
         match verdict {
             Verdict::Set { lines, why } => {
@@ -88,9 +129,9 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     let (tmp, private_tmp) = filesystem::private_tmp(&ev);
     let mut verdicts = vec![filesystem::protect_system(&ev, private_tmp), tmp, filesystem::protect_home(&ev)];
     verdicts.extend(network::network(&ev, target, options.pin_peers));
-    verdicts.extend(devices::devices(&ev));
+    verdicts.extend(devices::devices(&ev, target));
     verdicts.extend([
-        process::namespaces(&ev),
+        process::namespaces(&ev, target),
         process::memory_deny_write_execute(&ev),
         process::no_new_privileges(&ev),
         process::restrict_suid_sgid(&ev),
@@ -106,8 +147,60 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     verdicts.extend(kernel::proc_view(&ev));
     verdicts.push(kernel::keyring_mode(&ev));
     verdicts.extend(process::ipc(&ev));
-    verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev)]);
-    verdicts.into_iter().map(|v| verdict::respect_unit(v, target)).collect()
+    verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev, target)]);
+    let blind = io_uring_blind_spot(&ev);
+    verdicts
+        .into_iter()
+        .map(|v| match &blind {
+            Some(why) => blinded(v, why),
+            None => v,
+        })
+        .map(|v| verdict::respect_unit(v, target))
+        .collect()
+}
+
+/// Directives decided from paths and socket families: io_uring submits file and socket
+/// operations the syscall hooks never see, so a service that used it is not judged on them.
+const DECIDED_FROM_PATHS_AND_FAMILIES: [&str; 14] = [
+    "ProtectSystem",
+    "PrivateTmp",
+    "ProtectHome",
+    "UMask",
+    "ProtectKernelTunables",
+    "ProtectControlGroups",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectProc",
+    "ProcSubset",
+    "RestrictAddressFamilies",
+    "PrivateNetwork",
+    "IPAddressDeny",
+    "PrivateDevices",
+];
+
+/// Why the path and family evidence is incomplete, if io_uring was set up.
+fn io_uring_blind_spot(ev: &Evidence) -> Option<String> {
+    let setup = ev.profile.syscalls.values().find_map(|calls| calls.get("io_uring_setup"))?;
+    if !ev.syscalls.contains("io_uring_setup") {
+        return None; // refused every time: no ring was made
+    }
+    Some(format!(
+        "io_uring was set up ({} time(s), by {}): what it submits never passes the syscall hooks, so paths and families are not all known",
+        setup.count,
+        some_of(setup.executables.iter().map(String::as_str), 2)
+    ))
+}
+
+/// A verdict on a directive decided from paths or families, left open for `why`.
+fn blinded(verdict: Verdict, why: &str) -> Verdict {
+    let directive = match &verdict {
+        Verdict::Set { lines, .. } => lines.first().map(|l| l.directive.clone()),
+        Verdict::Open { .. } => None,
+    };
+    match directive {
+        Some(d) if DECIDED_FROM_PATHS_AND_FAMILIES.contains(&d.as_str()) => Verdict::Open { directive: d, why: why.to_string() },
+        _ => verdict,
+    }
 }
 
 fn header(profile: &Profile, target: &Target, options: &Options) -> Vec<String> {
@@ -133,6 +226,13 @@ fn header(profile: &Profile, target: &Target, options: &Options) -> Vec<String> 
         out.push(format!("WARNING: records were lost while recording ({}): this drop-in may be too tight.", lost.join(", ")));
     }
     out.push(format!("Syscall groups as defined by the {}.", comment_safe(&target.groups.source)));
+    if target.unit.is_empty() {
+        out.push("NOT CHECKED against the unit's own settings (none were given): a line here may allow".into());
+        out.push("what the unit refuses today. `profiler apply` reads them; `generate --unit-settings`".into());
+        out.push("takes `systemctl show UNIT` output.".into());
+    } else {
+        out.push("Laid over the unit's own settings, every directive here allows only what they allowed.".into());
+    }
     if let Some(unit) = &profile.target.unit {
         let unit = comment_safe(unit);
         out.push(format!("Install as /etc/systemd/system/{unit}.d/{DROPIN_NAME}, then run"));
@@ -143,17 +243,22 @@ fn header(profile: &Profile, target: &Target, options: &Options) -> Vec<String> 
     out
 }
 
-fn architectures(profile: &Profile) -> Block {
+fn architectures(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
     let compat = profile.compat_abis();
     let mut block = Block::default();
     if compat.is_empty() {
         block.comment("Only native x86-64 syscalls were made: no i386 or x32 entry points are needed.");
         block.set("SystemCallArchitectures", "native");
-    } else {
-        let arches: Vec<&str> = compat.iter().map(|a| names::systemd_arch(a)).collect();
-        block.comment(format!("Syscalls were also made through the {} ABI(s).", compat.join(", ")));
-        block.set("SystemCallArchitectures", format!("native {}", arches.join(" ")));
+        return block;
     }
+    let (allowed, refused): (Vec<&str>, Vec<&str>) =
+        compat.iter().partition(|abi| unit.is_none_or(|u| u.allows_architecture(names::systemd_arch(abi))));
+    block.comment(format!("Syscalls were also made through the {} ABI(s).", compat.join(", ")));
+    if !refused.is_empty() {
+        block.comment(format!("The unit does not allow {}: kept refused.", refused.join(", ")));
+    }
+    let arches: Vec<&str> = allowed.iter().map(|a| names::systemd_arch(a)).collect();
+    block.set("SystemCallArchitectures", ["native"].into_iter().chain(arches).collect::<Vec<_>>().join(" "));
     block
 }
 
@@ -168,11 +273,15 @@ fn arch_syscalls(profile: &Profile) -> BTreeSet<&'static str> {
 
 fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Block {
     let groups = &target.groups;
-    let mut used = profile.syscall_names();
+    let unit = target.unit_security();
+    let needed = profile.needed_syscall_names();
+    // A call the unit's own filter refuses stays refused, whatever was attempted.
+    let (mut used, unit_refused): (BTreeSet<&str>, BTreeSet<&str>) =
+        needed.into_iter().partition(|name| unit.as_ref().is_none_or(|u| u.allows_syscall(name)));
     // glibc creates threads and processes with clone3 and falls back to clone only on ENOSYS.
     // A service seen using only clone ran where clone3 failed that way (systemd answers clone3
     // with ENOSYS under RestrictNamespaces=); under our EPERM it would not fall back.
-    let clone3_fallback = used.contains("clone") && !used.contains("clone3");
+    let clone3_fallback = used.contains("clone") && !used.contains("clone3") && unit.as_ref().is_none_or(|u| u.allows_syscall("clone3"));
     if clone3_fallback {
         used.insert("clone3");
     }
@@ -189,9 +298,20 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
     };
 
     let mut block = Block::default();
-    block.comment("Allow-list of the syscalls seen. The empty assignment first drops the unit's own list;");
-    block.comment("that loosens nothing, since seccomp runs before the probes and a syscall it refused");
-    block.comment("was never recorded.");
+    block.comment("Allow-list of the syscalls the service made. The empty assignment first drops the unit's");
+    block.comment("own list; what that list refused is left out below, so nothing it refused comes back.");
+    let refused = profile.refused_syscalls();
+    if !refused.is_empty() {
+        block.comment("Refused every time they were tried, so no need and not allowed:");
+        for ((abi, name), refusal) in &refused {
+            let abi = if *abi == names::NATIVE_ABI { String::new() } else { format!("{abi}:") };
+            let by = some_of(refusal.executables.iter().map(String::as_str), 2);
+            block.comment(format!("  {abi}{name} {} ({}) by {by}", thousands(refusal.count), refusal.errnos.join(", ")));
+        }
+    }
+    if !unit_refused.is_empty() {
+        block.comment(format!("Refused by the unit's own SystemCallFilter=, and kept so: {}.", some_of(unit_refused.iter().copied(), 8)));
+    }
     if !plan.implicit.is_empty() {
         block.comment(format!("Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", ")));
     }
@@ -200,6 +320,11 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
         block.comment("clone3 fails with ENOSYS, and the errno below is not ENOSYS.");
     }
     block.set("SystemCallFilter", "");
+    if plan.groups.is_empty() && plan.singles.is_empty() {
+        // Only the reset would leave no filter at all: name @default, so the list is one.
+        block.comment("Nothing beyond what systemd always allows (@default) was made:");
+        block.set("SystemCallFilter", "@default");
+    }
     for group in &plan.groups {
         let members: Vec<&str> = groups.get(group).into_iter().flatten().map(String::as_str).filter(|m| used.contains(m)).collect();
         let calls: u64 = members.iter().map(|m| usage(m).0).sum();
@@ -221,6 +346,13 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
             block.set("SystemCallFilter", chunk.join(" "));
         }
     }
+    // systemd adds @default to every allow list; what of it the unit refused stays refused.
+    let default_refused: Vec<&str> =
+        groups.always_allowed().iter().map(String::as_str).filter(|c| unit.as_ref().is_some_and(|u| !u.allows_syscall(c))).collect();
+    if !default_refused.is_empty() {
+        block.comment("systemd allows @default in every allow list; the unit refused these of it, so they stay out:");
+        block.set("SystemCallFilter", format!("~{}", default_refused.join(" ")));
+    }
     for name in &plan.unknown {
         block.comment(format!("WARNING: {name} was used but the target systemd cannot name it in a filter; it will be refused."));
     }
@@ -237,8 +369,10 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
     block
 }
 
-fn capabilities(profile: &Profile) -> Block {
-    let needed: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| c.needed()).collect();
+fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
+    let bounded = |name: &str| unit.is_none_or(|u| u.allows_capability(name));
+    let needed: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(n, c)| c.needed() && bounded(n)).collect();
+    let outside: Vec<&str> = profile.capabilities.iter().filter(|(n, c)| c.needed() && !bounded(n)).map(|(n, _)| n.as_str()).collect();
     let unneeded: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| !c.needed()).collect();
     let callers =
         |cap: &CapabilityUse, probe: bool| some_of(cap.callers.iter().filter(|(_, c)| c.probe == probe).map(|(name, _)| name.as_str()), 3);
@@ -264,6 +398,9 @@ fn capabilities(profile: &Profile) -> Block {
             }
             block.comment(format!("  {name}: {}", why.join("; ")));
         }
+    }
+    if !outside.is_empty() {
+        block.comment(format!("Granted here but outside the unit's own bounding set, so kept out: {}.", outside.join(", ")));
     }
     block.set("CapabilityBoundingSet", "");
     if !needed.is_empty() {

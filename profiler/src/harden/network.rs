@@ -12,21 +12,33 @@ use super::{
 use crate::output::thousands;
 
 pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> {
+    let unit = target.unit_security();
+    let unit_allows = |family: &str| unit.as_ref().is_none_or(|u| u.allows_family(family));
     let families = ev.families();
     let mut verdicts = Vec::new();
-    let mut listed: Vec<&str> = families.iter().copied().filter(|f| *f != "AF_UNSPEC").collect();
+    let mut listed: Vec<&str> = families.iter().copied().filter(|f| *f != "AF_UNSPEC" && unit_allows(f)).collect();
+    let outside: Vec<&str> = families.iter().copied().filter(|f| !unit_allows(f)).collect();
     let mut why = vec![if listed.is_empty() {
         "no socket was created".to_string()
     } else {
         let by = |f: &str| some_of(ev.profile.families[f].executables.iter().map(String::as_str), 2);
         format!("socket() families: {}", listed.iter().map(|f| format!("{f} ({})", by(f))).collect::<Vec<_>>().join(", "))
     }];
-    if target.unit.get("Type").is_some_and(|t| t == "notify" || t == "notify-reload") && !listed.contains(&"AF_UNIX") {
+    let notify = target.unit.get("Type").is_some_and(|t| t == "notify" || t == "notify-reload");
+    if notify && !listed.contains(&"AF_UNIX") && unit_allows("AF_UNIX") {
         listed.push("AF_UNIX");
+        listed.sort_unstable();
         why.push("AF_UNIX added: the unit is Type=notify and sd_notify needs it".into());
     }
+    let refused = ev.refused("family");
+    if !refused.is_empty() {
+        why.push(format!("refused when asked for, so not needed and not allowed: {}", some_of(refused.iter().copied(), 4)));
+    }
+    if !outside.is_empty() {
+        why.push(format!("outside the unit's own RestrictAddressFamilies=, and kept so: {}", outside.join(", ")));
+    }
     let value = if listed.is_empty() { "none".to_string() } else { listed.join(" ") };
-    why.push("the empty assignment first resets the list; families the unit refused never reached the probes".into());
+    why.push("the empty assignment first resets the list; only families the unit allowed follow".into());
     verdicts.push(Verdict::Set {
         lines: vec![Setting::new("RestrictAddressFamilies", ""), Setting::new("RestrictAddressFamilies", value)],
         why,
@@ -40,7 +52,9 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
     } else {
         let host_families = families.iter().copied().filter(|f| ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"].contains(f));
         verdicts.push(open("PrivateNetwork", format!("the service uses the host network ({})", some_of(host_families, 4))));
-        if outward.is_empty() {
+        if unit.as_ref().is_some_and(|u| !u.ip_address_deny.is_empty()) {
+            verdicts.push(open("IPAddressDeny", "the unit has its own IP address policy: kept as it is"));
+        } else if outward.is_empty() {
             verdicts.push(Verdict::Set {
                 lines: settings(&[("IPAddressDeny", "any"), ("IPAddressAllow", "localhost")]),
                 why: vec!["every bind and connect was on a loopback address".into()],
@@ -91,6 +105,9 @@ fn pinned_peers(ev: &Evidence, pin_peers: bool, outward: &[&str]) -> Verdict {
 
 fn socket_bind(ev: &Evidence, target: &Target) -> Verdict {
     let binds: Vec<_> = ev.profile.sockets.values().filter(|s| s.op == "bind").collect();
+    if ["SocketBindAllow", "SocketBindDeny"].iter().any(|d| target.unit.get(*d).is_some_and(|v| !v.trim().is_empty())) {
+        return open("SocketBindAllow", "the unit has its own socket bind policy: kept as it is");
+    }
     if !target.bpf_framework {
         return open("SocketBindAllow", "the target systemd lacks +BPF_FRAMEWORK: it would accept the directive without enforcing it");
     }

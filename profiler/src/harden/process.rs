@@ -3,19 +3,31 @@
 
 use super::{
     quoting::some_of,
-    verdict::{Evidence, Verdict, absent_or, open, set},
+    target::Target,
+    verdict::{Evidence, Verdict, absent_or, open, set, settings},
 };
 
-pub fn namespaces(ev: &Evidence) -> Verdict {
-    let kinds: Vec<&str> = ev.profile.namespaces.keys().map(String::as_str).collect();
-    if kinds.contains(&"setns-any") {
+pub fn namespaces(ev: &Evidence, target: &Target) -> Verdict {
+    let unit = target.unit_security();
+    let all: Vec<&str> = ev.profile.namespaces.keys().map(String::as_str).collect();
+    if all.contains(&"setns-any") {
         return open("RestrictNamespaces", "setns(2) was called without naming a namespace type");
     }
-    if kinds.is_empty() {
-        set(&[("RestrictNamespaces", "yes")], "no namespace was created or joined")
+    let (kinds, outside): (Vec<&str>, Vec<&str>) = all.iter().partition(|k| unit.as_ref().is_none_or(|u| u.allows_namespace(k)));
+    let mut why = vec![if kinds.is_empty() {
+        "no namespace was created or joined".to_string()
     } else {
-        set(&[("RestrictNamespaces", &kinds.join(" "))], format!("namespaces created or joined: {}", kinds.join(", ")))
+        format!("namespaces created or joined: {}", kinds.join(", "))
+    }];
+    let refused = ev.refused("namespace");
+    if !refused.is_empty() {
+        why.push(format!("refused when asked for, so not needed and not allowed: {}", some_of(refused.iter().copied(), 4)));
     }
+    if !outside.is_empty() {
+        why.push(format!("outside the unit's own RestrictNamespaces=, and kept so: {}", outside.join(", ")));
+    }
+    let value = if kinds.is_empty() { "yes".to_string() } else { kinds.join(" ") };
+    Verdict::Set { lines: settings(&[("RestrictNamespaces", &value)]), why }
 }
 
 pub fn memory_deny_write_execute(ev: &Evidence) -> Verdict {

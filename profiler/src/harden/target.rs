@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::syscall_groups::SyscallGroups;
+use super::{syscall_groups::SyscallGroups, unit::UnitSecurity};
 
 /// The unit and the systemd the drop-in is for.
 #[derive(Debug, Clone)]
@@ -24,6 +24,13 @@ impl Target {
     /// A target that says nothing about the unit: only the systemd version and its groups.
     pub fn systemd(systemd_version: u32, groups: SyscallGroups) -> Self {
         Self { unit: BTreeMap::new(), systemd_version, bpf_framework: false, groups }
+    }
+}
+
+impl Target {
+    /// The unit's effective settings, when they are known.
+    pub fn unit_security(&self) -> Option<UnitSecurity> {
+        (!self.unit.is_empty()).then(|| UnitSecurity::from_show(&self.unit))
     }
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::profile::{CallerUse, CapabilityUse, ExecutableUse, Host, Recording, SyscallUse, TargetKind};
 use std::collections::BTreeMap;
+use unit::UnitSecurity;
 
 fn profile(syscalls: &[(&str, u64)], caps: &[(&str, CapabilityUse)]) -> Profile {
     let exe = "/usr/sbin/nginx".to_string();
@@ -163,7 +164,10 @@ fn read_write_paths_cover_every_write_with_the_fewest_entries() {
         ("/dev/null", &["write"]),
     ]);
     let dropin = text(&p, &target(), &options());
-    assert_eq!(lines_of(&dropin, "ReadWritePaths="), ["ReadWritePaths=/run", "ReadWritePaths=/var/lib/app", "ReadWritePaths=/var/log/app"]);
+    assert_eq!(
+        lines_of(&dropin, "ReadWritePaths="),
+        ["ReadWritePaths=-/run", "ReadWritePaths=-/var/lib/app", "ReadWritePaths=-/var/log/app"]
+    );
     assert!(dropin.contains("could be StateDirectory=app"), "{dropin}");
     assert!(lines_of(&dropin, "UMask=").is_empty());
 }
@@ -184,9 +188,9 @@ fn hostile_file_names_cannot_inject_lines() {
     assert_eq!(dropin.lines().filter(|l| *l == "[Service]").count(), 1);
     let rw = lines_of(&dropin, "ReadWritePaths=");
     // The newline-bearing directory is replaced by its plain ancestor, loudly.
-    assert!(rw.contains(&"ReadWritePaths=/var/lib/app".to_string()), "{rw:?}");
+    assert!(rw.contains(&"ReadWritePaths=-/var/lib/app".to_string()), "{rw:?}");
     assert!(dropin.contains("WARNING: /var/lib/app/new\\nline has characters"), "{dropin}");
-    assert!(rw.contains(&"ReadWritePaths=/srv".to_string()), "{rw:?}");
+    assert!(rw.contains(&"ReadWritePaths=-/srv".to_string()), "{rw:?}");
 }
 
 #[test]
@@ -271,4 +275,212 @@ fn peers_are_pinned_only_on_request_and_never_for_a_listener() {
     let lossy = text(&p, &target(), &pinning);
     assert!(lines_of(&lossy, "IPAddress").is_empty());
     assert!(lossy.contains("5 connects to new peers were lost"), "{lossy}");
+}
+
+fn item(count: u64) -> crate::profile::ItemUse {
+    crate::profile::ItemUse { count, executables: ["/usr/bin/d".to_string()].into(), seen: None, coverage: None }
+}
+
+/// The case: a unit that refuses the clock, namespaces and netlink, whose process keeps
+/// trying all three, each refused.
+fn tries_what_it_is_refused() -> Profile {
+    let mut p = profile(&[("read", 10), ("clock_settime", 3), ("unshare", 1), ("socket", 2), ("exit_group", 1)], &[]);
+    p.errors.insert("clock_settime EPERM".into(), item(3));
+    p.errors.insert("unshare EPERM".into(), item(1));
+    p.refused.insert("namespace net EPERM".into(), item(1));
+    p.refused.insert("family AF_NETLINK EAFNOSUPPORT".into(), item(1));
+    p.families.insert("AF_UNIX".into(), item(1));
+    p
+}
+
+fn settings(lines: &[(&str, &str)]) -> BTreeMap<String, String> {
+    lines.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn a_refused_attempt_is_no_need() {
+    let dropin = text(&tries_what_it_is_refused(), &target(), &options());
+    let filter = lines_of(&dropin, "SystemCallFilter=").join(" ");
+    assert!(!filter.contains("clock_settime") && !filter.contains("unshare"), "{filter}");
+    assert!(dropin.contains("#   clock_settime 3 (EPERM) by /usr/bin/d"), "{dropin}");
+    assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_UNIX"]);
+    assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=yes"]);
+    assert_eq!(lines_of(&dropin, "ProtectClock="), ["ProtectClock=yes"]);
+    assert!(dropin.contains("refused when asked for, so not needed and not allowed: AF_NETLINK EAFNOSUPPORT"), "{dropin}");
+}
+
+#[test]
+fn nothing_the_unit_refuses_comes_back_even_from_a_profile_that_says_it_succeeded() {
+    // A profile of a run elsewhere (or of an older profiler that did not tell refusals apart):
+    // it says the clock was set, a net namespace made, netlink used and CAP_SYS_ADMIN granted.
+    let mut p = profile(
+        &[("read", 10), ("clock_settime", 3), ("unshare", 1), ("socket", 2), ("exit_group", 1)],
+        &[("CAP_SYS_ADMIN", cap(2, 0, 0, "ns_capable")), ("CAP_CHOWN", cap(1, 0, 0, "chown_common"))],
+    );
+    p.namespaces.insert("net".into(), item(1));
+    p.families.insert("AF_NETLINK".into(), item(1));
+    p.families.insert("AF_UNIX".into(), item(1));
+    p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
+    let mut t = target();
+    t.unit = settings(&[
+        ("SystemCallFilter", "~adjtimex clock_adjtime clock_settime settimeofday"),
+        ("RestrictNamespaces", "yes"),
+        ("RestrictAddressFamilies", "AF_INET AF_UNIX"),
+        ("CapabilityBoundingSet", "cap_chown cap_net_bind_service"),
+        ("SystemCallArchitectures", "native"),
+        ("UMask", "0027"),
+    ]);
+    let composed = compose(&p, &t, &options());
+    let unit = t.unit_security().unwrap();
+    let every: std::collections::BTreeSet<String> = syscalls::x86_64::Sysno::iter().map(|s| s.name().to_string()).collect();
+    assert_eq!(unit.loosened_by(&unit.with_dropin(&composed, &t.groups), &every), Vec::<&str>::new(), "{composed}");
+    let dropin = composed.to_string();
+    assert!(!lines_of(&dropin, "SystemCallFilter=").join(" ").contains("clock_settime"), "{dropin}");
+    // The unit's RestrictNamespaces=yes is as strict as it gets: kept, with no line of ours.
+    assert!(lines_of(&dropin, "RestrictNamespaces=").is_empty(), "{dropin}");
+    assert!(dropin.contains("outside the unit's own RestrictNamespaces=, and kept so: net"), "{dropin}");
+    assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_UNIX"]);
+    assert_eq!(lines_of(&dropin, "CapabilityBoundingSet="), ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_CHOWN"]);
+    assert_eq!(lines_of(&dropin, "SystemCallArchitectures="), ["SystemCallArchitectures=native"]);
+    assert!(dropin.contains("Laid over the unit's own settings"), "{dropin}");
+}
+
+#[test]
+fn the_check_in_code_takes_out_a_line_that_would_loosen() {
+    let mut t = target();
+    t.unit = settings(&[("CapabilityBoundingSet", "cap_chown")]);
+    let unit = t.unit_security().unwrap();
+    let mut dropin = DropIn::default();
+    let mut block = Block::default();
+    block.set("CapabilityBoundingSet", "").set("CapabilityBoundingSet", "CAP_CHOWN CAP_SYS_ADMIN").set("ProtectClock", "yes");
+    dropin.blocks.push(block);
+    never_loosen(&mut dropin, &unit, &t.groups);
+    assert_eq!(dropin.settings().map(ToString::to_string).collect::<Vec<_>>(), ["ProtectClock=yes"]);
+    assert_eq!(dropin.left_open.iter().map(|o| o.directive.as_str()).collect::<Vec<_>>(), ["CapabilityBoundingSet"]);
+}
+
+/// xorshift64: reproducible random cases without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn coin(&mut self) -> bool {
+        self.next().is_multiple_of(2)
+    }
+    fn some<'a>(&mut self, from: &[&'a str]) -> Vec<&'a str> {
+        from.iter().copied().filter(|_| self.coin()).collect()
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+const SYSCALLS: &[&str] = &["read", "write", "openat", "clock_settime", "mount", "unshare", "socket", "bpf", "setuid", "chown", "mlockall"];
+const FAMILIES: &[&str] = &["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"];
+const NAMESPACES: &[&str] = &["mnt", "net", "user", "pid", "uts"];
+const CAPS: &[&str] = &["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETUID"];
+
+/// `systemctl show` settings a unit might have: each list absent, an allow list or a deny list.
+fn random_settings(r: &mut Rng) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut list = |r: &mut Rng, key: &str, pool: &[&str]| {
+        if r.coin() {
+            let deny = if r.coin() { "~" } else { "" };
+            s.insert(key.to_string(), format!("{deny}{}", r.some(pool).join(" ")));
+        }
+    };
+    list(r, "SystemCallFilter", SYSCALLS);
+    list(r, "RestrictAddressFamilies", FAMILIES);
+    if r.coin() {
+        let value = if r.coin() { "yes".to_string() } else { r.some(NAMESPACES).join(" ") };
+        s.insert("RestrictNamespaces".into(), value);
+    }
+    if r.coin() {
+        s.insert("CapabilityBoundingSet".into(), r.some(CAPS).iter().map(|c| c.to_ascii_lowercase()).collect::<Vec<_>>().join(" "));
+    }
+    if r.coin() {
+        s.insert("SystemCallArchitectures".into(), r.pick(&["native", "native x86"]).into());
+    }
+    for (key, values) in [
+        ("ProtectSystem", &["no", "yes", "full", "strict"][..]),
+        ("ProtectHome", &["no", "read-only", "tmpfs", "yes"][..]),
+        ("ProtectProc", &["default", "invisible", "noaccess"][..]),
+        ("KeyringMode", &["inherit", "shared", "private"][..]),
+        ("UMask", &["0022", "0027", "0077", "0277"][..]),
+        ("IPAddressDeny", &["", "any"][..]),
+        ("IPAddressAllow", &["", "10.0.0.0/8"][..]),
+        ("NoNewPrivileges", &["no", "yes"][..]),
+        ("PrivateNetwork", &["no", "yes"][..]),
+        ("PrivateDevices", &["no", "yes"][..]),
+        ("MemoryDenyWriteExecute", &["no", "yes"][..]),
+        ("Type", &["simple", "notify"][..]),
+    ] {
+        if r.coin() {
+            s.insert(key.to_string(), r.pick(values).to_string());
+        }
+    }
+    s
+}
+
+fn random_profile(r: &mut Rng) -> Profile {
+    let calls: Vec<(&str, u64)> = r.some(SYSCALLS).into_iter().map(|c| (c, 1 + r.next() % 5)).collect();
+    let caps: Vec<(&str, CapabilityUse)> =
+        r.some(CAPS).into_iter().map(|c| (c, cap(r.next() % 3, r.next() % 2, r.next() % 2, "some_caller"))).collect();
+    let mut p = profile(&calls, &caps);
+    for (name, count) in &calls {
+        if r.coin() {
+            p.errors.insert(format!("{name} {}", r.pick(&["EPERM", "ENOSYS", "ENOENT"])), item(*count));
+        }
+    }
+    for f in r.some(FAMILIES) {
+        p.families.insert(f.into(), item(1));
+    }
+    for n in r.some(NAMESPACES) {
+        p.namespaces.insert(n.into(), item(1));
+    }
+    if r.coin() {
+        p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
+    }
+    if r.coin() {
+        p.sockets.insert(
+            "connect ipv4 tcp other:443".into(),
+            crate::profile::SocketUse {
+                op: "connect".into(),
+                family: "ipv4".into(),
+                protocol: "tcp".into(),
+                scope: "other".into(),
+                port: 443,
+                count: 1,
+                ..Default::default()
+            },
+        );
+        p.peers.insert("192.0.2.7".into(), item(1));
+    }
+    p
+}
+
+#[test]
+fn laid_over_any_unit_the_dropin_allows_a_subset_of_what_the_unit_allowed() {
+    let every: std::collections::BTreeSet<String> = syscalls::x86_64::Sysno::iter().map(|s| s.name().to_string()).collect();
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    for case in 0..400 {
+        let mut t = target();
+        t.unit = random_settings(&mut r);
+        t.bpf_framework = r.coin();
+        let p = random_profile(&mut r);
+        let options = Options { pin_peers: r.coin(), ..options() };
+        let unit = t.unit_security().unwrap_or_else(|| UnitSecurity::from_show(&t.unit));
+        // The generator itself keeps within the unit, without the check in `render`...
+        let composed = compose(&p, &t, &options);
+        let loosened = unit.loosened_by(&unit.with_dropin(&composed, &t.groups), &every);
+        assert!(loosened.is_empty(), "case {case}: {loosened:?} loosened\nunit: {:?}\n{composed}", t.unit);
+        // ...and what `render` returns does too.
+        let rendered = render(&p, &t, &options);
+        assert!(unit.loosened_by(&unit.with_dropin(&rendered, &t.groups), &every).is_empty(), "case {case}");
+    }
 }

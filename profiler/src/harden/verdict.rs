@@ -46,7 +46,7 @@ pub struct Evidence<'a> {
 
 impl<'a> Evidence<'a> {
     pub fn new(profile: &'a Profile) -> Self {
-        Self { profile, syscalls: profile.syscall_names() }
+        Self { profile, syscalls: profile.needed_syscall_names() }
     }
 
     pub fn used(&self, names: &[&'static str]) -> Vec<&'static str> {
@@ -72,6 +72,11 @@ impl<'a> Evidence<'a> {
 
     pub fn families(&self) -> BTreeSet<&'a str> {
         self.profile.families.keys().map(String::as_str).collect()
+    }
+
+    /// Attempts of this kind (`family`, `namespace`) that were refused, as `AF_NETLINK EAFNOSUPPORT`.
+    pub fn refused(&self, kind: &str) -> Vec<&'a str> {
+        self.profile.refused.keys().filter_map(|k| k.strip_prefix(kind)?.strip_prefix(' ')).collect()
     }
 }
 

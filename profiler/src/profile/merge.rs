@@ -1,4 +1,5 @@
-//! Merging profiles of the same target: counts add up, sets unite, sightings span both.
+//! Merging profiles of the same target: counts add up (saturating, so a merge of merges
+//! cannot wrap), sets unite, sightings span both.
 //!
 //! Used when a recording resumes on an existing profile, and by `merge`. Merging is
 //! commutative and associative, so the order runs and hosts are combined in does not matter.
@@ -36,7 +37,7 @@ fn merge_coverage(into: &mut Option<u32>, from: &Option<u32>) {
 
 impl Merge for ItemUse {
     fn merge(&mut self, other: &Self) {
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
         merge_coverage(&mut self.coverage, &other.coverage);
@@ -57,7 +58,7 @@ impl Merge for PathUse {
 impl Merge for DeviceUse {
     fn merge(&mut self, other: &Self) {
         self.access = crate::profile::names::merge_access(&self.access, &other.access);
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
         merge_coverage(&mut self.coverage, &other.coverage);
@@ -66,7 +67,7 @@ impl Merge for DeviceUse {
 
 impl Merge for SocketUse {
     fn merge(&mut self, other: &Self) {
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.executables.extend(other.executables.iter().cloned());
         merge_seen(&mut self.seen, &other.seen);
         merge_coverage(&mut self.coverage, &other.coverage);
@@ -75,7 +76,7 @@ impl Merge for SocketUse {
 
 impl Merge for ExecutableUse {
     fn merge(&mut self, other: &Self) {
-        self.execs += other.execs;
+        self.execs = self.execs.saturating_add(other.execs);
         merge_seen(&mut self.seen, &other.seen);
         merge_coverage(&mut self.coverage, &other.coverage);
     }
@@ -83,8 +84,8 @@ impl Merge for ExecutableUse {
 
 impl Merge for CallerUse {
     fn merge(&mut self, other: &Self) {
-        self.granted += other.granted;
-        self.denied += other.denied;
+        self.granted = self.granted.saturating_add(other.granted);
+        self.denied = self.denied.saturating_add(other.denied);
         // The same kernel caller is a probe or not whichever run saw it.
         self.probe |= other.probe;
     }
@@ -92,9 +93,9 @@ impl Merge for CallerUse {
 
 impl Merge for CapabilityUse {
     fn merge(&mut self, other: &Self) {
-        self.granted += other.granted;
-        self.denied += other.denied;
-        self.probes += other.probes;
+        self.granted = self.granted.saturating_add(other.granted);
+        self.denied = self.denied.saturating_add(other.denied);
+        self.probes = self.probes.saturating_add(other.probes);
         self.executables.extend(other.executables.iter().cloned());
         merge_maps(&mut self.callers, &other.callers);
         merge_seen(&mut self.seen, &other.seen);
@@ -115,8 +116,8 @@ impl Merge for Recording {
         self.checkpoint_seconds = later.checkpoint_seconds;
         self.live = later.live;
         self.seconds = ((self.seconds + other.seconds) * 1000.0).round() / 1000.0;
-        self.restarts += other.restarts;
-        self.runs += other.runs;
+        self.restarts = self.restarts.saturating_add(other.restarts);
+        self.runs = self.runs.saturating_add(other.runs);
         merge_coverage(&mut self.inputs, &other.inputs);
         self.hosts.extend(other.hosts.iter().cloned());
     }
@@ -138,7 +139,8 @@ impl Merge for Profile {
         merge_maps(&mut self.capabilities, &other.capabilities);
         merge_maps(&mut self.executables, &other.executables);
         for (kind, lost) in &other.losses {
-            *self.losses.entry(kind.clone()).or_default() += lost;
+            let total = self.losses.entry(kind.clone()).or_default();
+            *total = total.saturating_add(*lost);
         }
         merge_maps(&mut self.paths, &other.paths);
         merge_maps(&mut self.families, &other.families);
@@ -148,6 +150,7 @@ impl Merge for Profile {
         merge_maps(&mut self.acts, &other.acts);
         merge_maps(&mut self.peers, &other.peers);
         merge_maps(&mut self.errors, &other.errors);
+        merge_maps(&mut self.refused, &other.refused);
     }
 }
 
@@ -324,6 +327,7 @@ mod laws {
         p.acts = rng.map(&["mmap-write-exec"], |r, _| r.item());
         p.peers = rng.map(&["192.0.2.7"], |r, _| r.item());
         p.errors = rng.map(&["openat ENOENT", "socket EPERM"], |r, _| r.item());
+        p.refused = rng.map(&["family AF_NETLINK EAFNOSUPPORT", "namespace net EPERM"], |r, _| r.item());
         // What a key names (a device's numbers, a socket's port) is the same on every side.
         p.devices = rng.map(&["char 1:3", "char 1:5"], |r, name| DeviceUse {
             kind: "char".into(),

@@ -17,7 +17,7 @@ pub const FORMAT: &str = "systemd-service-profile";
 /// each item was first and last seen, restarts and checkpoints; version 4 added error returns,
 /// failed writes, and the coverage of items in merged profiles.
 /// An older profile reads as one that saw none of what came later.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 pub mod compare;
 mod merge;
@@ -29,6 +29,21 @@ pub mod seen;
 pub use merge::{Merge, as_input, merge_all};
 pub use path_op::PathOp;
 pub use seen::{Observed, Seen};
+
+/// How a sandbox refuses a syscall: `EPERM` (systemd's usual `SystemCallErrorNumber=`, and
+/// what a call gets without its capability) and `SIGSYS` (a filter that kills). A call that
+/// always got `ENOSYS` is not counted as refused: it is how programs probe for a newer call
+/// before falling back (glibc's clone3), and refusing it with another errno would stop the
+/// fallback; the unit's own filter, where known, still keeps it out.
+pub const REFUSING_ERRNOS: [&str; 2] = ["EPERM", "SIGSYS"];
+
+/// A syscall every call of which was refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusal {
+    pub count: u64,
+    pub errnos: Vec<&'static str>,
+    pub executables: BTreeSet<String>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +90,12 @@ pub struct Profile {
     /// `i386:socketcall EPERM`). Each call is also counted under `syscalls`.
     #[serde(default)]
     pub errors: BTreeMap<String, ItemUse>,
+    /// Attempts that failed, which are evidence of a refusal and never of a need, by
+    /// `family AF_NETLINK EAFNOSUPPORT` or `namespace net EPERM` (what was asked, and the
+    /// errno it got). Syscalls whose every call was refused are told from `errors`
+    /// (`Profile::refused_syscalls`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, ItemUse>,
 }
 
 /// How often something was seen, and by which executables.
@@ -285,6 +306,43 @@ impl Profile {
         self.syscalls.values().flat_map(|m| m.keys().map(String::as_str)).collect()
     }
 
+    /// Syscalls of any ABI that were allowed at least once: every call not refused.
+    pub fn needed_syscall_names(&self) -> BTreeSet<&str> {
+        let refused = self.refused_syscalls();
+        let mut needed = BTreeSet::new();
+        for (abi, calls) in &self.syscalls {
+            needed.extend(calls.keys().filter(|name| !refused.contains_key(&(abi.as_str(), name.as_str()))).map(String::as_str));
+        }
+        needed
+    }
+
+    /// Syscalls (by ABI and name) whose every call was refused as a sandbox refuses one
+    /// (`REFUSING_ERRNOS`). The service ran without them ever succeeding, so they are no need; with
+    /// the errnos they got and the executables that tried.
+    pub fn refused_syscalls(&self) -> BTreeMap<(&str, &str), Refusal> {
+        let mut out = BTreeMap::new();
+        for (abi, calls) in &self.syscalls {
+            for (name, use_) in calls {
+                let key = |errno: &str| match abi.as_str() {
+                    names::NATIVE_ABI => format!("{name} {errno}"),
+                    other => format!("{other}:{name} {errno}"),
+                };
+                let mut refusal = Refusal::default();
+                for errno in REFUSING_ERRNOS {
+                    if let Some(error) = self.errors.get(&key(errno)) {
+                        refusal.count = refusal.count.saturating_add(error.count);
+                        refusal.errnos.push(errno);
+                        refusal.executables.extend(error.executables.iter().cloned());
+                    }
+                }
+                if use_.count > 0 && refusal.count >= use_.count {
+                    out.insert((abi.as_str(), name.as_str()), refusal);
+                }
+            }
+        }
+        out
+    }
+
     /// ABIs other than the native one that made syscalls.
     pub fn compat_abis(&self) -> Vec<&str> {
         self.syscalls
@@ -316,11 +374,24 @@ pub enum ProfileError {
     TooNew { path: PathBuf, found: u32 },
     #[error("cannot write profile {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("profile {path} is {size} bytes, over the {MAX_PROFILE_BYTES}-byte limit: not a profile this profiler wrote")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("profile {path} is invalid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
 }
+
+/// The largest profile `load` reads. A profile is bounded by the kernel tables it was read from
+/// (a few MiB at most, merges included); anything larger is refused before it is read.
+pub const MAX_PROFILE_BYTES: u64 = 256 << 20;
 
 /// Reads and validates a profile; a foreign or damaged file is an error naming it.
 pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-    let text = fs::read(path).map_err(|source| ProfileError::Read { path: path.into(), source })?;
+    let read_err = |source| ProfileError::Read { path: path.into(), source };
+    let size = fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_PROFILE_BYTES {
+        return Err(ProfileError::TooLarge { path: path.into(), size });
+    }
+    let text = fs::read(path).map_err(read_err)?;
     let value: serde_json::Value = serde_json::from_slice(&text).map_err(|source| ProfileError::Corrupt { path: path.into(), source })?;
     let foreign = |reason: &str| ProfileError::Foreign { path: path.into(), reason: reason.into() };
     match value.get("format").and_then(|f| f.as_str()) {
@@ -332,7 +403,27 @@ pub fn load(path: &Path) -> Result<Profile, ProfileError> {
     if version > u64::from(VERSION) {
         return Err(ProfileError::TooNew { path: path.into(), found: version as u32 });
     }
-    serde_json::from_value(value).map_err(|source| ProfileError::Corrupt { path: path.into(), source })
+    let profile: Profile = serde_json::from_value(value).map_err(|source| ProfileError::Corrupt { path: path.into(), source })?;
+    profile.validate().map_err(|reason| ProfileError::Invalid { path: path.into(), reason })?;
+    Ok(profile)
+}
+
+impl Profile {
+    /// What serde cannot check: ABIs, capability names and paths are of the kinds a recording
+    /// writes, so no later step acts on a name it cannot have meant (a relative path would
+    /// become a ReadWritePaths= line).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(abi) = self.syscalls.keys().find(|abi| !["x86_64", "i386", "x32"].contains(&abi.as_str())) {
+            return Err(format!("unknown syscall ABI {abi:?}"));
+        }
+        if let Some(cap) = self.capabilities.keys().find(|c| !c.starts_with("CAP_")) {
+            return Err(format!("{cap:?} is not a capability name"));
+        }
+        if let Some(path) = self.paths.keys().find(|p| !path_text::is_normal_absolute(p)) {
+            return Err(format!("{path:?} is not an absolute, normalised path"));
+        }
+        Ok(())
+    }
 }
 
 /// Writes a profile atomically: a temporary file beside the target, fsync'd, then renamed over

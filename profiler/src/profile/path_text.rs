@@ -76,6 +76,12 @@ pub fn is_under(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
+/// Whether a profile's path key is absolute and normalised: no `.` or `..` component and no
+/// empty one (a folded `dir/*` is allowed).
+pub fn is_normal_absolute(path: &str) -> bool {
+    path == "/" || (path.starts_with('/') && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,8 +89,20 @@ observed!(CapabilityUse, |u| u.granted + u.denied + u.probes);
 observed!(PathUse, |u| u.ops.len() as u64);
 
 /// The kinds of item a profile holds, as its field names.
-pub const KINDS: [&str; 11] =
-    ["syscalls", "capabilities", "executables", "paths", "families", "namespaces", "devices", "sockets", "acts", "peers", "errors"];
+pub const KINDS: [&str; 12] = [
+    "syscalls",
+    "capabilities",
+    "executables",
+    "paths",
+    "families",
+    "namespaces",
+    "devices",
+    "sockets",
+    "acts",
+    "peers",
+    "errors",
+    "refused",
+];
 
 impl Profile {
     /// Calls `f` with every item: its kind (one of `KINDS`), its name, and the item. Syscalls
@@ -114,6 +126,7 @@ impl Profile {
         each("acts", &self.acts, &mut f);
         each("peers", &self.peers, &mut f);
         each("errors", &self.errors, &mut f);
+        each("refused", &self.refused, &mut f);
     }
 
     /// As `visit_items`, with each item mutable.
@@ -136,6 +149,7 @@ impl Profile {
         each("acts", &mut self.acts, &mut f);
         each("peers", &mut self.peers, &mut f);
         each("errors", &mut self.errors, &mut f);
+        each("refused", &mut self.refused, &mut f);
     }
 
     /// The latest time anything was first seen: when the profile last learned something.

@@ -1,7 +1,12 @@
 //! Writes the profile of a running recording to its file, merged onto what the file held when
 //! the recording began, so a resumed soak loses nothing and a crash loses one interval at most.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fs::File,
+    io::{Read as _, Seek as _, Write as _},
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+};
 
 use log::{error, info};
 
@@ -13,6 +18,8 @@ pub struct Checkpointer {
     base: Option<Profile>,
     /// The last write failed: the file still holds the previous good profile.
     failing: bool,
+    /// Held while recording: a second recorder on the same file is refused.
+    _lock: File,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,28 +28,76 @@ pub enum ResumeError {
     OtherTarget { path: PathBuf, found: String, wanted: String },
     #[error("refusing to overwrite {0}")]
     Unreadable(String, #[source] ProfileError),
+    #[error("another recorder (pid {pid}) is writing {path}; stop it first, or give another -o")]
+    Busy { path: PathBuf, pid: String },
+    #[error("cannot take the lock {path} for the output: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
+}
+
+/// Where recorders take their locks: one file per output, named by a hash of the output's
+/// full path, so nothing is added beside the profile. tmpfs, emptied at boot.
+const LOCK_DIR: &str = "/run/lock/profiler";
+
+/// An advisory lock (flock) on `path`'s output, held by the recorder writing it, holding its
+/// pid and the path. The file stays when the recorder ends: removing it could let two later
+/// recorders lock two different files for the same output.
+fn lock(path: &Path) -> Result<File, ResumeError> {
+    let name = path.file_name().unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let full = dir.canonicalize().map_or_else(|_| path.to_path_buf(), |d| d.join(name));
+    // FNV-1a over the bytes of the full path.
+    let hash =
+        full.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let lock_dir = std::env::var_os("PROFILER_LOCK_DIR").map_or_else(|| PathBuf::from(LOCK_DIR), PathBuf::from);
+    let lock_path = lock_dir.join(format!("{hash:016x}.lock"));
+    let err = |source| ResumeError::Lock { path: lock_path.clone(), source };
+    std::fs::create_dir_all(&lock_dir).map_err(err)?;
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(err)?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let pid = holder.split_whitespace().next().unwrap_or("unknown").to_string();
+            return Err(ResumeError::Busy { path: path.into(), pid });
+        }
+        return Err(err(e));
+    }
+    file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{} {}", std::process::id(), full.display())).map_err(err)?;
+    Ok(file)
 }
 
 impl Checkpointer {
     /// Opens the output: an existing profile of the same target is resumed; anything else that
     /// exists (another target's profile, a corrupt or foreign file) is refused and left as is.
     pub fn open(path: &Path, target: &Profile) -> Result<Self, ResumeError> {
-        let base = if path.exists() {
-            let existing = profile::load(path).map_err(|e| ResumeError::Unreadable(path.display().to_string(), e))?;
-            if !existing.same_target(target) {
-                return Err(ResumeError::OtherTarget { path: path.into(), found: existing.target_label(), wanted: target.target_label() });
-            }
+        // Judged before the lock is taken, so a refused output gets no lock file beside it;
+        // read again under the lock, which a recorder writing it holds.
+        Self::resumable(path, target)?;
+        let lock = lock(path)?;
+        let base = Self::resumable(path, target)?;
+        if let Some(existing) = &base {
             info!(
                 "resuming {}: {} s watched over {} run(s) so far; adding to it",
                 path.display(),
                 existing.recording.seconds.round(),
                 existing.recording.runs
             );
-            Some(existing)
-        } else {
-            None
-        };
-        Ok(Self { path: path.into(), base, failing: false })
+        }
+        Ok(Self { path: path.into(), base, failing: false, _lock: lock })
+    }
+
+    /// The profile at `path` if it is one of `target`'s; `None` if there is no file.
+    fn resumable(path: &Path, target: &Profile) -> Result<Option<Profile>, ResumeError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let existing = profile::load(path).map_err(|e| ResumeError::Unreadable(path.display().to_string(), e))?;
+        if !existing.same_target(target) {
+            return Err(ResumeError::OtherTarget { path: path.into(), found: existing.target_label(), wanted: target.target_label() });
+        }
+        Ok(Some(existing))
     }
 
     /// The profile as it would be written now: the resumed one with this run merged in.

@@ -35,6 +35,7 @@ pub struct Observations {
     pub acts: BTreeMap<String, ItemUse>,
     pub peers: BTreeMap<String, ItemUse>,
     pub errors: BTreeMap<String, ItemUse>,
+    pub refused: BTreeMap<String, ItemUse>,
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> LoadError {
@@ -231,20 +232,28 @@ fn collect_observations(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, o
             use_.count += count;
             use_.executables.insert(exe.clone());
         };
+        // A family or namespace asked for and not given (`sub` is the errno) was refused: the
+        // service ran without it, so it is kept apart from what was used.
+        let errno = (key.sub != 0).then(|| names::errno_name(key.sub));
+        let used_or_refused = |obs: &mut Observations, what: &str, name: &str| match (&errno, what) {
+            (None, "family") => item(&mut obs.families, name.to_string()),
+            (None, _) => item(&mut obs.namespaces, name.to_string()),
+            (Some(errno), _) => item(&mut obs.refused, format!("{what} {name} {errno}")),
+        };
         match key.kind {
-            observation::SOCKET_FAMILY => item(&mut obs.families, names::family_name(key.value as u32)),
+            observation::SOCKET_FAMILY => used_or_refused(obs, "family", &names::family_name(key.value as u32)),
             observation::NAMESPACE => {
                 for kind in names::namespace_kinds(key.value) {
-                    item(&mut obs.namespaces, kind.to_string());
+                    used_or_refused(obs, "namespace", kind);
                 }
             }
             observation::SETNS => {
                 let kinds = names::namespace_kinds(key.value);
                 if kinds.is_empty() {
-                    item(&mut obs.namespaces, "setns-any".into());
+                    used_or_refused(obs, "namespace", "setns-any");
                 }
                 for kind in kinds {
-                    item(&mut obs.namespaces, kind.to_string());
+                    used_or_refused(obs, "namespace", kind);
                 }
             }
             observation::MMAP_WX => item(&mut obs.acts, "mmap-write-exec".into()),

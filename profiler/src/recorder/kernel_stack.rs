@@ -43,7 +43,12 @@ pub struct Symbols {
 
 impl Symbols {
     pub fn load() -> std::io::Result<Self> {
-        Ok(Self { by_address: aya::util::kernel_symbols()? })
+        let by_address = aya::util::kernel_symbols()?;
+        // Hidden addresses all read as 0: every name would land on one address.
+        if by_address.range(1..).next().is_none() {
+            return Err(std::io::Error::other("kernel symbol addresses are hidden (no CAP_SYSLOG)"));
+        }
+        Ok(Self { by_address })
     }
 
     fn name(&self, ip: u64) -> &str {
@@ -53,6 +58,18 @@ impl Symbols {
     pub fn names(&self, ips: impl IntoIterator<Item = u64>) -> Vec<String> {
         ips.into_iter().map(|ip| self.name(ip).to_string()).collect()
     }
+}
+
+/// Whether /proc/kallsyms shows this process real addresses: it shows zeros to a process
+/// without CAP_SYSLOG (or to everyone under kernel.kptr_restrict=2).
+pub fn symbols_visible() -> bool {
+    use std::io::BufRead as _;
+    let Ok(file) = std::fs::File::open("/proc/kallsyms") else { return false };
+    let mut first = String::new();
+    if std::io::BufReader::new(file).read_line(&mut first).is_err() {
+        return false;
+    }
+    first.split_whitespace().next().and_then(|a| u64::from_str_radix(a, 16).ok()).is_some_and(|a| a != 0)
 }
 
 /// What a capability check's stack says.

@@ -15,6 +15,7 @@ use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, KernelOffsets, KernelPath, PAT
 use super::{
     btf::Btf,
     cgroup::WatchedCgroup,
+    kernel_stack,
     tracefs::{self, TracefsError},
 };
 
@@ -43,6 +44,13 @@ pub enum LoadError {
     Map { map: &'static str, source: aya::maps::MapError },
     #[error("cannot open cgroup {0} to attach the device and socket hooks: {1}")]
     Cgroup(String, #[source] std::io::Error),
+    #[error(
+        "kernel symbol addresses in /proc/kallsyms read as zero (this process lacks CAP_SYSLOG, or \
+         kernel.kptr_restrict is 2): a capability check could not be told from the kernel's own \
+         probes, and CapabilityBoundingSet= would rest on evidence the recorder cannot read; run it \
+         with CAP_SYSLOG"
+    )]
+    SymbolsHidden,
     #[error("reading the kernel programs' log (debug-probes): {0}")]
     Log(String),
     #[error("eBPF object has no {0}")]
@@ -70,6 +78,9 @@ impl Probes {
         let btf = std::env::var("PROFILER_KERNEL_BTF").unwrap_or_else(|_| KERNEL_BTF.into());
         if !Path::new(&btf).is_file() {
             return Err(LoadError::NoBtf(btf));
+        }
+        if !kernel_stack::symbols_visible() {
+            return Err(LoadError::SymbolsHidden);
         }
         Ok(btf)
     }

@@ -56,6 +56,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// Records until the command exits, the duration passes or SIGINT/SIGTERM; the profile as
 /// written to `options.output`.
 pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
+    // Root, BTF, readable kernel symbols: checked before anything is created or written.
+    Probes::preflight()?;
     if let Subject::Command(argv) = &options.subject {
         resolve_command(&argv[0])?;
     }
@@ -80,7 +82,6 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         }
     };
     let mut checkpointer = Checkpointer::open(&options.output, &Profile { target: target.clone(), ..Default::default() })?;
-    Probes::preflight()?;
     let (watched, scratch) = match watched {
         Some(watched) => (watched, None),
         None => {
@@ -237,6 +238,7 @@ impl Run {
             acts: observations.acts,
             peers: observations.peers,
             errors: observations.errors,
+            refused: observations.refused,
         };
         let new = self.timeline.stamp(&mut profile, &stamp, phase);
         log::debug!("sample at {stamp}: {new} new item(s), phase {phase:?}, {} paths", self.path_log.entries.len());

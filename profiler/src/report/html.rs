@@ -56,6 +56,10 @@ pub fn render(p: &Parts) -> String {
     for (d, why) in &p.left_open {
         let _ = write!(out, "<tr><td><code>{}=</code></td><td>{}</td></tr>", html_escape(d), html_escape(why));
     }
+    out.push_str("</table>\n<h2>Refused</h2>\n<p>Attempts the sandbox (or the kernel) refused: evidence of a refusal, never of a need, so none of them is allowed by the drop-in.</p>\n<table id=\"refused\"><tr><th>attempt</th><th>times</th><th>by</th></tr>");
+    for (what, count, by) in &p.refused {
+        let _ = write!(out, "<tr><td><code>{}</code></td><td>{count}</td><td>{}</td></tr>", html_escape(what), html_escape(by));
+    }
     out.push_str("</table>\n<h2>Executables</h2>\n<table id=\"executables\"><tr><th>executable</th><th>execs</th><th>syscalls</th><th>capabilities needed</th><th>paths written</th></tr>");
     for e in &p.executables {
         let _ = write!(

@@ -10,7 +10,8 @@ mod svg;
 use std::collections::BTreeMap;
 
 use crate::{
-    exposure::{self, Comparison, settings::UnitSecurity},
+    exposure::{self, Comparison},
+    harden::unit::UnitSecurity,
     harden::{Block, DropIn, syscall_groups::SyscallGroups},
     profile::Profile,
     systemd::analyze::Verdicts,
@@ -39,6 +40,8 @@ struct Parts {
     losses: Vec<(String, u64)>,
     directives: Vec<Directive>,
     left_open: Vec<(String, String)>,
+    /// Attempts the sandbox refused: what was asked, how often, by whom.
+    refused: Vec<(String, u64, String)>,
     executables: Vec<ExecutableRow>,
     /// Distinct items learned by each second since the start (empty without `seen` times).
     curve: Vec<(f64, usize)>,
@@ -96,12 +99,24 @@ fn parts(profile: &Profile, dropin: &DropIn, exposure: ExposureView) -> Parts {
         losses: profile.losses.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         directives: dropin.blocks.iter().filter_map(Directive::of).collect(),
         left_open: dropin.left_open.iter().map(|o| (o.directive.clone(), o.why.clone())).collect(),
+        refused: refusals(profile),
         executables: executables(profile),
         curve: convergence(profile),
         seconds: profile.recording.seconds,
         dropin: dropin.to_string(),
         exposure,
     }
+}
+
+/// Refused syscalls, families and namespaces, each with its count and executables.
+fn refusals(profile: &Profile) -> Vec<(String, u64, String)> {
+    let by = |exes: &std::collections::BTreeSet<String>| exes.iter().cloned().collect::<Vec<_>>().join(", ");
+    let syscalls = profile.refused_syscalls().into_iter().map(|((abi, name), r)| {
+        let abi = if abi == crate::profile::names::NATIVE_ABI { String::new() } else { format!("{abi}:") };
+        (format!("syscall {abi}{name} {}", r.errnos.join(",")), r.count, by(&r.executables))
+    });
+    let others = profile.refused.iter().map(|(what, u)| (what.clone(), u.count, by(&u.executables)));
+    syscalls.chain(others).collect()
 }
 
 fn executables(profile: &Profile) -> Vec<ExecutableRow> {

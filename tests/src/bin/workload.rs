@@ -35,6 +35,9 @@ fn main() {
         "errors" => errors(),
         "seccomp-kill" => seccomp_kill(),
         "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
+        "refused" => refused(),
+        "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
+        "io-uring-write" => io_uring_write(arg(2)),
         _ => usage(),
     }
 }
@@ -44,7 +47,8 @@ fn usage() -> ! {
         "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
-         \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS"
+         \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
+         \x20      | refused | forks N | io-uring-write FILE"
     );
     std::process::exit(2)
 }
@@ -359,4 +363,81 @@ fn churn(dir: &str, seconds: u64) {
         round += 1;
     }
     println!("churn: {round} rounds, {peer} peers, {port} ports");
+}
+
+/// What a sandboxed service keeps trying: under a seccomp filter that answers unshare and
+/// clock_settime with EPERM (as systemd's RestrictNamespaces= and SystemCallFilter= do), it
+/// tries a net namespace and the clock, and a socket of a family the kernel lacks (DECnet).
+fn refused() {
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let jeq = |nr: libc::c_long, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k: nr as u32,
+    };
+    let filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jeq(libc::SYS_unshare, 1, 0),
+        jeq(libc::SYS_clock_settime, 0, 1),
+        stmt(libc::BPF_RET | libc::BPF_K, SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(libc::BPF_RET | libc::BPF_K, SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: plain prctl calls with a filter that outlives them.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS");
+        check(libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program as *const libc::sock_fprog), "PR_SET_SECCOMP");
+    }
+    // SAFETY: plain syscalls, each expected to fail.
+    unsafe {
+        assert_eq!(libc::unshare(libc::CLONE_NEWNET), -1, "unshare was refused");
+        let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        assert_eq!(libc::clock_settime(libc::CLOCK_REALTIME, &now), -1, "clock_settime was refused");
+        const AF_DECNET: libc::c_int = 12;
+        assert_eq!(libc::socket(AF_DECNET, libc::SOCK_STREAM, 0), -1, "no DECnet here");
+    }
+}
+
+/// `n` children by fork, each exiting at once: each fork is one call.
+fn forks(n: u32) {
+    for _ in 0..n {
+        // SAFETY: the child only calls _exit.
+        let child = unsafe { libc::fork() };
+        check(child, "fork");
+        if child == 0 {
+            // SAFETY: leaving the child without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: our child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+    }
+}
+
+/// Creates and writes `path` through io_uring only: no open or write syscall is made.
+fn io_uring_write(path: &str) {
+    use io_uring::{IoUring, opcode, types};
+    let mut ring = IoUring::new(4).expect("io_uring_setup");
+    let name = std::ffi::CString::new(path).unwrap();
+    let open = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), name.as_ptr())
+        .flags(libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC)
+        .mode(0o644)
+        .build();
+    let fd = submit_one(&mut ring, open);
+    assert!(fd >= 0, "openat through io_uring: {fd}");
+    let text = b"written through io_uring\n";
+    let write = opcode::Write::new(types::Fd(fd), text.as_ptr(), text.len() as u32).build();
+    assert_eq!(submit_one(&mut ring, write), text.len() as i32, "write through io_uring");
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+}
+
+fn submit_one(ring: &mut io_uring::IoUring, entry: io_uring::squeue::Entry) -> i32 {
+    // SAFETY: the buffers the entry points at live until it completes, below.
+    unsafe { ring.submission().push(&entry).expect("a free submission slot") };
+    ring.submit_and_wait(1).expect("io_uring_enter");
+    ring.completion().next().expect("a completion").result()
 }

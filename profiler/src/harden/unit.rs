@@ -1,6 +1,7 @@
-//! A unit's settings as `systemd-analyze security` sees them: read from `systemctl show`
-//! output, then changed line by line by a drop-in the way systemd's unit-file parser changes
-//! them (an empty assignment resets a list, a list line adds to or removes from it).
+//! A unit's effective sandbox settings, as systemd and `systemd-analyze security` see them:
+//! read from `systemctl show` output, then changed line by line by a drop-in the way systemd's
+//! unit-file parser changes them (an empty assignment resets a list, a list line adds to or
+//! removes from it); and whether one set of settings allows anything another did not.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -361,6 +362,129 @@ impl UnitSecurity {
         {
             self.device_allow.push(rtc.into());
         }
+    }
+}
+
+impl Filter {
+    /// Whether the list lets `name` through.
+    pub fn allows(&self, name: &str) -> bool {
+        self.items.contains(name) == self.allow_list
+    }
+}
+
+/// Whether an optional list (absent: everything allowed) lets `name` through.
+fn list_allows(list: Option<&Filter>, name: &str) -> bool {
+    list.is_none_or(|f| f.allows(name))
+}
+
+/// A boolean setting, as true when it restricts.
+type Flag = fn(&UnitSecurity) -> bool;
+/// A setting with an order of values from least to most strict.
+type Mode = fn(&UnitSecurity) -> &str;
+
+impl UnitSecurity {
+    /// Whether these settings let the service make syscall `name`.
+    pub fn allows_syscall(&self, name: &str) -> bool {
+        list_allows(self.system_call_filter.as_ref(), name)
+    }
+
+    /// Whether these settings let the service create sockets of family `name` (`AF_INET`).
+    pub fn allows_family(&self, name: &str) -> bool {
+        list_allows(self.address_families.as_ref(), name)
+    }
+
+    /// Whether these settings let the service create or join namespace `kind` (`net`).
+    pub fn allows_namespace(&self, kind: &str) -> bool {
+        self.restrict_namespaces == NAMESPACES_UNSET || names::namespace_flag(kind).is_some_and(|f| self.restrict_namespaces & f != 0)
+    }
+
+    /// Whether capability `name` (`CAP_CHOWN`) is in the bounding set.
+    pub fn allows_capability(&self, name: &str) -> bool {
+        capability_bit(name).is_some_and(|bit| self.capability_bounding_set & bit != 0)
+    }
+
+    /// Whether syscalls of this architecture (`native`, `x86`, `x32`) may be made.
+    pub fn allows_architecture(&self, arch: &str) -> bool {
+        self.system_call_architectures.is_empty() || self.system_call_architectures.contains(arch)
+    }
+
+    /// The directives for which `after` (these settings with a drop-in laid over them) allows
+    /// something these did not: empty when the drop-in only tightens. `syscalls` is every
+    /// syscall name to judge the filters by.
+    pub fn loosened_by(&self, after: &UnitSecurity, syscalls: &BTreeSet<String>) -> Vec<&'static str> {
+        let mut loosened = Vec::new();
+        let mut check = |directive: &'static str, looser: bool| {
+            if looser && !loosened.contains(&directive) {
+                loosened.push(directive);
+            }
+        };
+        check("CapabilityBoundingSet", after.capability_bounding_set & !self.capability_bounding_set != 0);
+        check("AmbientCapabilities", after.ambient_capabilities & !self.ambient_capabilities != 0);
+        let named_in = |f: &Option<Filter>| f.iter().flat_map(|f| f.items.iter().cloned()).collect::<BTreeSet<String>>();
+        let mut calls = syscalls.clone();
+        calls.extend(named_in(&self.system_call_filter));
+        calls.extend(named_in(&after.system_call_filter));
+        check("SystemCallFilter", calls.iter().any(|c| after.allows_syscall(c) && !self.allows_syscall(c)));
+        let mut families: BTreeSet<String> = (0..64).map(names::family_name).collect();
+        families.extend(named_in(&self.address_families));
+        families.extend(named_in(&after.address_families));
+        check("RestrictAddressFamilies", families.iter().any(|f| after.allows_family(f) && !self.allows_family(f)));
+        check("RestrictNamespaces", names::NAMESPACES.iter().any(|(_, k)| after.allows_namespace(k) && !self.allows_namespace(k)));
+        let arches = ["native", "x86", "x86-64", "x32"];
+        check("SystemCallArchitectures", arches.iter().any(|a| after.allows_architecture(a) && !self.allows_architecture(a)));
+        let booleans: [(&'static str, Flag); 20] = [
+            ("PrivateDevices", |u| u.private_devices),
+            ("PrivateMounts", |u| u.private_mounts),
+            ("PrivateNetwork", |u| u.private_network),
+            ("PrivateTmp", |u| u.private_tmp),
+            ("PrivateUsers", |u| u.private_users),
+            ("ProtectControlGroups", |u| u.protect_control_groups),
+            ("ProtectKernelModules", |u| u.protect_kernel_modules),
+            ("ProtectKernelTunables", |u| u.protect_kernel_tunables),
+            ("ProtectKernelLogs", |u| u.protect_kernel_logs),
+            ("ProtectClock", |u| u.protect_clock),
+            ("ProtectHostname", |u| u.protect_hostname),
+            ("LockPersonality", |u| u.lock_personality),
+            ("MemoryDenyWriteExecute", |u| u.memory_deny_write_execute),
+            ("NoNewPrivileges", |u| u.no_new_privileges),
+            ("RemoveIPC", |u| u.remove_ipc),
+            ("RestrictRealtime", |u| u.restrict_realtime),
+            ("RestrictSUIDSGID", |u| u.restrict_suid_sgid),
+            ("DynamicUser", |u| u.dynamic_user),
+            ("Delegate", |u| !u.delegate),
+            ("IPIngressFilterPath", |u| u.ip_custom_filters),
+        ];
+        for (directive, strict) in booleans {
+            check(directive, strict(self) && !strict(after));
+        }
+        let ordered: [(&'static str, &[&str], Mode); 6] = [
+            ("ProtectSystem", &["no", "yes", "full", "strict"], |u| &u.protect_system),
+            ("ProtectHome", &["no", "read-only", "tmpfs", "yes"], |u| &u.protect_home),
+            ("ProtectProc", &["default", "ptraceable", "invisible", "noaccess"], |u| &u.protect_proc),
+            ("ProcSubset", &["all", "pid"], |u| &u.proc_subset),
+            ("KeyringMode", &["inherit", "shared", "private"], |u| &u.keyring_mode),
+            ("DevicePolicy", &["auto", "closed", "strict"], |u| &u.device_policy),
+        ];
+        for (directive, order, value) in ordered {
+            let rank = |u: &UnitSecurity| order.iter().position(|v| *v == value(u));
+            check(directive, matches!((rank(self), rank(after)), (Some(before), Some(now)) if now < before));
+        }
+        check("UMask", self.umask & !after.umask != 0);
+        // A device policy restricts once it is closed or strict, or has entries (`auto` with
+        // DeviceAllow= lines allows only those). ProtectClock= makes systemd add read access to
+        // the RTC itself; that one implied entry is not the drop-in's doing.
+        let restricts = |u: &UnitSecurity| !matches!(u.device_policy.as_str(), "auto" | "") || !u.device_allow.is_empty();
+        let implied = |d: &String| after.protect_clock && d == "char-rtc r";
+        check("DeviceAllow", restricts(self) && after.device_allow.iter().any(|d| !self.device_allow.contains(d) && !implied(d)));
+        // An address allowed now that was denied before: judged on the prefixes as written.
+        let denies_any = |u: &UnitSecurity| !u.ip_address_deny.is_empty();
+        check(
+            "IPAddressAllow",
+            denies_any(self) && (!denies_any(after) || after.ip_address_allow.iter().any(|p| !self.ip_address_allow.contains(p))),
+        );
+        check("IPAddressDeny", self.ip_address_deny.iter().any(|p| !after.ip_address_deny.contains(p)));
+        check("User", !self.user.is_empty() && self.user != "root" && after.user != self.user);
+        loosened
     }
 }
 

@@ -1,0 +1,56 @@
+//! Root tests of the two invariants on the real eBPF object: an attempt the sandbox refused is
+//! kept as a refusal and allowed by no line, and a directive whose evidence the recorder could
+//! not see (io_uring, hidden kernel symbols) is left open with the reason, never decided.
+
+use profiler_tests::{is_root_or_skip, lines_of, record_and_generate};
+
+const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
+
+#[test]
+fn what_the_sandbox_refused_is_a_refusal_and_no_line_allows_it() {
+    if !is_root_or_skip("what_the_sandbox_refused_is_a_refusal_and_no_line_allows_it") {
+        return;
+    }
+    let (profile, dropin) = record_and_generate(&[WORKLOAD, "refused"]);
+    assert_eq!(profile.recording.command_exit, Some(0));
+    // Kept as refusals, with the errno each got...
+    assert!(profile.refused.contains_key("namespace net EPERM"), "{:?}", profile.refused);
+    assert!(profile.refused.contains_key("family AF_DECnet EAFNOSUPPORT"), "{:?}", profile.refused);
+    assert!(profile.refused_syscalls().contains_key(&("x86_64", "clock_settime")), "{:?}", profile.errors);
+    // ...and never as uses.
+    assert!(!profile.namespaces.contains_key("net") && !profile.families.contains_key("AF_DECnet"));
+    // No line allows them: the clock, a net namespace, DECnet.
+    assert!(!lines_of(&dropin, "SystemCallFilter=").join(" ").contains("clock_settime"), "{dropin}");
+    assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=yes"], "{dropin}");
+    assert!(!lines_of(&dropin, "RestrictAddressFamilies=").join(" ").contains("AF_DECnet"), "{dropin}");
+    assert_eq!(lines_of(&dropin, "ProtectClock="), ["ProtectClock=yes"], "{dropin}");
+    assert!(dropin.contains("# Refused every time they were tried, so no need and not allowed:"), "{dropin}");
+}
+
+#[test]
+fn the_child_side_of_a_fork_is_not_a_second_call() {
+    if !is_root_or_skip("the_child_side_of_a_fork_is_not_a_second_call") {
+        return;
+    }
+    let (profile, _) = record_and_generate(&[WORKLOAD, "forks", "3"]);
+    // glibc's fork() is the clone syscall; each child returns from it too, with 0.
+    let clone = profile.syscalls["x86_64"].get("clone").map_or(0, |u| u.count);
+    assert_eq!(clone, 3, "{:?}", profile.syscalls["x86_64"].get("clone"));
+}
+
+#[test]
+fn files_written_through_io_uring_leave_the_file_system_directives_open() {
+    if !is_root_or_skip("files_written_through_io_uring_leave_the_file_system_directives_open") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("through-the-ring");
+    let (profile, dropin) = record_and_generate(&[WORKLOAD, "io-uring-write", file.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "written through io_uring\n");
+    // The write never passed the syscall hooks: the recorder did not see it...
+    assert!(!profile.paths.contains_key(file.to_str().unwrap()), "{:?}", profile.paths.keys());
+    // ...so nothing that rests on paths is decided; the reason is given.
+    assert!(lines_of(&dropin, "ProtectSystem=").is_empty() && lines_of(&dropin, "ReadWritePaths=").is_empty(), "{dropin}");
+    assert!(lines_of(&dropin, "RestrictAddressFamilies=").is_empty(), "{dropin}");
+    assert!(dropin.contains("#   ProtectSystem=: io_uring was set up"), "{dropin}");
+}
