@@ -656,3 +656,34 @@ fn check_catches_a_daemon_that_degrades_and_apply_round_trips() {
     assert_eq!(tb.ok(&["systemctl", "show", "-p", SETTINGS, DEGRADE_UNIT]), before);
     assert_eq!(degrade_modes(&tb), full);
 }
+
+/// `apply --container-pid` writes inside the container's own root: a drop-in directory there
+/// that is a symlink to an absolute path reaches that path in the container, never the same
+/// path on the host.
+#[test]
+fn apply_never_writes_through_a_containers_symlink_onto_the_host() {
+    if !is_root_or_skip("apply_never_writes_through_a_containers_symlink_onto_the_host") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let host_dir = tempfile::Builder::new().prefix("pftb-host-").tempdir_in("/tmp").unwrap();
+    let host = host_dir.path().to_str().unwrap().to_string();
+    let tb = Testbed::up();
+    let unit = "pftb-symlink.service";
+    tb.write_file(&format!("/etc/systemd/system/{unit}"), "[Service]\nExecStart=/bin/sleep infinity\n");
+    tb.ok(&["mkdir", "-p", &host]);
+    tb.ok(&["ln", "-s", &host, &format!("/etc/systemd/system/{unit}.d")]);
+    tb.ok(&["systemctl", "daemon-reload"]);
+    let profile = work.path().join("p.json");
+    let recorded = Command::new(profiler_bin()).args(["record", "-o", profile.to_str().unwrap(), "--", "/bin/true"]).output().unwrap();
+    assert!(recorded.status.success(), "{}", String::from_utf8_lossy(&recorded.stderr));
+
+    let out = apply(&["--unit", unit, "--container-pid", &tb.leader(), profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(host_dir.path()).unwrap().count(), 0, "apply wrote into the host's {host}");
+    let inside = tb.ok(&["cat", &format!("{host}/50-profiler.conf")]);
+    assert!(inside.starts_with("# Installed by `profiler apply`."), "{inside}");
+    let out = apply(&["--unit", unit, "--container-pid", &tb.leader(), "--revert"]);
+    assert!(out.status.success());
+    assert!(!tb.exec(&["test", "-e", &format!("{host}/50-profiler.conf")]).0, "revert removed it inside");
+}

@@ -33,8 +33,8 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
     let unit = options.unit.as_str();
     let systemd = &options.systemd;
     systemd.loaded(unit)?;
-    let path = dropin_file::path(systemd, unit);
-    let installed = dropin_file::installed(&path)?;
+    let path = dropin_file::path(unit);
+    let installed = dropin_file::installed(systemd, &path)?;
     let wanted = match &options.profile {
         Some(profile) if !options.revert => Some(render(options, profile, installed.as_deref())?.to_string()),
         _ => None,
@@ -50,7 +50,7 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
             None => info!("no drop-in of ours is installed for {unit}"),
         }
     } else {
-        dropin_file::write(&path, wanted.as_deref())?;
+        dropin_file::write(systemd, &path, wanted.as_deref())?;
         systemd.systemctl_ok(&["daemon-reload"])?;
     }
     if options.restart {

@@ -2,9 +2,7 @@
 //! before, and after, the same on a copy of the unit file with the drop-in beside it
 //! (`--offline=yes`), so nothing is installed to learn it.
 
-use std::path::Path;
-
-use super::Systemd;
+use super::{Systemd, dropin_file::run_there};
 use crate::harden::{DROPIN_NAME, DropIn};
 
 /// systemd-analyze's overall line for the unit as it is and with the drop-in.
@@ -23,25 +21,21 @@ pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &DropIn) -> Result<Verdic
     if fragment.is_empty() {
         return Err(format!("{unit} has no unit file to copy (a transient unit?)"));
     }
-    let root = systemd.root();
-    let scratch = tempfile::Builder::new()
-        .prefix("profiler-exposure.")
-        .tempdir_in(root.join("tmp"))
-        .map_err(|e| format!("cannot make a scratch directory under {}/tmp: {e}", root.display()))?;
-    let copy = scratch.path().join(unit);
-    let inside = |p: &Path| Path::new("/").join(p.strip_prefix(&root).unwrap_or(p));
-    // Read where that systemd runs, so a symlink in the container's tree resolves there.
-    let text = systemd.command("cat").arg("--").arg(&fragment).output().map_err(|e| format!("cannot read {fragment}: {e}"))?;
-    if !text.status.success() {
-        return Err(format!("cannot read {fragment}: {}", String::from_utf8_lossy(&text.stderr).trim()));
-    }
-    std::fs::write(&copy, &text.stdout).map_err(|e| format!("cannot copy {fragment}: {e}"))?;
-    let dir = scratch.path().join(format!("{unit}.d"));
-    std::fs::create_dir(&dir)
-        .and_then(|()| std::fs::write(dir.join(DROPIN_NAME), dropin.to_string()))
-        .map_err(|e| format!("cannot write the drop-in beside the copy: {e}"))?;
-    let copy_inside = inside(&copy);
-    let after = security(systemd, &["--offline=yes", &copy_inside.to_string_lossy()])?;
+    // A copy of the unit file with the drop-in beside it, in a scratch directory made, used
+    // and removed where that systemd runs (inside a container: in its own root).
+    let script = "d=$(mktemp -d) || exit 1; trap 'rm -rf -- \"$d\"' EXIT
+        cat -- \"$1\" > \"$d/$2\" && mkdir -- \"$d/$2.d\" && cat > \"$d/$2.d/$3\" \
+        && systemd-analyze security --no-pager --offline=yes \"$d/$2\"";
+    let (_, text) = run_there(
+        systemd,
+        "systemd-analyze security --offline=yes on a copy",
+        script,
+        &[&fragment, unit, DROPIN_NAME],
+        Some(&dropin.to_string()),
+    )
+    .map_err(|e| e.to_string())?;
+    let after = overall(&text)
+        .ok_or_else(|| format!("systemd-analyze security --offline=yes on a copy of {fragment}: no overall exposure line"))?;
     Ok(Verdicts { before, after })
 }
 

@@ -1,9 +1,13 @@
 //! The drop-in file `apply` installs: where it goes, how it is told from an administrator's
 //! own file, installing and removing it, and restarting the unit to see it take.
+//!
+//! Every file operation runs where the unit's systemd runs (`Systemd::command`: inside a
+//! container's namespaces), so a path is resolved in the container's own root: a symlink
+//! there (`/etc/systemd/system` pointing at `/srv/x`, say) can never lead a write onto the host.
 
 use std::{
-    fs,
     path::{Path, PathBuf},
+    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
@@ -11,7 +15,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 use super::Systemd;
-use crate::{harden::DROPIN_NAME, profile::write_atomically};
+use crate::harden::DROPIN_NAME;
 
 /// The first line of every drop-in `apply` installs: how a later apply or revert knows the
 /// file is its own.
@@ -22,18 +26,45 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// start-up is caught here, not by the administrator an hour later).
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// Where the drop-in goes: /etc/systemd/system/UNIT.d/, under that systemd's root.
-pub fn path(systemd: &Systemd, unit: &str) -> PathBuf {
-    systemd.root().join("etc/systemd/system").join(format!("{unit}.d")).join(DROPIN_NAME)
+/// Where the drop-in goes, as the unit's systemd sees it: /etc/systemd/system/UNIT.d/.
+pub fn path(unit: &str) -> PathBuf {
+    Path::new("/etc/systemd/system").join(format!("{unit}.d")).join(DROPIN_NAME)
 }
 
+/// Runs a shell script where the unit's systemd runs, with `args` as `$1`.. and `input` on
+/// standard input; its standard output.
+pub(crate) fn run_there(systemd: &Systemd, what: &str, script: &str, args: &[&str], input: Option<&str>) -> anyhow::Result<(i32, String)> {
+    use std::io::Write as _;
+    let mut cmd = systemd.command("sh");
+    cmd.args(["-c", script, "sh"]).args(args);
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("{what}: starting sh"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).with_context(|| format!("{what}: writing to sh"))?;
+    }
+    let out = child.wait_with_output().with_context(|| format!("{what}: waiting for sh"))?;
+    let code = out.status.code().unwrap_or(-1);
+    if code != 0 && code != NOT_FOUND {
+        bail!("{what}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok((code, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The exit status the scripts give for "no such file".
+const NOT_FOUND: i32 = 3;
+
 /// The drop-in of ours installed at `path`, if any; an error if a file there is not ours.
-pub fn installed(path: &Path) -> anyhow::Result<Option<String>> {
-    let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+pub fn installed(systemd: &Systemd, path: &Path) -> anyhow::Result<Option<String>> {
+    let shown = path.display().to_string();
+    let (code, text) = run_there(systemd, &format!("reading {shown}"), "[ -e \"$1\" ] || exit 3; cat -- \"$1\"", &[&shown], None)?;
+    if code == NOT_FOUND {
+        return Ok(None);
+    }
+    check_ours(path, text).map(Some)
+}
+
+/// `text`, if it is a drop-in `apply` wrote; an error naming `path` otherwise.
+fn check_ours(path: &Path, text: String) -> anyhow::Result<String> {
     if !text.starts_with(MARK) {
         bail!(
             "refusing to touch {}: the profiler did not write it (its first line is not {MARK:?}); \
@@ -41,7 +72,7 @@ pub fn installed(path: &Path) -> anyhow::Result<Option<String>> {
             path.display()
         );
     }
-    Ok(Some(text))
+    Ok(text)
 }
 
 /// The directive names an installed drop-in sets (`CapabilityBoundingSet`, ...), read from the
@@ -54,22 +85,22 @@ pub fn directives(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Writes `text` at `path`, or removes the file (and its directory when now empty) for `None`.
-pub fn write(path: &Path, text: Option<&str>) -> anyhow::Result<()> {
+/// Writes `text` at `path` (a temporary file beside it, flushed, then renamed over it), or
+/// removes the file, and its directory when that is now empty, for `None`.
+pub fn write(systemd: &Systemd, path: &Path, text: Option<&str>) -> anyhow::Result<()> {
+    let shown = path.display().to_string();
     match text {
         Some(text) => {
-            let dir = path.parent().context("a drop-in path has a directory")?;
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_atomically(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-            log::info!("installed {}", path.display());
+            let script = "d=$(dirname -- \"$1\") && mkdir -p -- \"$d\" && cat > \"$1.profiler-new\" && sync -- \"$1.profiler-new\" \
+                          && mv -f -- \"$1.profiler-new\" \"$1\"";
+            run_there(systemd, &format!("writing {shown}"), script, &[&shown], Some(text))?;
+            log::info!("installed {shown}");
         }
         None => {
-            fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
             // Only if it is now empty: the administrator's own drop-ins stay.
-            if let Some(dir) = path.parent() {
-                let _ = fs::remove_dir(dir);
-            }
-            log::info!("removed {}", path.display());
+            let script = "rm -f -- \"$1\" && { rmdir -- \"$(dirname -- \"$1\")\" 2>/dev/null; true; }";
+            run_there(systemd, &format!("removing {shown}"), script, &[&shown], None)?;
+            log::info!("removed {shown}");
         }
     }
     Ok(())
@@ -141,15 +172,20 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_file_is_refused_and_ours_is_read() {
+    fn a_foreign_file_is_refused_and_ours_is_read_written_and_removed() {
+        let here = Systemd::default();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DROPIN_NAME);
-        assert_eq!(installed(&path).unwrap(), None);
-        fs::write(&path, "[Service]\nUser=me\n").unwrap();
-        let err = installed(&path).unwrap_err().to_string();
+        let path = dir.path().join("x.service.d").join(DROPIN_NAME);
+        assert_eq!(installed(&here, &path).unwrap(), None);
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[Service]\nUser=me\n").unwrap();
+        let err = installed(&here, &path).unwrap_err().to_string();
         assert!(err.contains("refusing to touch") && err.contains("did not write it"), "{err}");
-        fs::write(&path, format!("{MARK}\n[Service]\n")).unwrap();
-        assert!(installed(&path).unwrap().is_some());
+        let ours = format!("{MARK}\n[Service]\n");
+        write(&here, &path, Some(&ours)).unwrap();
+        assert_eq!(installed(&here, &path).unwrap().as_deref(), Some(ours.as_str()));
+        write(&here, &path, None).unwrap();
+        assert!(!path.parent().unwrap().exists(), "the emptied directory is gone");
     }
 
     #[test]

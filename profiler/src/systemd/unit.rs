@@ -2,7 +2,7 @@
 //! guessing `system.slice/NAME` (template and nested units live elsewhere). The systemd asked
 //! is this host's, or the one running as PID 1 of a container (`--container-pid`).
 
-use std::{collections::BTreeMap, path::PathBuf, process::Command};
+use std::{collections::BTreeMap, process::Command};
 
 use log::warn;
 
@@ -57,15 +57,6 @@ impl Systemd {
 
     fn systemctl(&self) -> Command {
         self.command("systemctl")
-    }
-
-    /// That systemd's root directory as this process sees it: `/`, or the container's root
-    /// through `/proc/PID/root`.
-    pub fn root(&self) -> PathBuf {
-        match self.container_pid {
-            None => PathBuf::from("/"),
-            Some(pid) => PathBuf::from(format!("/proc/{pid}/root")),
-        }
     }
 
     /// Runs `systemctl ARGS`; its stdout, or an error with what it said.
