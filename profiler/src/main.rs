@@ -7,7 +7,10 @@ fn main() -> std::process::ExitCode {
     match profiler::cli::run(profiler::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // `check` or `diff` found something and said what: 1, as diff(1) does.
-        Err(err) if err.downcast_ref::<profiler::output::Found>().is_some() => std::process::ExitCode::from(1),
+        Err(err) if err.downcast_ref::<profiler::output::Found>().is_some() => {
+            eprintln!("{err}");
+            std::process::ExitCode::from(1)
+        }
         Err(err) => {
             eprintln!("error: {}", message(&err));
             std::process::ExitCode::from(2)

@@ -8,11 +8,12 @@ use log::{info, warn};
 
 use crate::{
     harden::{self, DropIn, Options, SyscallAction},
+    output::Found,
     profile::{self, Profile},
     systemd::{
         Systemd,
         dropin_file::{self, MARK},
-        target,
+        journal, target,
     },
 };
 
@@ -44,6 +45,8 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
         print!("{}", dropin_file::diff(&path, installed.as_deref(), wanted.as_deref()));
         return Ok(());
     }
+    // What the manager says from here on is about this drop-in.
+    let since = std::time::SystemTime::now();
     if installed == wanted {
         match &wanted {
             Some(_) => info!("{} is already installed as it would be written", path.display()),
@@ -56,6 +59,20 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
     if options.restart {
         dropin_file::restart_and_wait(systemd, unit)?;
         info!("{unit} is active after the restart");
+        // A directive the manager ignored or could not enforce is protection the drop-in
+        // claims and the unit does not have.
+        let warnings = journal::manager_warnings(systemd, unit, since)?;
+        if !warnings.is_empty() {
+            for line in &warnings {
+                warn!("{unit}: {line}");
+            }
+            return Err(Found(format!(
+                "{unit} runs, but its manager did not enforce everything the drop-in says ({} line(s) above); \
+                 `profiler apply --revert --unit {unit} --restart` takes the drop-in away",
+                warnings.len()
+            ))
+            .into());
+        }
     } else if installed != wanted {
         info!("{unit} runs with its old settings until it is restarted (--restart does that)");
     }

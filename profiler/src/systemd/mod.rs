@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod dropin_file;
+pub mod journal;
 pub mod target;
 pub mod unit;
 pub mod version;
