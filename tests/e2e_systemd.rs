@@ -687,3 +687,114 @@ fn apply_never_writes_through_a_containers_symlink_onto_the_host() {
     assert!(out.status.success());
     assert!(!tb.exec(&["test", "-e", &format!("{host}/50-profiler.conf")]).0, "revert removed it inside");
 }
+
+/// A daemon under a unit that already restricts itself: it keeps trying what its sandbox
+/// refuses (the clock, a net namespace, a netlink socket), and does its allowed work.
+const RESTRICTED_DAEMON: &str = r#"#!/usr/bin/python3
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+class Timespec(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+def refused():
+    tried = ["clock=%d" % libc.clock_settime(0, ctypes.byref(Timespec(0, 0)))]
+    tried.append("unshare=%d" % libc.unshare(0x40000000))
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()
+        tried.append("netlink=0")
+    except OSError:
+        tried.append("netlink=-1")
+    return " ".join(tried)
+with open("/var/lib/pftb-restricted/state", "w") as f:
+    f.write("ok")
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 7071))
+server.listen()
+while True:
+    client, _ = server.accept()
+    client.recv(100)
+    client.sendall((refused() + " state=ok\n").encode())
+    client.close()
+"#;
+
+const RESTRICTED_UNIT: &str = "pftb-restricted.service";
+
+/// The unit's own sandbox: a deny-listed syscall group, no namespaces, two families, a small
+/// bounding set and a closed device policy.
+const RESTRICTED_SETTINGS: &str = "[Service]\nExecStart=/usr/local/bin/pftb-restricted\n\
+    SystemCallFilter=~@clock\nSystemCallErrorNumber=EPERM\nRestrictNamespaces=yes\n\
+    RestrictAddressFamilies=AF_UNIX AF_INET\nCapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_NET_BIND_SERVICE\n\
+    DevicePolicy=closed\nDeviceAllow=/dev/null rw\n";
+
+/// What the daemon answers: each refused attempt's result, and its state.
+fn restricted_reply(tb: &Testbed) -> String {
+    let client = "import socket; s = socket.create_connection(('127.0.0.1', 7071)); s.send(b'x'); print(s.recv(200).decode().strip())";
+    for _ in 0..50 {
+        let (ok, text) = tb.exec(&["python3", "-c", client]);
+        if ok {
+            return text.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("pftb-restricted did not answer");
+}
+
+/// systemd-analyze security's exposure per check (`--json=short`): name → exposure.
+fn exposure_per_check(tb: &Testbed, unit: &str) -> std::collections::BTreeMap<String, f64> {
+    let text = tb.ok(&["systemd-analyze", "security", "--no-pager", "--json=short", unit]);
+    let rows: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["exposure"].as_f64().unwrap_or(0.0))).collect()
+}
+
+/// The issue's case, end to end under a real systemd: a unit that refuses the clock, a net
+/// namespace and netlink, whose daemon keeps trying all three. Recorded, then `apply
+/// --restart`: the daemon works as before, each refusal is in the profile and allowed by no
+/// line, and no check of `systemd-analyze security` is worse than before.
+#[test]
+fn a_unit_that_already_restricts_itself_is_never_loosened() {
+    if !is_root_or_skip("a_unit_that_already_restricts_itself_is_never_loosened") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("restricted.json");
+    let tb = Testbed::up();
+    let leader = tb.leader();
+    tb.write_file("/usr/local/bin/pftb-restricted", RESTRICTED_DAEMON);
+    tb.ok(&["chmod", "755", "/usr/local/bin/pftb-restricted"]);
+    tb.ok(&["mkdir", "-p", "/var/lib/pftb-restricted"]);
+    tb.write_file(&format!("/etc/systemd/system/{RESTRICTED_UNIT}"), RESTRICTED_SETTINGS);
+    tb.ok(&["systemctl", "daemon-reload"]);
+
+    let recorder = start_recording(&["--unit", RESTRICTED_UNIT, "--container-pid", &leader, "-o", profile.to_str().unwrap()]);
+    tb.ok(&["systemctl", "start", RESTRICTED_UNIT]);
+    let before_reply = restricted_reply(&tb);
+    restricted_reply(&tb);
+    stop_recording(recorder);
+    assert_eq!(before_reply, "clock=-1 unshare=-1 netlink=-1 state=ok", "the unit's own sandbox refuses all three");
+    let recorded = profiler::profile::load(&profile).unwrap();
+    assert!(recorded.refused.contains_key("namespace net EPERM"), "{:?}", recorded.refused);
+    assert!(recorded.refused.contains_key("family AF_NETLINK EAFNOSUPPORT"), "{:?}", recorded.refused);
+    assert!(recorded.refused_syscalls().contains_key(&("x86_64", "clock_settime")), "{:?}", recorded.errors);
+    let before = exposure_per_check(&tb, RESTRICTED_UNIT);
+
+    let out = apply(&["--unit", RESTRICTED_UNIT, "--container-pid", &leader, "--restart", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dropin = tb.ok(&["cat", &format!("/etc/systemd/system/{RESTRICTED_UNIT}.d/50-profiler.conf")]);
+    eprintln!("installed drop-in:\n{dropin}");
+    assert_eq!(restricted_reply(&tb), before_reply, "the daemon works as it did");
+    let lines = |key: &str| dropin.lines().filter(|l| l.starts_with(key)).collect::<Vec<_>>().join(" ");
+    assert!(!lines("SystemCallFilter=").contains("clock_settime"), "{dropin}");
+    assert!(!lines("RestrictAddressFamilies=").contains("AF_NETLINK"), "{dropin}");
+    assert!(!lines("RestrictNamespaces=").contains("net"), "{dropin}");
+    assert!(!lines("DeviceAllow=").contains("/dev/"), "the unit's device policy is its own: {dropin}");
+
+    let after = exposure_per_check(&tb, RESTRICTED_UNIT);
+    let risen: Vec<String> = after
+        .iter()
+        .filter(|(name, a)| before.get(*name).is_some_and(|b| *a > b))
+        .map(|(name, a)| format!("{name}: {} -> {a}", before[name]))
+        .collect();
+    assert!(risen.is_empty(), "checks worse than the unit alone: {risen:?}");
+    let shown = tb.ok(&["systemctl", "show", "-p", "SystemCallFilter,RestrictNamespaces,RestrictAddressFamilies", RESTRICTED_UNIT]);
+    eprintln!("effective: {shown}");
+}

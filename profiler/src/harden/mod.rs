@@ -73,7 +73,7 @@ pub fn render(profile: &Profile, target: &Target, options: &Options) -> DropIn {
 /// unit did. `compose` already keeps within the unit's settings; this is the check that a
 /// mistake there cannot reach a unit.
 fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall_groups::SyscallGroups) {
-    let every_syscall: BTreeSet<String> = syscalls::x86_64::Sysno::iter().map(|s| s.name().to_string()).collect();
+    let every_syscall = filterable_syscalls(unit, groups);
     let mut taken_out: Vec<&'static str> = Vec::new();
     // Each directive is taken out at most once, so this ends.
     while let Some(directive) =
@@ -95,6 +95,16 @@ fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall
             why: "these lines would have allowed what the unit's own setting refuses: the unit's is kept".into(),
         });
     }
+}
+
+/// The syscalls a filter on the target can name: x86_64's, less the `@default` members an
+/// allow list of the unit's leaves out (systemd puts every `@default` member it can resolve
+/// into an allow list, so those are ones the target's libseccomp does not know).
+fn filterable_syscalls(unit: &unit::UnitSecurity, groups: &syscall_groups::SyscallGroups) -> BTreeSet<String> {
+    let unresolved = |name: &str| {
+        unit.system_call_filter.as_ref().is_some_and(|f| f.allow_list && !f.items.contains(name)) && groups.always_allowed().contains(name)
+    };
+    syscalls::x86_64::Sysno::iter().map(|s| s.name()).filter(|n| !unresolved(n)).map(str::to_string).collect()
 }
 
 /// The drop-in, each directive within what the unit's known settings allow.
@@ -347,8 +357,14 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
         }
     }
     // systemd adds @default to every allow list; what of it the unit refused stays refused.
-    let default_refused: Vec<&str> =
-        groups.always_allowed().iter().map(String::as_str).filter(|c| unit.as_ref().is_some_and(|u| !u.allows_syscall(c))).collect();
+    // Only a deny list names them: a member missing from an allow list is one the target's
+    // libseccomp cannot resolve, which systemd leaves out of every list alike.
+    let default_refused: Vec<&str> = match unit.as_ref().and_then(|u| u.system_call_filter.as_ref()) {
+        Some(filter) if !filter.allow_list => {
+            groups.always_allowed().iter().map(String::as_str).filter(|c| filter.items.contains(*c)).collect()
+        }
+        _ => Vec::new(),
+    };
     if !default_refused.is_empty() {
         block.comment("systemd allows @default in every allow list; the unit refused these of it, so they stay out:");
         block.set("SystemCallFilter", format!("~{}", default_refused.join(" ")));

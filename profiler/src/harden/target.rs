@@ -18,19 +18,22 @@ pub struct Target {
     pub bpf_framework: bool,
     /// The target systemd's syscall groups.
     pub groups: SyscallGroups,
+    /// The unit's settings as a model, where they are not simply `unit` read as `systemctl
+    /// show` output (`apply`, which takes its own installed drop-in out of them).
+    pub security: Option<UnitSecurity>,
 }
 
 impl Target {
     /// A target that says nothing about the unit: only the systemd version and its groups.
     pub fn systemd(systemd_version: u32, groups: SyscallGroups) -> Self {
-        Self { unit: BTreeMap::new(), systemd_version, bpf_framework: false, groups }
+        Self { unit: BTreeMap::new(), systemd_version, bpf_framework: false, groups, security: None }
     }
 }
 
 impl Target {
     /// The unit's effective settings, when they are known.
     pub fn unit_security(&self) -> Option<UnitSecurity> {
-        (!self.unit.is_empty()).then(|| UnitSecurity::from_show(&self.unit))
+        self.security.clone().or_else(|| (!self.unit.is_empty()).then(|| UnitSecurity::from_show(&self.unit)))
     }
 }
 

@@ -37,6 +37,21 @@ pub struct Prefix {
     pub length: u8,
 }
 
+/// What `systemctl show` says of a unit that sets none of these (where that is not empty).
+pub const SHOW_DEFAULTS: [(&str, &str); 11] = [
+    ("CapabilityBoundingSet", "all"),
+    ("DefaultDependencies", "yes"),
+    ("ProtectHome", "no"),
+    ("ProtectSystem", "no"),
+    ("UMask", "0022"),
+    ("KeyringMode", "private"),
+    ("ProtectProc", "default"),
+    ("ProcSubset", "all"),
+    ("NotifyAccess", "none"),
+    ("RestrictNamespaces", "no"),
+    ("DevicePolicy", "auto"),
+];
+
 /// The settings the exposure checks read (systemd's `SecurityInfo`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitSecurity {
@@ -93,22 +108,7 @@ pub struct UnitSecurity {
 impl UnitSecurity {
     /// A service that sets none of these: systemd's defaults.
     pub fn unset() -> Self {
-        Self::from_show(&BTreeMap::from(
-            [
-                ("CapabilityBoundingSet", "all"),
-                ("DefaultDependencies", "yes"),
-                ("ProtectHome", "no"),
-                ("ProtectSystem", "no"),
-                ("UMask", "0022"),
-                ("KeyringMode", "private"),
-                ("ProtectProc", "default"),
-                ("ProcSubset", "all"),
-                ("NotifyAccess", "none"),
-                ("RestrictNamespaces", "no"),
-                ("DevicePolicy", "auto"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        ))
+        Self::from_show(&SHOW_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     /// From `systemctl show UNIT` (name → value). `systemctl show` leaves out properties whose
@@ -410,7 +410,7 @@ impl UnitSecurity {
 
     /// The directives for which `after` (these settings with a drop-in laid over them) allows
     /// something these did not: empty when the drop-in only tightens. `syscalls` is every
-    /// syscall name to judge the filters by.
+    /// syscall name to judge the filters by (the ones a filter on the target can name).
     pub fn loosened_by(&self, after: &UnitSecurity, syscalls: &BTreeSet<String>) -> Vec<&'static str> {
         let mut loosened = Vec::new();
         let mut check = |directive: &'static str, looser: bool| {
@@ -421,10 +421,7 @@ impl UnitSecurity {
         check("CapabilityBoundingSet", after.capability_bounding_set & !self.capability_bounding_set != 0);
         check("AmbientCapabilities", after.ambient_capabilities & !self.ambient_capabilities != 0);
         let named_in = |f: &Option<Filter>| f.iter().flat_map(|f| f.items.iter().cloned()).collect::<BTreeSet<String>>();
-        let mut calls = syscalls.clone();
-        calls.extend(named_in(&self.system_call_filter));
-        calls.extend(named_in(&after.system_call_filter));
-        check("SystemCallFilter", calls.iter().any(|c| after.allows_syscall(c) && !self.allows_syscall(c)));
+        check("SystemCallFilter", syscalls.iter().any(|c| after.allows_syscall(c) && !self.allows_syscall(c)));
         let mut families: BTreeSet<String> = (0..64).map(names::family_name).collect();
         families.extend(named_in(&self.address_families));
         families.extend(named_in(&after.address_families));

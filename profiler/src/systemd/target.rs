@@ -3,14 +3,18 @@
 //! versions named on the command line for another host.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
 
 use anyhow::Context as _;
 
 use super::{Systemd, dropin_file, unit::properties, version::major_or_default};
-use crate::harden::{Target, syscall_groups::SyscallGroups};
+use crate::harden::{
+    DROPIN_NAME, Setting, Target,
+    syscall_groups::SyscallGroups,
+    unit::{SHOW_DEFAULTS, UnitSecurity},
+};
 
 /// Where the syscall groups come from.
 #[derive(Debug, Clone)]
@@ -51,7 +55,7 @@ impl TargetSpec {
             Some(major) => major,
             None => major_or_default(Systemd::default().version().as_ref()),
         };
-        Ok(Target { unit, systemd_version, bpf_framework: self.bpf_framework, groups })
+        Ok(Target { unit, systemd_version, bpf_framework: self.bpf_framework, groups, security: None })
     }
 }
 
@@ -65,20 +69,78 @@ fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(settings)
 }
 
-/// The target of `apply`: the unit's own systemd and its current settings. What an installed
-/// drop-in of ours sets shows up as the unit's own setting; it is left out, so the new drop-in
-/// does not leave a line out as "already as strict" because of the old one.
+/// The target of `apply`: the unit's own systemd and its settings without the drop-in of
+/// ours that may be installed. What that drop-in sets shows up in `systemctl show` as the
+/// unit's own; for those directives the unit's other files (`systemctl cat`) say what the unit
+/// has without it, so a re-apply judges against the unit, not against its last drop-in.
 pub fn of_unit(systemd: &Systemd, unit: &str, installed: Option<&str>) -> anyhow::Result<Target> {
     let groups = systemd.syscall_groups()?;
     let version = systemd.version();
     let mut settings = properties(&systemd.systemctl_ok(&["show", "--", unit])?);
-    for directive in installed.map(dropin_file::directives).unwrap_or_default() {
-        settings.remove(&directive);
+    let mut security = None;
+    if let Some(ours) = installed {
+        let ours: BTreeSet<String> = dropin_file::directives(ours).into_iter().collect();
+        let others = others_lines(&systemd.systemctl_ok(&["cat", "--", unit])?, unit, &ours);
+        for directive in &ours {
+            settings.remove(directive);
+            if let Some((_, default)) = SHOW_DEFAULTS.iter().find(|(k, _)| k == directive) {
+                settings.insert(directive.clone(), default.to_string());
+            }
+        }
+        let model = UnitSecurity::from_show(&settings).with_settings(&others, &groups);
+        // Scalar directives read as the last value the unit's own files give.
+        for line in &others {
+            settings.insert(line.directive.clone(), line.value.clone());
+        }
+        security = Some(model);
     }
     Ok(Target {
         unit: settings,
         systemd_version: major_or_default(version.as_ref()),
         bpf_framework: version.is_some_and(|v| v.bpf_framework()),
         groups,
+        security,
     })
+}
+
+/// The `[Service]` lines setting one of `directives` in the unit's files as `systemctl cat`
+/// shows them (each file after a `# /path` line), leaving out the drop-in `apply` installs.
+fn others_lines(cat: &str, unit: &str, directives: &BTreeSet<String>) -> Vec<Setting> {
+    let ours = format!("/{unit}.d/{DROPIN_NAME}");
+    let (mut skipping, mut in_service) = (false, false);
+    let mut lines = Vec::new();
+    for line in cat.lines().map(str::trim) {
+        if let Some(path) = line.strip_prefix("# /") {
+            skipping = format!("/{path}").ends_with(&ours);
+            in_service = false;
+            continue;
+        }
+        if line.starts_with('[') {
+            in_service = line == "[Service]";
+            continue;
+        }
+        if skipping || !in_service || line.starts_with(['#', ';']) {
+            continue;
+        }
+        let setting = Setting::parse(line);
+        if directives.contains(setting.directive.trim()) {
+            lines.push(Setting::new(setting.directive.trim(), setting.value.trim()));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_units_own_files_are_read_without_our_dropin() {
+        let cat = "# /etc/systemd/system/x.service\n[Unit]\nDescription=x\n[Service]\nExecStart=/bin/x\nCapabilityBoundingSet=CAP_CHOWN\n\n\
+                   # /etc/systemd/system/x.service.d/50-profiler.conf\n# Installed by `profiler apply`.\n[Service]\nCapabilityBoundingSet=\nCapabilityBoundingSet=CAP_CHOWN\nProtectHome=yes\n\n\
+                   # /etc/systemd/system/x.service.d/override.conf\n[Service]\nProtectHome=read-only\n";
+        let wanted: BTreeSet<String> = ["CapabilityBoundingSet", "ProtectHome"].map(String::from).into();
+        let lines: Vec<String> = others_lines(cat, "x.service", &wanted).iter().map(ToString::to_string).collect();
+        assert_eq!(lines, ["CapabilityBoundingSet=CAP_CHOWN", "ProtectHome=read-only"]);
+    }
 }
