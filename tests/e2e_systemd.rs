@@ -181,6 +181,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     let profile = work.path().join("nginx.json");
     let tb = Testbed::up();
     let before = tb.exposure("nginx.service");
+    let before_checks = exposure_per_check(&tb, "nginx.service");
 
     // A unit that does not exist is refused by name before anything is written.
     let never = work.path().join("never.json");
@@ -222,6 +223,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     assert_eq!(tb.http_status(), Some(200), "nginx serves after a reload under the drop-in");
     assert_eq!(tb.ok(&["systemctl", "show", "-P", "SystemCallErrorNumber", "nginx.service"]).trim(), "1", "EPERM is in force");
     let after = tb.exposure("nginx.service");
+    assert_no_check_rose("nginx.service", &before_checks, &exposure_per_check(&tb, "nginx.service"));
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let report = format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n");
     let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
@@ -273,6 +275,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     let profile = work.path().join("redis.json");
     let tb = Testbed::up();
     let before = tb.exposure("redis-server.service");
+    let before_checks = exposure_per_check(&tb, "redis-server.service");
     let drive = |tb: &Testbed, key: &str| {
         assert_eq!(redis(tb, &["SET", key, "value"]), "OK");
         assert_eq!(redis(tb, &["GET", key]), "value");
@@ -297,6 +300,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     std::thread::sleep(Duration::from_millis(300));
     drive(&tb, "after");
     let after = tb.exposure("redis-server.service");
+    assert_no_check_rose("redis-server.service", &before_checks, &exposure_per_check(&tb, "redis-server.service"));
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let _ = std::fs::write(
         std::env::temp_dir().join("profiler-e2e-redis.txt"),
@@ -746,6 +750,19 @@ fn exposure_per_check(tb: &Testbed, unit: &str) -> std::collections::BTreeMap<St
     rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["exposure"].as_f64().unwrap_or(0.0))).collect()
 }
 
+/// Asserts that no check of `systemd-analyze security` is worse with the drop-in than
+/// without, and says how many improved.
+fn assert_no_check_rose(unit: &str, before: &std::collections::BTreeMap<String, f64>, after: &std::collections::BTreeMap<String, f64>) {
+    let risen: Vec<String> = after
+        .iter()
+        .filter(|(name, a)| before.get(*name).is_some_and(|b| *a > b))
+        .map(|(name, a)| format!("{name}: {} -> {a}", before[name]))
+        .collect();
+    let better = after.iter().filter(|(name, a)| before.get(*name).is_some_and(|b| *a < b)).count();
+    eprintln!("{unit}: of {} checks, {} rose and {better} fell with the drop-in", after.len(), risen.len());
+    assert!(risen.is_empty(), "{unit}: checks worse than the unit alone: {risen:?}");
+}
+
 /// The case, end to end under a real systemd: a unit that refuses the clock, a net
 /// namespace and netlink, whose daemon keeps trying all three. Recorded, then `apply
 /// --restart`: the daemon works as before, each refusal is in the profile and allowed by no
@@ -788,13 +805,7 @@ fn a_unit_that_already_restricts_itself_is_never_loosened() {
     assert!(!lines("RestrictNamespaces=").contains("net"), "{dropin}");
     assert!(!lines("DeviceAllow=").contains("/dev/"), "the unit's device policy is its own: {dropin}");
 
-    let after = exposure_per_check(&tb, RESTRICTED_UNIT);
-    let risen: Vec<String> = after
-        .iter()
-        .filter(|(name, a)| before.get(*name).is_some_and(|b| *a > b))
-        .map(|(name, a)| format!("{name}: {} -> {a}", before[name]))
-        .collect();
-    assert!(risen.is_empty(), "checks worse than the unit alone: {risen:?}");
+    assert_no_check_rose(RESTRICTED_UNIT, &before, &exposure_per_check(&tb, RESTRICTED_UNIT));
     let shown = tb.ok(&["systemctl", "show", "-p", "SystemCallFilter,RestrictNamespaces,RestrictAddressFamilies", RESTRICTED_UNIT]);
     eprintln!("effective: {shown}");
 }
