@@ -54,3 +54,16 @@ fn files_written_through_io_uring_leave_the_file_system_directives_open() {
     assert!(lines_of(&dropin, "RestrictAddressFamilies=").is_empty(), "{dropin}");
     assert!(dropin.contains("#   ProtectSystem=: io_uring was set up"), "{dropin}");
 }
+
+#[test]
+fn an_int_0x80_call_from_a_64_bit_task_is_an_i386_call() {
+    if !is_root_or_skip("an_int_0x80_call_from_a_64_bit_task_is_an_i386_call") {
+        return;
+    }
+    let (profile, dropin) = record_and_generate(&[WORKLOAD, "int80-getpid"]);
+    assert_eq!(profile.recording.command_exit, Some(0));
+    // Told by the kernel's own compat status of the call, not by the task's code segment.
+    assert!(profile.syscalls.get("i386").is_some_and(|calls| calls.contains_key("getpid")), "{:?}", profile.syscalls.keys());
+    assert!(lines_of(&dropin, "SystemCallArchitectures=") == ["SystemCallArchitectures=native x86"], "{dropin}");
+    assert!(dropin.contains("whose arguments are not decoded"), "{dropin}");
+}

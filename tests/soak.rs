@@ -181,3 +181,24 @@ fn a_second_recorder_on_the_same_file_is_refused_with_the_holders_pid() {
     kill_cgroup_of(first.id());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing but the profile beside it");
 }
+
+#[test]
+fn a_map_read_that_fails_is_retried_not_the_end_of_the_recording() {
+    if !is_root_or_skip("a_map_read_that_fails_is_retried_not_the_end_of_the_recording") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("retried.json");
+    let made = dir.path().join("made");
+    let script = format!("sleep 4; mkdir {}; sleep 4", made.display());
+    let recorded = Command::new(profiler_bin())
+        .args(["record", "--checkpoint", "1s", "-o", out.to_str().unwrap(), "--", "sh", "-c", &script])
+        .env("PROFILER_INJECT_MAP_READ_ERRORS", "3")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&recorded.stderr);
+    assert!(recorded.status.success(), "{stderr}");
+    assert!(stderr.contains("the read is retried") && stderr.contains("the kernel maps are read again"), "{stderr}");
+    let profile = profiler::profile::load(&out).unwrap();
+    assert!(has_path(&profile, &made), "{:?}", profile.paths.keys());
+}

@@ -444,6 +444,10 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_parent: u32,
     pub mount_mountpoint: u32,
+    /// `task_struct.thread_info.status` (x86), where `TS_COMPAT` says the current syscall is
+    /// a 32-bit one, whatever the task's code segment; 0 when this kernel's BTF lacks it.
+    pub thread_status: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]

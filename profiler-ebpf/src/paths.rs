@@ -46,6 +46,8 @@ static KERNEL_OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     mount_mnt: 0,
     mount_parent: 0,
     mount_mountpoint: 0,
+    thread_status: 0,
+    _pad: 0,
 });
 
 #[map]

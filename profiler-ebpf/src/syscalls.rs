@@ -7,7 +7,7 @@
 use aya_ebpf::{
     Global,
     helpers::{
-        bpf_probe_read_kernel,
+        bpf_get_current_task, bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
     },
     macros::{map, raw_tracepoint, tracepoint},
@@ -178,16 +178,31 @@ fn sigreturn(regs: *const u8) -> (u32, u64) {
     }
 }
 
+/// `TS_COMPAT` in `thread_info.status` (arch/x86/include/asm/thread_info.h): the kernel set it
+/// at entry because this syscall came in through a 32-bit entry point (`int 0x80`,
+/// sysenter, 32-bit syscall), even from a 64-bit task; it is cleared only on the way back to
+/// user mode, after the `sys_exit` tracepoint.
+const TS_COMPAT: u32 = 0x0002;
+
 /// The ABI of a syscall and its number within it.
 #[inline(always)]
 fn syscall_abi(regs: *const u8, id: u64) -> (u32, u64) {
     if id & abi::X32_SYSCALL_BIT != 0 {
-        (abi::X32, id & !abi::X32_SYSCALL_BIT)
+        return (abi::X32, id & !abi::X32_SYSCALL_BIT);
+    }
+    let status_offset = crate::paths::offsets().thread_status;
+    let compat = if status_offset != 0 {
+        // SAFETY: the current task, at an offset from this kernel's BTF; a checked read.
+        let status = unsafe { bpf_probe_read_kernel((bpf_get_current_task() as *const u8).add(status_offset as usize) as *const u32) };
+        status.is_ok_and(|s| s & TS_COMPAT != 0)
     } else {
+        // Without BTF for it, the code segment: right for 32-bit tasks, not for a 64-bit task
+        // calling through `int 0x80`.
         // SAFETY: `regs` is the kernel's pt_regs of the current task.
         let cs = unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_CS) as *const u64) }.unwrap_or(0);
-        (if cs == USER32_CS { abi::IA32 } else { abi::NATIVE }, id)
-    }
+        cs == USER32_CS
+    };
+    (if compat { abi::IA32 } else { abi::NATIVE }, id)
 }
 
 /// Counts the syscall and marks it used by the executable; returns its slot.

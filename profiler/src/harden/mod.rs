@@ -158,11 +158,13 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     verdicts.push(kernel::keyring_mode(&ev));
     verdicts.extend(process::ipc(&ev));
     verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev, target)]);
-    let blind = io_uring_blind_spot(&ev);
+    let blind = io_uring_blind_spot(&ev)
+        .map(|why| (&DECIDED_FROM_PATHS_AND_FAMILIES[..], why))
+        .or_else(|| compat_blind_spot(profile).map(|why| (&DECIDED_FROM_ARGUMENTS[..], why)));
     verdicts
         .into_iter()
         .map(|v| match &blind {
-            Some(why) => blinded(v, why),
+            Some((directives, why)) => blinded(v, directives, why),
             None => v,
         })
         .map(|v| verdict::respect_unit(v, target))
@@ -188,6 +190,37 @@ const DECIDED_FROM_PATHS_AND_FAMILIES: [&str; 14] = [
     "PrivateDevices",
 ];
 
+/// Directives decided from decoded syscall arguments: besides paths and families, the
+/// namespace flags, memory protections, modes, personas and scheduling policies.
+const DECIDED_FROM_ARGUMENTS: [&str; 19] = [
+    "ProtectSystem",
+    "PrivateTmp",
+    "ProtectHome",
+    "UMask",
+    "ProtectKernelTunables",
+    "ProtectControlGroups",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectProc",
+    "ProcSubset",
+    "RestrictAddressFamilies",
+    "PrivateNetwork",
+    "IPAddressDeny",
+    "PrivateDevices",
+    "RestrictNamespaces",
+    "MemoryDenyWriteExecute",
+    "RestrictSUIDSGID",
+    "LockPersonality",
+    "RestrictRealtime",
+];
+
+/// Why the argument evidence is incomplete, if i386 or x32 syscalls were made: their
+/// arguments are not decoded.
+fn compat_blind_spot(profile: &Profile) -> Option<String> {
+    let compat = profile.compat_abis();
+    (!compat.is_empty()).then(|| format!("syscalls were made through the {} ABI, whose arguments are not decoded", compat.join(", ")))
+}
+
 /// Why the path and family evidence is incomplete, if io_uring was set up.
 fn io_uring_blind_spot(ev: &Evidence) -> Option<String> {
     let setup = ev.profile.syscalls.values().find_map(|calls| calls.get("io_uring_setup"))?;
@@ -201,14 +234,14 @@ fn io_uring_blind_spot(ev: &Evidence) -> Option<String> {
     ))
 }
 
-/// A verdict on a directive decided from paths or families, left open for `why`.
-fn blinded(verdict: Verdict, why: &str) -> Verdict {
+/// A verdict on one of `directives`, left open for `why`.
+fn blinded(verdict: Verdict, directives: &[&str], why: &str) -> Verdict {
     let directive = match &verdict {
         Verdict::Set { lines, .. } => lines.first().map(|l| l.directive.clone()),
         Verdict::Open { .. } => None,
     };
     match directive {
-        Some(d) if DECIDED_FROM_PATHS_AND_FAMILIES.contains(&d.as_str()) => Verdict::Open { directive: d, why: why.to_string() },
+        Some(d) if directives.contains(&d.as_str()) => Verdict::Open { directive: d, why: why.to_string() },
         _ => verdict,
     }
 }

@@ -144,6 +144,12 @@ impl Btf {
             mount_mnt: self.offset("mount", "mnt")?,
             mount_parent: self.offset("mount", "mnt_parent")?,
             mount_mountpoint: self.offset("mount", "mnt_mountpoint")?,
+            // Optional: without it the syscall ABI is told by the code segment.
+            thread_status: self
+                .offset("task_struct", "thread_info")
+                .and_then(|ti| Ok(ti + self.offset("thread_info", "status")?))
+                .unwrap_or(0),
+            _pad: 0,
         })
     }
 }
@@ -173,5 +179,6 @@ mod tests {
         assert!(off.dentry_name > off.dentry_parent, "{off:?}");
         assert!(off.task_fs > 0 && off.task_files > 0 && off.task_fs != off.task_files);
         assert!(btf.offset("task_struct", "no_such_member").is_err());
+        assert!(off.thread_status > 0, "x86's thread_info.status: {off:?}");
     }
 }

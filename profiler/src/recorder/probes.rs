@@ -226,8 +226,17 @@ impl Probes {
             let mut map: HashMap<_, u32, TaskState> = self.map(map_names::TASKS)?;
             for tid in tasks.flatten().map(|task| task.tid as u32) {
                 // NOEXIST: a task the kernel side armed meanwhile keeps its own state.
-                if map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1).is_ok() {
+                if map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1).is_err() {
+                    continue;
+                }
+                // A thread that ended between the listing and the insert had its exit seen
+                // before it was watched: its id would stay, and a later task given the same id
+                // would be taken for the unit's. Looked at after the insert, so an exit from
+                // now on is the exit hook's to clean up.
+                if Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
                     adopted += 1;
+                } else {
+                    let _ = map.remove(&tid);
                 }
             }
         }

@@ -50,6 +50,9 @@ pub struct RecordOptions {
 /// How often the kernel maps are read to learn what is new. First and last sightings are
 /// this precise; a change of the unit's state triggers a read at once.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Reads of the kernel maps that may fail in a row before the recording gives up.
+const MAX_READ_FAILURES: u32 = 30;
+
 /// How often the unit's state is asked of systemd (to name phases).
 const TICK: Duration = Duration::from_secs(1);
 
@@ -114,6 +117,7 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         clock: Instant::now(),
         running_at_start,
         checkpoint: options.checkpoint,
+        injected_read_errors: std::env::var("PROFILER_INJECT_MAP_READ_ERRORS").ok().and_then(|n| n.parse().ok()).unwrap_or(0),
     };
     let unit = match &options.subject {
         Subject::Unit { name, systemd } => Some((name.as_str(), *systemd)),
@@ -130,6 +134,7 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut last_sample, mut last_checkpoint) = (Instant::now(), Instant::now());
+        let mut read_failures = 0u32;
         let exit = loop {
             tokio::select! {
                 exit = &mut end => break exit?,
@@ -142,7 +147,26 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
                     let due = |since: Instant, every: Duration| since.elapsed() + TICK / 2 >= every;
                     let checkpoint_due = due(last_checkpoint, options.checkpoint);
                     if changed || checkpoint_due || due(last_sample, SAMPLE_EVERY) {
-                        let sample = run.sample(phases.take(), None, true)?;
+                        let sample = match run.sample(phases.take(), None, true) {
+                            Ok(sample) => {
+                                if std::mem::take(&mut read_failures) > 0 {
+                                    info!("the kernel maps are read again");
+                                }
+                                sample
+                            }
+                            // A read that fails once (a map busy, memory short) is retried at
+                            // the next tick; only one that keeps failing ends the recording.
+                            Err(e) => {
+                                read_failures += 1;
+                                if read_failures >= MAX_READ_FAILURES {
+                                    return Err(e.context(format!("reading the kernel maps failed {read_failures} times in a row")));
+                                }
+                                if read_failures == 1 {
+                                    warn!("{e:#}; recording goes on, the read is retried");
+                                }
+                                continue;
+                            }
+                        };
                         last_sample = Instant::now();
                         if checkpoint_due {
                             // A failure is logged by the checkpointer; the next interval retries.
@@ -198,12 +222,18 @@ struct Run {
     /// restart.
     running_at_start: bool,
     checkpoint: Duration,
+    /// Reads still to fail on purpose (PROFILER_INJECT_MAP_READ_ERRORS, for the tests).
+    injected_read_errors: u32,
 }
 
 impl Run {
     /// The profile of this recording so far, read from the kernel maps, with what is new
     /// since the last sample stamped as first seen now, in `phase`.
     fn sample(&mut self, phase: Option<&str>, command_exit: Option<i32>, live: bool) -> anyhow::Result<Profile> {
+        if self.injected_read_errors > 0 {
+            self.injected_read_errors -= 1;
+            bail!("reading the kernel maps: an error injected by PROFILER_INJECT_MAP_READ_ERRORS");
+        }
         let observations = collect::collect(&mut self.probes, &self.path_log, &mut self.sites)?;
         let starts = self.probes.cgroup_recreations()?;
         let restarts = if self.running_at_start { starts } else { starts.saturating_sub(1) };

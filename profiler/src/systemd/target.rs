@@ -79,7 +79,13 @@ pub fn of_unit(systemd: &Systemd, unit: &str, installed: Option<&str>) -> anyhow
     let mut settings = properties(&systemd.systemctl_ok(&["show", "--", unit])?);
     let mut security = None;
     if let Some(ours) = installed {
-        let ours: BTreeSet<String> = dropin_file::directives(ours).into_iter().collect();
+        let mut ours: BTreeSet<String> = dropin_file::directives(ours).into_iter().collect();
+        // What systemd derives from them shows up as set too (unit_patch_contexts()).
+        for (directive, implied) in IMPLIED {
+            if ours.contains(*directive) {
+                ours.extend(implied.iter().map(|d| d.to_string()));
+            }
+        }
         let others = others_lines(&systemd.systemctl_ok(&["cat", "--", unit])?, unit, &ours);
         for directive in &ours {
             settings.remove(directive);
@@ -102,6 +108,9 @@ pub fn of_unit(systemd: &Systemd, unit: &str, installed: Option<&str>) -> anyhow
         security,
     })
 }
+
+/// Settings systemd derives from a directive when it loads the unit.
+const IMPLIED: &[(&str, &[&str])] = &[("PrivateDevices", &["DevicePolicy", "DeviceAllow"]), ("ProtectClock", &["DeviceAllow"])];
 
 /// The `[Service]` lines setting one of `directives` in the unit's files as `systemctl cat`
 /// shows them (each file after a `# /path` line), leaving out the drop-in `apply` installs.

@@ -36,6 +36,7 @@ fn main() {
         "seccomp-kill" => seccomp_kill(),
         "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "refused" => refused(),
+        "int80-getpid" => int80_getpid(),
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         _ => usage(),
@@ -48,7 +49,7 @@ fn usage() -> ! {
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
-         \x20      | refused | forks N | io-uring-write FILE"
+         \x20      | refused | forks N | io-uring-write FILE | int80-getpid"
     );
     std::process::exit(2)
 }
@@ -440,4 +441,13 @@ fn submit_one(ring: &mut io_uring::IoUring, entry: io_uring::squeue::Entry) -> i
     unsafe { ring.submission().push(&entry).expect("a free submission slot") };
     ring.submit_and_wait(1).expect("io_uring_enter");
     ring.completion().next().expect("a completion").result()
+}
+
+/// A 64-bit process making an i386 syscall through `int 0x80`: getpid, i386 number 20 (which
+/// is writev in the x86_64 table).
+fn int80_getpid() {
+    let pid: i64;
+    // SAFETY: i386 getpid takes no arguments and only returns in eax.
+    unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
+    assert_eq!(pid, std::process::id() as i64, "int 0x80 getpid");
 }
