@@ -326,7 +326,6 @@ fn nothing_the_unit_refuses_comes_back_even_from_a_profile_that_says_it_succeede
     p.namespaces.insert("net".into(), item(1));
     p.families.insert("AF_NETLINK".into(), item(1));
     p.families.insert("AF_UNIX".into(), item(1));
-    p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
     let mut t = target();
     t.unit = settings(&[
         ("SystemCallFilter", "~adjtimex clock_adjtime clock_settime settimeofday"),
@@ -342,14 +341,26 @@ fn nothing_the_unit_refuses_comes_back_even_from_a_profile_that_says_it_succeede
     assert_eq!(unit.loosened_by(&unit.with_dropin(&composed, &t.groups), &every), Vec::<&str>::new(), "{composed}");
     let dropin = composed.to_string();
     assert!(!lines_of(&dropin, "SystemCallFilter=").join(" ").contains("clock_settime"), "{dropin}");
-    // i386 calls were made, whose arguments are not decoded: the namespaces are not judged,
-    // and the unit keeps its own RestrictNamespaces=yes.
+    // The unit's RestrictNamespaces=yes is as strict as it gets: kept, with no line of ours.
     assert!(lines_of(&dropin, "RestrictNamespaces=").is_empty(), "{dropin}");
-    assert!(dropin.contains("#   RestrictNamespaces=: syscalls were made through the i386 ABI"), "{dropin}");
+    assert!(dropin.contains("outside the unit's own RestrictNamespaces=, and kept so: net"), "{dropin}");
     assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_UNIX"]);
     assert_eq!(lines_of(&dropin, "CapabilityBoundingSet="), ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_CHOWN"]);
     assert_eq!(lines_of(&dropin, "SystemCallArchitectures="), ["SystemCallArchitectures=native"]);
     assert!(dropin.contains("Laid over the unit's own settings"), "{dropin}");
+}
+
+#[test]
+fn an_abi_the_unit_refuses_stays_refused() {
+    let mut p = profile(&[("read", 1)], &[]);
+    p.syscalls.insert("i386".into(), BTreeMap::from([("read".to_string(), SyscallUse { count: 1, ..Default::default() })]));
+    let mut t = target();
+    t.unit = settings(&[("SystemCallArchitectures", "native")]);
+    let dropin = text(&p, &t, &options());
+    assert_eq!(lines_of(&dropin, "SystemCallArchitectures="), ["SystemCallArchitectures=native"], "{dropin}");
+    assert!(dropin.contains("# The unit does not allow i386: kept refused."), "{dropin}");
+    // i386 calls were made, whose arguments are not decoded: the namespaces are not judged.
+    assert!(dropin.contains("#   RestrictNamespaces=: syscalls were made through the i386 ABI"), "{dropin}");
 }
 
 #[test]
