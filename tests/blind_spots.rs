@@ -67,3 +67,33 @@ fn an_int_0x80_call_from_a_64_bit_task_is_an_i386_call() {
     assert!(lines_of(&dropin, "SystemCallArchitectures=") == ["SystemCallArchitectures=native x86"], "{dropin}");
     assert!(dropin.contains("whose arguments are not decoded"), "{dropin}");
 }
+
+#[test]
+fn sockets_in_tmp_and_abstract_ones_keep_tmp_and_the_network_shared() {
+    if !is_root_or_skip("sockets_in_tmp_and_abstract_ones_keep_tmp_and_the_network_shared") {
+        return;
+    }
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let (profile, dropin) = record_and_generate(&[WORKLOAD, "unix-sockets", dir.path().to_str().unwrap()]);
+    let sock = format!("{}/sock", dir.path().display());
+    let ops = profile.paths.get(&sock).map(|u| u.ops.iter().map(|o| o.name()).collect::<Vec<_>>());
+    assert_eq!(ops, Some(vec!["bind-unix", "connect-unix"]), "{:?}", profile.paths.keys());
+    assert!(profile.acts.contains_key("abstract-unix bind") && profile.acts.contains_key("abstract-unix connect"), "{:?}", profile.acts);
+    assert!(lines_of(&dropin, "PrivateTmp=").is_empty() && lines_of(&dropin, "PrivateNetwork=").is_empty(), "{dropin}");
+    assert!(dropin.contains("#   PrivateNetwork=: abstract AF_UNIX sockets were used"), "{dropin}");
+}
+
+#[test]
+fn a_program_run_from_a_home_directory_keeps_homes_readable() {
+    if !is_root_or_skip("a_program_run_from_a_home_directory_keeps_homes_readable") {
+        return;
+    }
+    std::fs::create_dir_all("/home").unwrap();
+    let home = tempfile::tempdir_in("/home").unwrap();
+    let program = home.path().join("true");
+    std::fs::copy("/bin/true", &program).unwrap();
+    let (profile, dropin) = record_and_generate(&[program.to_str().unwrap()]);
+    assert!(profile.executables.contains_key(program.to_str().unwrap()), "{:?}", profile.executables.keys());
+    // ProtectHome=yes would hide the program itself; read-only lets it run.
+    assert_eq!(lines_of(&dropin, "ProtectHome="), ["ProtectHome=read-only"], "{dropin}");
+}

@@ -229,6 +229,9 @@ pub mod observation {
     /// A syscall returned an error a hardening directive can cause, in `ERRORS`: `sub` = the
     /// errno, value = the syscall slot (`abi * NR_LIMIT + nr`).
     pub const ERROR: u16 = 14;
+    /// bind or connect of an AF_UNIX socket to an abstract name (per network namespace, so
+    /// PrivateNetwork= cuts it off): `sub` = 0 for bind, 1 for connect.
+    pub const ABSTRACT_UNIX: u16 = 15;
 }
 
 /// The errnos recorded per syscall: the ones sandboxing makes a call fail with (seccomp's
@@ -310,6 +313,7 @@ pub mod x86_64_nr {
         MPROTECT = 10,
         ACCESS = 21,
         SOCKET = 41,
+        CONNECT = 42,
         BIND = 49,
         CLONE = 56,
         TRUNCATE = 76,
@@ -388,6 +392,8 @@ pub mod path_op {
     pub const FIRST_READ: u32 = 32;
     pub const OPEN_READ: u32 = 32;
     pub const STAT: u32 = 33;
+    /// connect() of an AF_UNIX socket to a file system name: the service reaches that path.
+    pub const CONNECT_UNIX: u32 = 34;
 }
 
 /// `PathEvent::flags`.

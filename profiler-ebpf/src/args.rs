@@ -164,12 +164,9 @@ decoders! {
         FSETXATTR | FREMOVEXATTR => *path = Some((op::XATTR, a(0) as i32 as i64, 0)),
         SETXATTRAT | REMOVEXATTRAT => *path = Some((op::XATTR, a(0) as i32 as i64, a(1))),
         // bind: an AF_UNIX socket with a filesystem name creates that name
-        BIND => {
-            let addr = a(1);
-            if user::<u16>(addr) == Some(AF_UNIX) && user::<u8>(addr + 2).unwrap_or(0) != 0 {
-                *path = Some((op::BIND_UNIX, AT_FDCWD, addr + 2));
-            }
-        },
+        BIND => *path = unix_address(a(1), a(2), op::BIND_UNIX, 0, exe),
+        // connect of an AF_UNIX socket: a path the service reaches, or an abstract name
+        CONNECT => *path = unix_address(a(1), a(2), op::CONNECT_UNIX, 1, exe),
         // socket: with its errno, so a family the sandbox refused is not taken for one used
         SOCKET => note(observation::SOCKET_FAMILY, errno, a(0) & 0xffff, exe),
         // clone (flags first on x86_64), clone3 (struct clone_args, flags first), unshare
@@ -286,6 +283,24 @@ pub fn decode_args(ctx: RawTracePointContext) -> i32 {
         emit(op, exe, dirfd, user, errno);
     }
     0
+}
+
+/// The file system name of an AF_UNIX address at `addr` (`len` bytes), as a path to record
+/// with `op`; an abstract name (a leading NUL) is noted instead, with `which` (0 bind, 1
+/// connect).
+#[inline(always)]
+fn unix_address(addr: u64, len: u64, op: u32, which: u16, exe: u32) -> Option<PathArg> {
+    if user::<u16>(addr) != Some(AF_UNIX) {
+        return None;
+    }
+    if user::<u8>(addr + 2).unwrap_or(0) != 0 {
+        return Some((op, AT_FDCWD, addr + 2));
+    }
+    // An unnamed (autobind) address is only the family: no name, nothing to note.
+    if len > 2 {
+        note(observation::ABSTRACT_UNIX, which, 0, exe);
+    }
+    None
 }
 
 #[inline(always)]

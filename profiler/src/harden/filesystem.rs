@@ -24,10 +24,16 @@ const TEMPORARY: [&str; 2] = ["/tmp", "/var/tmp"];
 /// PrivateTmp=yes unless something outside the service must meet it in /tmp (a socket bound
 /// there); also whether it was set.
 pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
-    let shared: Vec<&str> = TEMPORARY.iter().flat_map(|d| ev.paths_under(d, |op| op == PathOp::BindUnix)).collect();
+    let shared: Vec<&str> =
+        TEMPORARY.iter().flat_map(|d| ev.paths_under(d, |op| matches!(op, PathOp::BindUnix | PathOp::ConnectUnix))).collect();
     if !shared.is_empty() {
-        let why = format!("a socket other processes reach was bound in a temporary directory: {}", some_of(shared.iter().copied(), 3));
+        let why = format!("a socket in a temporary directory was bound or connected to: {}", some_of(shared.iter().copied(), 3));
         return (open("PrivateTmp", why), false);
+    }
+    // A private /tmp hides the host's: a program or working directory there would be gone.
+    let running: Vec<&str> = ev.executables_and_directory().into_iter().filter(|p| TEMPORARY.iter().any(|d| is_under(p, d))).collect();
+    if !running.is_empty() {
+        return (open("PrivateTmp", format!("the service runs from a temporary directory: {}", some_of(running, 3))), false);
     }
     // A private /tmp starts empty: a write into a directory there that the service did not
     // make itself expects something put there by others.
@@ -142,7 +148,9 @@ fn directory_hint(dir: &str) -> Option<String> {
 pub fn protect_home(ev: &Evidence) -> Verdict {
     let homes = ["/home", "/root", "/run/user"];
     let written: Vec<&str> = homes.iter().flat_map(|d| ev.written(d)).collect();
-    let touched: Vec<&str> = homes.iter().flat_map(|d| ev.touched(d)).collect();
+    // What runs from a home directory, or works in one, reads it (read-only still allows that).
+    let running = ev.executables_and_directory().into_iter().filter(|p| homes.iter().any(|d| is_under(p, d)));
+    let touched: Vec<&str> = homes.iter().flat_map(|d| ev.touched(d)).chain(running).collect();
     if !written.is_empty() {
         open("ProtectHome", format!("home directories were written: {}", some_of(written.iter().copied(), 3)))
     } else if !touched.is_empty() {

@@ -135,7 +135,7 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
 /// Every sandbox directive beyond syscalls and capabilities, in the order they are written;
 /// each set with the observations behind it or left open with the one that prevented it.
 fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict> {
-    let ev = Evidence::new(profile);
+    let ev = Evidence::new(profile, target);
     let (tmp, private_tmp) = filesystem::private_tmp(&ev);
     let mut verdicts = vec![filesystem::protect_system(&ev, private_tmp), tmp, filesystem::protect_home(&ev)];
     verdicts.extend(network::network(&ev, target, options.pin_peers));

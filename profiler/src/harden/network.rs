@@ -46,8 +46,14 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
 
     let inet = families.contains("AF_INET") || families.contains("AF_INET6");
     let outward: Vec<&str> = ev.profile.sockets.iter().filter(|(_, s)| s.scope != "loopback").map(|(k, _)| k.as_str()).collect();
-    if !inet && !families.contains("AF_NETLINK") && !families.contains("AF_PACKET") {
+    let abstract_unix = ev.acts("abstract-unix");
+    let host_network = inet || families.contains("AF_NETLINK") || families.contains("AF_PACKET");
+    if !host_network && abstract_unix.is_empty() {
         verdicts.push(set(&[("PrivateNetwork", "yes")], "no inet, netlink or packet socket was created"));
+        verdicts.push(set(&[("IPAddressDeny", "any")], "no inet socket was created"));
+    } else if !host_network {
+        // Abstract AF_UNIX names live in the network namespace: a private one cuts them off.
+        verdicts.push(open("PrivateNetwork", format!("abstract AF_UNIX sockets were used ({})", abstract_unix.join(", "))));
         verdicts.push(set(&[("IPAddressDeny", "any")], "no inet socket was created"));
     } else {
         let host_families = families.iter().copied().filter(|f| ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"].contains(f));

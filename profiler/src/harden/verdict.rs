@@ -42,11 +42,21 @@ pub fn absent_or(line: (&str, &str), seen: &[&str], because: &str) -> Verdict {
 pub struct Evidence<'a> {
     pub profile: &'a Profile,
     pub syscalls: BTreeSet<&'a str>,
+    /// The unit's `WorkingDirectory=`, where known.
+    pub working_directory: Option<&'a str>,
 }
 
 impl<'a> Evidence<'a> {
-    pub fn new(profile: &'a Profile) -> Self {
-        Self { profile, syscalls: profile.needed_syscall_names() }
+    pub fn new(profile: &'a Profile, target: &'a Target) -> Self {
+        let working_directory =
+            target.unit.get("WorkingDirectory").map(|d| d.trim_start_matches(['-', '!', '~'])).filter(|d| d.starts_with('/'));
+        Self { profile, syscalls: profile.needed_syscall_names(), working_directory }
+    }
+
+    /// The executables that ran (absolute ones) and the unit's working directory: where the
+    /// service runs from, which a mount it cannot see would take away.
+    pub fn executables_and_directory(&self) -> Vec<&'a str> {
+        self.profile.executables.keys().map(String::as_str).filter(|e| e.starts_with('/')).chain(self.working_directory).collect()
     }
 
     pub fn used(&self, names: &[&'static str]) -> Vec<&'static str> {

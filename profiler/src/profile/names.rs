@@ -179,7 +179,7 @@ mod tests {
         for (name, nr) in profiler_common::x86_64_nr::ALL {
             assert_eq!(syscall_name(abi::NATIVE, *nr as u32), name.to_ascii_lowercase(), "x86_64_nr::{name}");
         }
-        assert_eq!(profiler_common::x86_64_nr::ALL.len(), 61);
+        assert_eq!(profiler_common::x86_64_nr::ALL.len(), 62);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub enum PathOp {
     BindUnix,
     Chmod,
     Chown,
+    ConnectUnix,
     Create,
     Link,
     Mkdir,
@@ -27,10 +28,11 @@ pub enum PathOp {
 }
 
 impl PathOp {
-    pub const ALL: [PathOp; 17] = [
+    pub const ALL: [PathOp; 18] = [
         Self::BindUnix,
         Self::Chmod,
         Self::Chown,
+        Self::ConnectUnix,
         Self::Create,
         Self::Link,
         Self::Mkdir,
@@ -52,6 +54,7 @@ impl PathOp {
             Self::BindUnix => "bind-unix",
             Self::Chmod => "chmod",
             Self::Chown => "chown",
+            Self::ConnectUnix => "connect-unix",
             Self::Create => "create",
             Self::Link => "link",
             Self::Mkdir => "mkdir",
@@ -85,9 +88,10 @@ impl PathOp {
         )
     }
 
-    /// Anything but a read or a stat needs the path writable.
+    /// Anything but a read, a stat or a connect to a socket needs the path writable (a
+    /// socket is reached on a read-only mount too).
     pub fn is_write(self) -> bool {
-        !matches!(self, Self::Read | Self::Stat)
+        !matches!(self, Self::Read | Self::Stat | Self::ConnectUnix)
     }
 }
 

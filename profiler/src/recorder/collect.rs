@@ -262,6 +262,9 @@ fn collect_observations(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, o
             observation::REALTIME => item(&mut obs.acts, format!("realtime {}", names::sched_policy(key.value))),
             observation::SUID_MODE => item(&mut obs.acts, format!("setuid-mode {:05o}", key.value)),
             observation::PRIVILEGED_EXEC => item(&mut obs.acts, "setuid-exec".into()),
+            observation::ABSTRACT_UNIX => {
+                item(&mut obs.acts, if key.sub == 0 { "abstract-unix bind" } else { "abstract-unix connect" }.into())
+            }
             observation::DEVICE => {
                 let kind = if key.sub >> 8 == 1 { "block" } else { "char" };
                 let (major, minor) = ((key.value >> 32) as u32, key.value as u32);

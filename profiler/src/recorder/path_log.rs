@@ -60,6 +60,7 @@ pub fn path_op(op: u32) -> Option<PathOp> {
         path_op::BIND_UNIX => PathOp::BindUnix,
         path_op::OPEN_READ => PathOp::Read,
         path_op::STAT => PathOp::Stat,
+        path_op::CONNECT_UNIX => PathOp::ConnectUnix,
         _ => return None,
     })
 }

@@ -37,6 +37,7 @@ fn main() {
         "churn" => churn(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "refused" => refused(),
         "int80-getpid" => int80_getpid(),
+        "unix-sockets" => unix_sockets(arg(2)),
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         _ => usage(),
@@ -49,7 +50,7 @@ fn usage() -> ! {
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
-         \x20      | refused | forks N | io-uring-write FILE | int80-getpid"
+         \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR"
     );
     std::process::exit(2)
 }
@@ -450,4 +451,17 @@ fn int80_getpid() {
     // SAFETY: i386 getpid takes no arguments and only returns in eax.
     unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
     assert_eq!(pid, std::process::id() as i64, "int 0x80 getpid");
+}
+
+/// A socket bound to a path in `dir` and connected to, and an abstract one bound and
+/// connected to: what PrivateTmp= and PrivateNetwork= would cut off.
+fn unix_sockets(dir: &str) {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let path = format!("{dir}/sock");
+    let _listener = UnixListener::bind(&path).expect("bind a path socket");
+    UnixStream::connect(&path).expect("connect to the path socket");
+    let name = std::os::unix::net::SocketAddr::from_abstract_name(b"pftb-abstract").expect("an abstract name");
+    use std::os::linux::net::SocketAddrExt as _;
+    let _abstract = UnixListener::bind_addr(&name).expect("bind an abstract socket");
+    UnixStream::connect_addr(&name).expect("connect to the abstract socket");
 }
