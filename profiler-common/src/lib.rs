@@ -51,8 +51,9 @@ pub mod abi {
     pub const IA32: u32 = 1;
     pub const X32: u32 = 2;
     pub const COUNT: u32 = 3;
-    /// Syscall numbers at or above this are not recorded (x86_64 and i386 stay below 512).
-    pub const NR_LIMIT: u32 = 512;
+    /// Syscall numbers at or above this are not recorded: x86_64 and i386 stay below 512, and
+    /// x32's own calls are numbered 512 to 547.
+    pub const NR_LIMIT: u32 = 576;
     /// `__X32_SYSCALL_BIT` of arch/x86/include/uapi/asm/unistd.h.
     pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
 }

@@ -27,11 +27,53 @@ pub fn systemd_arch(abi_name: &str) -> &str {
 pub fn syscall_name(abi_index: u32, nr: u32) -> String {
     let name = match abi_index {
         abi::IA32 => syscalls::x86::Sysno::new(nr as usize).map(|s| s.name()),
-        // x32 shares the x86_64 numbering below 512.
+        // x32 shares the x86_64 numbering below 512, and has calls of its own above.
+        abi::X32 if nr >= 512 => X32_CALLS.get(nr as usize - 512).copied(),
         _ => syscalls::x86_64::Sysno::new(nr as usize).map(|s| s.name()),
     };
     name.map_or_else(|| format!("syscall_{nr}"), str::to_string)
 }
+
+/// x32's own calls, 512 on (arch/x86/entry/syscalls/syscall_64.tbl, the `x32` lines): the
+/// calls whose arguments differ for x32, under the names systemd's filters use.
+const X32_CALLS: [&str; 36] = [
+    "rt_sigaction",
+    "rt_sigreturn",
+    "ioctl",
+    "readv",
+    "writev",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "execve",
+    "ptrace",
+    "rt_sigpending",
+    "rt_sigtimedwait",
+    "rt_sigqueueinfo",
+    "sigaltstack",
+    "timer_create",
+    "mq_notify",
+    "kexec_load",
+    "waitid",
+    "set_robust_list",
+    "get_robust_list",
+    "vmsplice",
+    "move_pages",
+    "preadv",
+    "pwritev",
+    "rt_tgsigqueueinfo",
+    "recvmmsg",
+    "sendmmsg",
+    "process_vm_readv",
+    "process_vm_writev",
+    "setsockopt",
+    "getsockopt",
+    "io_setup",
+    "io_submit",
+    "execveat",
+    "preadv2",
+    "pwritev2",
+];
 
 /// `CAP_CHOWN` for 0, and so on; `CAP_N` for numbers newer than the table.
 pub fn capability_name(cap: u32) -> String {
@@ -172,6 +214,8 @@ mod tests {
         assert_eq!(syscall_name(abi::IA32, 3), "read");
         assert_eq!(syscall_name(abi::IA32, 0), "restart_syscall");
         assert_eq!(syscall_name(abi::NATIVE, 511), "syscall_511");
+        assert_eq!((syscall_name(abi::X32, 512), syscall_name(abi::X32, 547)), ("rt_sigaction".into(), "pwritev2".into()));
+        assert_eq!(syscall_name(abi::X32, 548), "syscall_548");
     }
 
     #[test]
