@@ -97,3 +97,17 @@ fn a_program_run_from_a_home_directory_keeps_homes_readable() {
     // ProtectHome=yes would hide the program itself; read-only lets it run.
     assert_eq!(lines_of(&dropin, "ProtectHome="), ["ProtectHome=read-only"], "{dropin}");
 }
+
+#[test]
+fn a_write_whose_path_was_cut_leaves_protect_system_open() {
+    if !is_root_or_skip("a_write_whose_path_was_cut_leaves_protect_system_open") {
+        return;
+    }
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (profile, dropin) = record_and_generate(&[WORKLOAD, "deep-write", dir.path().to_str().unwrap()]);
+    let cut: Vec<&String> = profile.paths.iter().filter(|(p, u)| u.incomplete && p.ends_with("/f")).map(|(p, _)| p).collect();
+    assert!(!cut.is_empty(), "the kernel cut the path: {:?}", profile.paths.keys().collect::<Vec<_>>());
+    // Neither its directory nor `/` is allowed: ProtectSystem= stays the unit's.
+    assert!(lines_of(&dropin, "ProtectSystem=").is_empty() && lines_of(&dropin, "ReadWritePaths=").is_empty(), "{dropin}");
+    assert!(dropin.contains("#   ProtectSystem=: written where the kernel gave only part of the path"), "{dropin}");
+}

@@ -235,4 +235,32 @@ mod tests {
         assert!(html.contains("X=&lt;b&gt;"));
         assert!(!html.contains("<b>") && !html.contains("<i>"));
     }
+
+    #[test]
+    fn the_markdown_escapes_what_the_profile_says() {
+        let mut p = Profile::default();
+        p.target.command = Some(vec!["<script>alert(1)</script>".into()]);
+        let exe = "/srv/a|b`c\n## Heading [x](javascript:1) <img src=x>".to_string();
+        p.executables.insert(exe.clone(), crate::profile::ExecutableUse { execs: 1, seen: None, coverage: None });
+        p.refused.insert(
+            "family AF_X`|` EPERM".into(),
+            crate::profile::ItemUse { count: 1, executables: [exe].into(), seen: None, coverage: None },
+        );
+        let mut block = Block::default();
+        block.comment("evidence ```` with fences").set("X", "1");
+        let dropin = DropIn { blocks: vec![block], ..Default::default() };
+        let md = render(&p, &dropin, view(&dropin), true);
+        assert!(!md.contains("<script>"), "{md}");
+        // Raw HTML only ever inside a code span, where Markdown shows it as text.
+        for line in md.lines().filter(|l| l.contains("<img")) {
+            assert!(line.contains("`` /srv/a|") || line.contains("`` /srv/a\\|"), "{line}");
+        }
+        assert!(!md.lines().any(|l| l.starts_with("## Heading")), "a name cannot start a heading: {md}");
+        // Table rows keep their cells: a pipe in a name is escaped.
+        for row in md.lines().filter(|l| l.starts_with("| `") && l.contains("/srv/a")) {
+            assert!(row.contains("a\\|b"), "{row}");
+        }
+        // The drop-in's fence is longer than any run of backticks in it.
+        assert!(md.contains("`````ini\n"), "{md}");
+    }
 }

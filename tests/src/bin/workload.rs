@@ -38,6 +38,7 @@ fn main() {
         "refused" => refused(),
         "int80-getpid" => int80_getpid(),
         "unix-sockets" => unix_sockets(arg(2)),
+        "deep-write" => deep_write(arg(2)),
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         _ => usage(),
@@ -50,7 +51,8 @@ fn usage() -> ! {
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
-         \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR"
+         \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
+         \x20      | deep-write DIR"
     );
     std::process::exit(2)
 }
@@ -464,4 +466,16 @@ fn unix_sockets(dir: &str) {
     use std::os::linux::net::SocketAddrExt as _;
     let _abstract = UnixListener::bind_addr(&name).expect("bind an abstract socket");
     UnixStream::connect_addr(&name).expect("connect to the abstract socket");
+}
+
+/// Creates a file by a relative name in a directory 40 levels below `dir`: deeper than the
+/// kernel side walks, so the path it records is incomplete.
+fn deep_write(dir: &str) {
+    let mut deep = std::path::PathBuf::from(dir);
+    for level in 0..40 {
+        deep.push(format!("d{level}"));
+    }
+    std::fs::create_dir_all(&deep).expect("the deep directories");
+    std::env::set_current_dir(&deep).expect("chdir into the deepest");
+    std::fs::write("f", b"deep").expect("create f relative to the deepest");
 }
