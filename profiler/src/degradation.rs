@@ -266,7 +266,24 @@ pub fn report(unit: &str, baseline: &Profile, hardened: &Profile, findings: &[Fi
             f.directive
         );
     }
+    let refused = refusals(hardened);
+    if !refused.is_empty() {
+        out.push_str("\n  refused in the hardened run (the sandbox at work; a finding above says where that hurt):\n");
+        for line in refused {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     out
+}
+
+/// The hardened run's refused attempts, one line each: refused syscalls and the families and
+/// namespaces asked for and not given.
+pub fn refusals(profile: &Profile) -> Vec<String> {
+    let syscalls = profile.refused_syscalls().into_iter().map(|((abi, name), r)| {
+        let abi = if abi == names::NATIVE_ABI { String::new() } else { format!("{abi}:") };
+        format!("syscall {abi}{name} {} ({} time(s))", r.errnos.join(","), r.count)
+    });
+    syscalls.chain(profile.refused.iter().map(|(what, u)| format!("{what} ({} time(s))", u.count))).collect()
 }
 
 #[cfg(test)]
@@ -365,6 +382,17 @@ mod tests {
         hard.paths.insert("/tmp/fallback.conf".into(), read());
         let found = compare(&base, &hard, &BTreeMap::new());
         assert_eq!(found.iter().map(|f| (f.kind, f.operation.as_str())).collect::<Vec<_>>(), [("new-read", "read /tmp/fallback.conf")]);
+    }
+
+    #[test]
+    fn the_hardened_runs_refusals_are_listed_apart_from_the_findings() {
+        let mut hard = watched(10.0);
+        hard.syscalls.entry("x86_64".into()).or_default().insert("clock_settime".into(), item(2, "/d"));
+        hard.errors.insert("clock_settime EPERM".into(), item(2, "/d"));
+        hard.refused.insert("family AF_NETLINK EAFNOSUPPORT".into(), item(1, "/d"));
+        assert_eq!(refusals(&hard), ["syscall clock_settime EPERM (2 time(s))", "family AF_NETLINK EAFNOSUPPORT (1 time(s))"]);
+        let text = report("x.service", &watched(10.0), &hard, &[]);
+        assert!(text.contains("refused in the hardened run") && text.contains("    family AF_NETLINK EAFNOSUPPORT (1 time(s))"), "{text}");
     }
 
     #[test]

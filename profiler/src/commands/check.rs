@@ -47,6 +47,7 @@ pub fn run(options: &CheckOptions) -> anyhow::Result<()> {
                 "baseline_seconds": baseline.recording.seconds,
                 "hardened_seconds": hardened.recording.seconds,
                 "findings": findings,
+                "refused": degradation::refusals(&hardened),
             });
             println!("{}", serde_json::to_string_pretty(&doc).context("serialising the findings")?);
         }
