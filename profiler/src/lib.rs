@@ -14,3 +14,5 @@ pub mod profile;
 pub mod recorder;
 pub mod report;
 pub mod systemd;
+#[cfg(test)]
+mod test_rng;

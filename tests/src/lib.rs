@@ -50,28 +50,28 @@ pub fn profiler(args: &[&str]) -> Output {
     Command::new(profiler_bin()).args(args).output().expect("run profiler")
 }
 
-/// `profiler record -o TMP -- CMD...`, asserting success, returning the profile.
-pub fn record_command(cmd: &[&str]) -> Profile {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("profile.json");
+/// `profiler record -o DIR/profile.json -- CMD...`, asserting success; the profile's path.
+fn record_into(dir: &Path, cmd: &[&str]) -> PathBuf {
+    let out = dir.join("profile.json");
     let out_str = out.to_str().expect("utf-8 temp path");
     let mut args = vec!["record", "-o", out_str, "--"];
     args.extend_from_slice(cmd);
     let output = profiler(&args);
     assert!(output.status.success(), "record failed: {}", String::from_utf8_lossy(&output.stderr));
-    profiler::profile::load(&out).expect("profile written")
+    out
+}
+
+/// `profiler record -o TMP -- CMD...`, asserting success, returning the profile.
+pub fn record_command(cmd: &[&str]) -> Profile {
+    let dir = tempfile::tempdir().expect("tempdir");
+    profiler::profile::load(&record_into(dir.path(), cmd)).expect("profile written")
 }
 
 /// As `record_command`, and the drop-in `generate --systemd-version 252` writes for it.
 pub fn record_and_generate(cmd: &[&str]) -> (Profile, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("profile.json");
-    let out_str = out.to_str().expect("utf-8 temp path");
-    let mut args = vec!["record", "-o", out_str, "--"];
-    args.extend_from_slice(cmd);
-    let recorded = profiler(&args);
-    assert!(recorded.status.success(), "record failed: {}", String::from_utf8_lossy(&recorded.stderr));
-    let generated = profiler(&["generate", "--systemd-version", "252", out_str]);
+    let out = record_into(dir.path(), cmd);
+    let generated = profiler(&["generate", "--systemd-version", "252", out.to_str().expect("utf-8 temp path")]);
     assert!(generated.status.success(), "generate failed: {}", String::from_utf8_lossy(&generated.stderr));
     (profiler::profile::load(&out).expect("profile written"), String::from_utf8(generated.stdout).expect("a UTF-8 drop-in"))
 }

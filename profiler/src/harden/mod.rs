@@ -158,9 +158,10 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     verdicts.push(kernel::keyring_mode(&ev));
     verdicts.extend(process::ipc(&ev));
     verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev, target)]);
-    let blind = io_uring_blind_spot(&ev)
-        .map(|why| (&DECIDED_FROM_PATHS_AND_FAMILIES[..], why))
-        .or_else(|| compat_blind_spot(profile).map(|why| (&DECIDED_FROM_ARGUMENTS[..], why)));
+    // Blind spots, and the directives each leaves undecided.
+    let paths: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES];
+    let arguments: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES, &DECIDED_FROM_OTHER_ARGUMENTS];
+    let blind = io_uring_blind_spot(&ev).map(|why| (paths, why)).or_else(|| compat_blind_spot(profile).map(|why| (arguments, why)));
     verdicts
         .into_iter()
         .map(|v| match &blind {
@@ -190,29 +191,10 @@ const DECIDED_FROM_PATHS_AND_FAMILIES: [&str; 14] = [
     "PrivateDevices",
 ];
 
-/// Directives decided from decoded syscall arguments: besides paths and families, the
-/// namespace flags, memory protections, modes, personas and scheduling policies.
-const DECIDED_FROM_ARGUMENTS: [&str; 19] = [
-    "ProtectSystem",
-    "PrivateTmp",
-    "ProtectHome",
-    "UMask",
-    "ProtectKernelTunables",
-    "ProtectControlGroups",
-    "ProtectKernelModules",
-    "ProtectKernelLogs",
-    "ProtectProc",
-    "ProcSubset",
-    "RestrictAddressFamilies",
-    "PrivateNetwork",
-    "IPAddressDeny",
-    "PrivateDevices",
-    "RestrictNamespaces",
-    "MemoryDenyWriteExecute",
-    "RestrictSUIDSGID",
-    "LockPersonality",
-    "RestrictRealtime",
-];
+/// Directives decided from the other decoded syscall arguments: namespace flags, memory
+/// protections, modes, personas and scheduling policies.
+const DECIDED_FROM_OTHER_ARGUMENTS: [&str; 5] =
+    ["RestrictNamespaces", "MemoryDenyWriteExecute", "RestrictSUIDSGID", "LockPersonality", "RestrictRealtime"];
 
 /// Why the argument evidence is incomplete, if i386 or x32 syscalls were made: their
 /// arguments are not decoded.
@@ -235,13 +217,13 @@ fn io_uring_blind_spot(ev: &Evidence) -> Option<String> {
 }
 
 /// A verdict on one of `directives`, left open for `why`.
-fn blinded(verdict: Verdict, directives: &[&str], why: &str) -> Verdict {
+fn blinded(verdict: Verdict, directives: &[&[&str]], why: &str) -> Verdict {
     let directive = match &verdict {
         Verdict::Set { lines, .. } => lines.first().map(|l| l.directive.clone()),
         Verdict::Open { .. } => None,
     };
     match directive {
-        Some(d) if directives.contains(&d.as_str()) => Verdict::Open { directive: d, why: why.to_string() },
+        Some(d) if directives.iter().any(|list| list.contains(&d.as_str())) => Verdict::Open { directive: d, why: why.to_string() },
         _ => verdict,
     }
 }

@@ -30,13 +30,7 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
         listed.sort_unstable();
         why.push("AF_UNIX added: the unit is Type=notify and sd_notify needs it".into());
     }
-    let refused = ev.refused("family");
-    if !refused.is_empty() {
-        why.push(format!("refused when asked for, so not needed and not allowed: {}", some_of(refused.iter().copied(), 4)));
-    }
-    if !outside.is_empty() {
-        why.push(format!("outside the unit's own RestrictAddressFamilies=, and kept so: {}", outside.join(", ")));
-    }
+    why.extend(ev.refusal_notes("family", "RestrictAddressFamilies", &outside));
     let value = if listed.is_empty() { "none".to_string() } else { listed.join(" ") };
     why.push("the empty assignment first resets the list; only families the unit allowed follow".into());
     verdicts.push(Verdict::Set {

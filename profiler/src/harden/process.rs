@@ -19,13 +19,7 @@ pub fn namespaces(ev: &Evidence, target: &Target) -> Verdict {
     } else {
         format!("namespaces created or joined: {}", kinds.join(", "))
     }];
-    let refused = ev.refused("namespace");
-    if !refused.is_empty() {
-        why.push(format!("refused when asked for, so not needed and not allowed: {}", some_of(refused.iter().copied(), 4)));
-    }
-    if !outside.is_empty() {
-        why.push(format!("outside the unit's own RestrictNamespaces=, and kept so: {}", outside.join(", ")));
-    }
+    why.extend(ev.refusal_notes("namespace", "RestrictNamespaces", &outside));
     let value = if kinds.is_empty() { "yes".to_string() } else { kinds.join(" ") };
     Verdict::Set { lines: settings(&[("RestrictNamespaces", &value)]), why }
 }

@@ -380,26 +380,7 @@ fn the_check_in_code_takes_out_a_line_that_would_loosen() {
     assert_eq!(dropin.left_open.iter().map(|o| o.directive.as_str()).collect::<Vec<_>>(), ["CapabilityBoundingSet"]);
 }
 
-/// xorshift64: reproducible random cases without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
-    }
-    fn some<'a>(&mut self, from: &[&'a str]) -> Vec<&'a str> {
-        from.iter().copied().filter(|_| self.coin()).collect()
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
+use crate::test_rng::Rng;
 
 const SYSCALLS: &[&str] = &["read", "write", "openat", "clock_settime", "mount", "unshare", "socket", "bpf", "setuid", "chown", "mlockall"];
 const FAMILIES: &[&str] = &["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"];

@@ -88,6 +88,20 @@ impl<'a> Evidence<'a> {
     pub fn refused(&self, kind: &str) -> Vec<&'a str> {
         self.profile.refused.keys().filter_map(|k| k.strip_prefix(kind)?.strip_prefix(' ')).collect()
     }
+
+    /// The evidence lines for a list directive: what of `kind` was refused when asked for, and
+    /// what was used but lies outside the unit's own `directive=`.
+    pub fn refusal_notes(&self, kind: &str, directive: &str, outside: &[&str]) -> Vec<String> {
+        let refused = self.refused(kind);
+        let mut notes = Vec::new();
+        if !refused.is_empty() {
+            notes.push(format!("refused when asked for, so not needed and not allowed: {}", some_of(refused.iter().copied(), 4)));
+        }
+        if !outside.is_empty() {
+            notes.push(format!("outside the unit's own {directive}=, and kept so: {}", outside.join(", ")));
+        }
+        notes
+    }
 }
 
 /// Drops our line where the unit is already as strict, and a directive the target does not know.

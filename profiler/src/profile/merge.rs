@@ -226,33 +226,15 @@ mod tests {
 /// The merge laws: commutative and associative over random profiles of one target.
 #[cfg(test)]
 mod laws {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
 
     use super::*;
     use crate::profile::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathOp, PathUse, Seen, SocketUse, TargetKind};
 
-    /// xorshift64: reproducible random profiles without a dependency.
-    struct Rng(u64);
+    use crate::test_rng::Rng;
 
+    /// What a random profile is made of.
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn coin(&mut self) -> bool {
-            self.below(2) == 0
-        }
-        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-            from[self.below(from.len() as u64) as usize]
-        }
-        fn subset(&mut self, from: &[&str]) -> BTreeSet<String> {
-            from.iter().filter(|_| self.coin()).map(|s| s.to_string()).collect()
-        }
         fn time(&mut self) -> String {
             format!("2026-11-22T08:{:02}:{:02}Z", self.below(60), self.below(60))
         }
