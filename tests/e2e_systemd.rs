@@ -223,7 +223,8 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     assert_eq!(tb.http_status(), Some(200), "nginx serves after a reload under the drop-in");
     assert_eq!(tb.ok(&["systemctl", "show", "-P", "SystemCallErrorNumber", "nginx.service"]).trim(), "1", "EPERM is in force");
     let after = tb.exposure("nginx.service");
-    assert_no_check_rose("nginx.service", &before_checks, &exposure_per_check(&tb, "nginx.service"));
+    let better = assert_no_check_rose("nginx.service", &before_checks, &exposure_per_check(&tb, "nginx.service"));
+    assert!(better >= 20, "only {better} checks improved for nginx");
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let report = format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n");
     let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
@@ -300,7 +301,8 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     std::thread::sleep(Duration::from_millis(300));
     drive(&tb, "after");
     let after = tb.exposure("redis-server.service");
-    assert_no_check_rose("redis-server.service", &before_checks, &exposure_per_check(&tb, "redis-server.service"));
+    let better = assert_no_check_rose("redis-server.service", &before_checks, &exposure_per_check(&tb, "redis-server.service"));
+    assert!(better >= 1, "no check improved for redis");
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let _ = std::fs::write(
         std::env::temp_dir().join("profiler-e2e-redis.txt"),
@@ -750,12 +752,18 @@ fn restricted_reply(tb: &Testbed) -> String {
 fn exposure_per_check(tb: &Testbed, unit: &str) -> std::collections::BTreeMap<String, f64> {
     let text = tb.ok(&["systemd-analyze", "security", "--no-pager", "--json=short", unit]);
     let rows: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
-    rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["exposure"].as_f64().unwrap_or(0.0))).collect()
+    // "exposure" is a string ("0.1"), or null where the check does not apply.
+    let exposure = |e: &serde_json::Value| e.as_str().map_or(e.as_f64(), |e| e.parse().ok()).unwrap_or(0.0);
+    rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), exposure(&r["exposure"]))).collect()
 }
 
 /// Asserts that no check of `systemd-analyze security` is worse with the drop-in than
-/// without, and says how many improved.
-fn assert_no_check_rose(unit: &str, before: &std::collections::BTreeMap<String, f64>, after: &std::collections::BTreeMap<String, f64>) {
+/// without; how many improved.
+fn assert_no_check_rose(
+    unit: &str,
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> usize {
     let risen: Vec<String> = after
         .iter()
         .filter(|(name, a)| before.get(*name).is_some_and(|b| *a > b))
@@ -764,6 +772,8 @@ fn assert_no_check_rose(unit: &str, before: &std::collections::BTreeMap<String, 
     let better = after.iter().filter(|(name, a)| before.get(*name).is_some_and(|b| *a < b)).count();
     eprintln!("{unit}: of {} checks, {} rose and {better} fell with the drop-in", after.len(), risen.len());
     assert!(risen.is_empty(), "{unit}: checks worse than the unit alone: {risen:?}");
+    assert!(before.values().any(|e| *e > 0.0), "{unit}: no exposure read at all: {before:?}");
+    better
 }
 
 /// The case, end to end under a real systemd: a unit that refuses the clock, a net
