@@ -73,7 +73,7 @@ pub fn render(profile: &Profile, target: &Target, options: &Options) -> DropIn {
 /// unit did. `compose` already keeps within the unit's settings; this is the check that a
 /// mistake there cannot reach a unit.
 fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall_groups::SyscallGroups) {
-    let every_syscall = filterable_syscalls(unit, groups);
+    let every_syscall = filterable_syscalls();
     let mut taken_out: Vec<&'static str> = Vec::new();
     // Each directive is taken out at most once, so this ends.
     while let Some(directive) =
@@ -97,14 +97,11 @@ fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall
     }
 }
 
-/// The syscalls a filter on the target can name: x86_64's, less the `@default` members an
-/// allow list of the unit's leaves out (systemd puts every `@default` member it can resolve
-/// into an allow list, so those are ones the target's libseccomp does not know).
-fn filterable_syscalls(unit: &unit::UnitSecurity, groups: &syscall_groups::SyscallGroups) -> BTreeSet<String> {
-    let unresolved = |name: &str| {
-        unit.system_call_filter.as_ref().is_some_and(|f| f.allow_list && !f.items.contains(name)) && groups.always_allowed().contains(name)
-    };
-    syscalls::x86_64::Sysno::iter().map(|s| s.name()).filter(|n| !unresolved(n)).map(str::to_string).collect()
+/// Every syscall name a filter could name: x86-64's and i386's (the names of both ABIs are
+/// judged, as a unit may leave i386 allowed).
+fn filterable_syscalls() -> BTreeSet<String> {
+    let native = syscalls::x86_64::Sysno::iter().map(|s| s.name());
+    native.chain(syscalls::x86::Sysno::iter().map(|s| s.name())).map(str::to_string).collect()
 }
 
 /// The drop-in, each directive within what the unit's known settings allow.
@@ -323,8 +320,15 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
     };
 
     let mut block = Block::default();
-    block.comment("Allow-list of the syscalls the service made. The empty assignment first drops the unit's");
-    block.comment("own list; what that list refused is left out below, so nothing it refused comes back.");
+    // A unit with an allow list of its own keeps it, narrowed: a reset and a list of ours would
+    // start again from @default, and bring back what the unit had taken out of it.
+    let unit_allow_list = unit.as_ref().and_then(|u| u.system_call_filter.as_ref()).filter(|f| f.allow_list);
+    if unit_allow_list.is_some() {
+        block.comment("The unit's own allow list stays; what of it the service never used is taken out below.");
+    } else {
+        block.comment("Allow-list of the syscalls the service made. The empty assignment first drops the unit's");
+        block.comment("own list; what that list refused is left out below, so nothing it refused comes back.");
+    }
     let refused = profile.refused_syscalls();
     if !refused.is_empty() {
         block.comment("Refused every time they were tried, so no need and not allowed:");
@@ -337,12 +341,40 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
     if !unit_refused.is_empty() {
         block.comment(format!("Refused by the unit's own SystemCallFilter=, and kept so: {}.", some_of(unit_refused.iter().copied(), 8)));
     }
-    if !plan.implicit.is_empty() {
-        block.comment(format!("Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", ")));
-    }
     if clone3_fallback {
         block.comment("clone3 is allowed though unseen: glibc falls back to the clone seen here only when");
         block.comment("clone3 fails with ENOSYS, and the errno below is not ENOSYS.");
+    }
+    match unit_allow_list {
+        Some(list) => narrow(&mut block, list, &used, groups),
+        None => allow_list(&mut block, &plan, &used, groups, unit.as_ref(), &usage),
+    }
+    action(&mut block, &options.syscall_action);
+    block
+}
+
+/// Narrows the unit's own allow list to what was used: one `~` line per eight unused names
+/// (systemd's always-allowed `@default` stays).
+fn narrow(block: &mut Block, list: &unit::Filter, used: &BTreeSet<&str>, groups: &syscall_groups::SyscallGroups) {
+    let unused: Vec<&str> =
+        list.items.iter().map(String::as_str).filter(|c| !used.contains(c) && !groups.always_allowed().contains(*c)).collect();
+    block.comment(format!("{} of the unit's allowed syscalls were never made: taken out.", unused.len()));
+    for chunk in unused.chunks(8) {
+        block.set("SystemCallFilter", format!("~{}", chunk.join(" ")));
+    }
+}
+
+/// A reset and an allow list of what was used: groups used whole, then single names.
+fn allow_list<'p>(
+    block: &mut Block,
+    plan: &syscall_filter::SyscallPlan,
+    used: &BTreeSet<&str>,
+    groups: &syscall_groups::SyscallGroups,
+    unit: Option<&unit::UnitSecurity>,
+    usage: &dyn Fn(&str) -> (u64, BTreeSet<&'p str>),
+) {
+    if !plan.implicit.is_empty() {
+        block.comment(format!("Always allowed by systemd (@default), so not listed: {}.", plan.implicit.join(", ")));
     }
     block.set("SystemCallFilter", "");
     if plan.groups.is_empty() && plan.singles.is_empty() {
@@ -371,10 +403,9 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
             block.set("SystemCallFilter", chunk.join(" "));
         }
     }
-    // systemd adds @default to every allow list; what of it the unit refused stays refused.
-    // Only a deny list names them: a member missing from an allow list is one the target's
-    // libseccomp cannot resolve, which systemd leaves out of every list alike.
-    let default_refused: Vec<&str> = match unit.as_ref().and_then(|u| u.system_call_filter.as_ref()) {
+    // systemd adds @default to every allow list; what of it the unit's deny list refused
+    // stays refused.
+    let default_refused: Vec<&str> = match unit.and_then(|u| u.system_call_filter.as_ref()) {
         Some(filter) if !filter.allow_list => {
             groups.always_allowed().iter().map(String::as_str).filter(|c| filter.items.contains(*c)).collect()
         }
@@ -387,7 +418,11 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
     for name in &plan.unknown {
         block.comment(format!("WARNING: {name} was used but the target systemd cannot name it in a filter; it will be refused."));
     }
-    match &options.syscall_action {
+}
+
+/// What a syscall outside the list does.
+fn action(block: &mut Block, action: &SyscallAction) {
+    match action {
         SyscallAction::Errno(errno) => {
             block.comment(format!("A syscall outside the list fails with {errno} instead of killing the process: a rare"));
             block.comment("path degrades instead of crashing the service, and `profiler check` reports it.");
@@ -397,7 +432,6 @@ fn syscall_filter(profile: &Profile, target: &Target, options: &Options) -> Bloc
             block.comment("A syscall outside the list kills the process with SIGSYS (systemd's default).");
         }
     }
-    block
 }
 
 fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {

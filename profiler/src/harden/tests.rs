@@ -340,7 +340,7 @@ fn nothing_the_unit_refuses_comes_back_even_from_a_profile_that_says_it_succeede
     ]);
     let composed = compose(&p, &t, &options());
     let unit = t.unit_security().unwrap();
-    let every = filterable_syscalls(&unit, &t.groups);
+    let every = filterable_syscalls();
     assert_eq!(unit.loosened_by(&unit.with_dropin(&composed, &t.groups), &every), Vec::<&str>::new(), "{composed}");
     let dropin = composed.to_string();
     assert!(!lines_of(&dropin, "SystemCallFilter=").join(" ").contains("clock_settime"), "{dropin}");
@@ -388,15 +388,25 @@ const NAMESPACES: &[&str] = &["mnt", "net", "user", "pid", "uts"];
 const CAPS: &[&str] = &["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETUID"];
 
 /// `systemctl show` settings a unit might have: each list absent, an allow list or a deny list.
-fn random_settings(r: &mut Rng) -> BTreeMap<String, String> {
+/// An allow list holds systemd's `@default`, less perhaps a member the unit took out of it.
+fn random_settings(r: &mut Rng, groups: &syscall_groups::SyscallGroups) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
+    if r.coin() {
+        let value = if r.coin() {
+            format!("~{}", r.some(SYSCALLS).join(" "))
+        } else {
+            let taken_out = r.pick(&["execve", "getpid", "none"]);
+            let default = groups.always_allowed().iter().map(String::as_str).filter(|c| *c != taken_out);
+            default.chain(r.some(SYSCALLS)).collect::<Vec<_>>().join(" ")
+        };
+        s.insert("SystemCallFilter".to_string(), value);
+    }
     let mut list = |r: &mut Rng, key: &str, pool: &[&str]| {
         if r.coin() {
             let deny = if r.coin() { "~" } else { "" };
             s.insert(key.to_string(), format!("{deny}{}", r.some(pool).join(" ")));
         }
     };
-    list(r, "SystemCallFilter", SYSCALLS);
     list(r, "RestrictAddressFamilies", FAMILIES);
     if r.coin() {
         let value = if r.coin() { "yes".to_string() } else { r.some(NAMESPACES).join(" ") };
@@ -471,12 +481,12 @@ fn laid_over_any_unit_the_dropin_allows_a_subset_of_what_the_unit_allowed() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     for case in 0..400 {
         let mut t = target();
-        t.unit = random_settings(&mut r);
+        t.unit = random_settings(&mut r, &t.groups);
         t.bpf_framework = r.coin();
         let p = random_profile(&mut r);
         let options = Options { pin_peers: r.coin(), ..options() };
         let unit = t.unit_security().unwrap_or_else(|| UnitSecurity::from_show(&t.unit));
-        let every = filterable_syscalls(&unit, &t.groups);
+        let every = filterable_syscalls();
         // The generator itself keeps within the unit, without the check in `render`...
         let composed = compose(&p, &t, &options);
         let loosened = unit.loosened_by(&unit.with_dropin(&composed, &t.groups), &every);
