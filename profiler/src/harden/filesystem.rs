@@ -62,7 +62,7 @@ pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
 /// ProtectSystem=strict with the fewest ReadWritePaths= that cover every write; left at the
 /// unit's own setting when a write's full path is unknown (allowing its directory, or `/`,
 /// would be deciding on what was not seen).
-pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
+pub fn protect_system(ev: &Evidence, target: &Target, private_tmp: bool) -> Verdict {
     let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut notes = Vec::new();
     let mut partial = Vec::new();
@@ -104,6 +104,15 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
             format!("written where the kernel gave only part of the path, so what to allow is unknown: {}", some_of(partial, 3)),
         );
     }
+    // A ReadWritePaths= line adds to the unit's: only a place the unit already lets the
+    // service write may be named, or the drop-in would open what the unit had closed.
+    if !target.unit.is_empty() {
+        let closed: Vec<&str> = needed.keys().map(String::as_str).filter(|d| !unit_lets_write(target, d)).collect();
+        if !closed.is_empty() {
+            let why = format!("written where the unit's own settings do not allow it, so not recorded under them: {}", some_of(closed, 3));
+            return open("ProtectSystem", why);
+        }
+    }
     // Keep only the outermost of nested paths.
     let all: Vec<String> = needed.keys().cloned().collect();
     let mut lines = vec![Setting::new("ProtectSystem", "strict")];
@@ -130,6 +139,46 @@ pub fn protect_system(ev: &Evidence, private_tmp: bool) -> Verdict {
     }
     why.extend(notes);
     Verdict::Set { lines, why }
+}
+
+/// Whether the unit's own settings (`systemctl show` names) let the service write at `path`:
+/// ProtectSystem=, ProtectHome=, ReadOnlyPaths=/InaccessiblePaths= and what ReadWritePaths=
+/// and the StateDirectory= family open again, the most specific entry winning.
+fn unit_lets_write(target: &Target, path: &str) -> bool {
+    let get = |key: &str| target.unit.get(key).map_or("", |v| v.trim());
+    let entries = |key: &str| -> Vec<String> {
+        get(key)
+            .split_whitespace()
+            .map(|w| w.trim_start_matches(['-', '+']).trim_matches('"').to_string())
+            .filter(|w| w.starts_with('/'))
+            .collect()
+    };
+    let mut writable = entries("ReadWritePaths");
+    for (key, base) in
+        [("StateDirectory", "/var/lib"), ("LogsDirectory", "/var/log"), ("CacheDirectory", "/var/cache"), ("RuntimeDirectory", "/run")]
+    {
+        writable.extend(get(key).split_whitespace().map(|name| format!("{base}/{}", name.split(':').next().unwrap_or(name))));
+    }
+    let mut closed: Vec<String> = [entries("ReadOnlyPaths"), entries("InaccessiblePaths")].concat();
+    closed.extend(
+        match get("ProtectSystem") {
+            "strict" => &["/"][..],
+            "full" => &["/usr", "/boot", "/efi", "/etc"][..],
+            "yes" | "true" => &["/usr", "/boot", "/efi"][..],
+            _ => &[][..],
+        }
+        .iter()
+        .map(|d| d.to_string()),
+    );
+    if matches!(get("ProtectHome"), "yes" | "true" | "read-only" | "tmpfs") {
+        closed.extend(["/home", "/root", "/run/user"].map(String::from));
+    }
+    let depth = |entries: &[String]| entries.iter().filter(|e| is_under(path, e)).map(|e| e.len()).max();
+    match (depth(&closed), depth(&writable)) {
+        (None, _) => true,
+        (Some(closed), Some(open)) => open >= closed,
+        (Some(_), None) => false,
+    }
 }
 
 /// StateDirectory= and friends, where a path is a service's own directory: systemd then creates

@@ -134,7 +134,7 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
 fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict> {
     let ev = Evidence::new(profile, target);
     let (tmp, private_tmp) = filesystem::private_tmp(&ev);
-    let mut verdicts = vec![filesystem::protect_system(&ev, private_tmp), tmp, filesystem::protect_home(&ev)];
+    let mut verdicts = vec![filesystem::protect_system(&ev, target, private_tmp), tmp, filesystem::protect_home(&ev)];
     verdicts.extend(network::network(&ev, target, options.pin_peers));
     verdicts.extend(devices::devices(&ev, target));
     verdicts.extend([

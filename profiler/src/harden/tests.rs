@@ -496,3 +496,18 @@ fn laid_over_any_unit_the_dropin_allows_a_subset_of_what_the_unit_allowed() {
         assert!(unit.loosened_by(&unit.with_dropin(&rendered, &t.groups), &every).is_empty(), "case {case}");
     }
 }
+
+#[test]
+fn read_write_paths_never_open_what_the_unit_closed() {
+    let p = with_paths(&[("/var/lib/app/db", &["write"]), ("/etc/app/x", &["write"])]);
+    let mut t = target();
+    t.unit = settings(&[("ProtectSystem", "full")]);
+    let dropin = text(&p, &t, &options());
+    assert!(lines_of(&dropin, "ReadWritePaths=").is_empty() && lines_of(&dropin, "ProtectSystem=").is_empty(), "{dropin}");
+    assert!(dropin.contains("#   ProtectSystem=: written where the unit's own settings do not allow it"), "{dropin}");
+    // Where the unit's own ReadWritePaths= (or StateDirectory=) opens it again, it may be named.
+    let p = with_paths(&[("/var/lib/app/db", &["write"]), ("/var/log/app/x.log", &["write"])]);
+    t.unit = settings(&[("ProtectSystem", "strict"), ("ReadWritePaths", "-/var/lib/app"), ("LogsDirectory", "app")]);
+    let dropin = text(&p, &t, &options());
+    assert_eq!(lines_of(&dropin, "ReadWritePaths="), ["ReadWritePaths=-/var/lib/app/db", "ReadWritePaths=-/var/log/app/x.log"], "{dropin}");
+}
