@@ -8,7 +8,7 @@ use super::{
 use crate::profile::path_text::is_under;
 
 pub fn protect_clock(ev: &Evidence) -> Verdict {
-    let setters = ev.used(&["adjtimex", "clock_adjtime", "clock_settime", "settimeofday", "stime"]);
+    let setters = ev.used(&["adjtimex", "clock_adjtime", "clock_adjtime64", "clock_settime", "clock_settime64", "settimeofday", "stime"]);
     absent_or(("ProtectClock", "yes"), &setters, "the clock was never set or adjusted")
 }
 

@@ -85,6 +85,8 @@ fn never_loosen(dropin: &mut DropIn, unit: &unit::UnitSecurity, groups: &syscall
         let family: &[&str] = match directive {
             "IPAddressAllow" | "IPAddressDeny" => &["IPAddressAllow", "IPAddressDeny"],
             "DeviceAllow" | "DevicePolicy" => &["DeviceAllow", "DevicePolicy", "PrivateDevices"],
+            // Without our filter, our errno would turn the unit's own kill into a failure.
+            "SystemCallFilter" => &["SystemCallFilter", "SystemCallErrorNumber"],
             other => &[other][..],
         };
         for block in &mut dropin.blocks {
@@ -158,13 +160,14 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     // Blind spots, and the directives each leaves undecided.
     let paths: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES];
     let arguments: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES, &DECIDED_FROM_OTHER_ARGUMENTS];
-    let blind = io_uring_blind_spot(&ev).map(|why| (paths, why)).or_else(|| compat_blind_spot(profile).map(|why| (arguments, why)));
+    let blind: Vec<(&[&[&str]], String)> =
+        [io_uring_blind_spot(&ev).map(|why| (paths, why)), compat_blind_spot(profile).map(|why| (arguments, why))]
+            .into_iter()
+            .flatten()
+            .collect();
     verdicts
         .into_iter()
-        .map(|v| match &blind {
-            Some((directives, why)) => blinded(v, directives, why),
-            None => v,
-        })
+        .map(|v| blind.iter().fold(v, |v, (directives, why)| blinded(v, directives, why)))
         .map(|v| verdict::respect_unit(v, target))
         .collect()
 }
@@ -202,14 +205,15 @@ fn compat_blind_spot(profile: &Profile) -> Option<String> {
 
 /// Why the path and family evidence is incomplete, if io_uring was set up.
 fn io_uring_blind_spot(ev: &Evidence) -> Option<String> {
-    let setup = ev.profile.syscalls.values().find_map(|calls| calls.get("io_uring_setup"))?;
-    if !ev.syscalls.contains("io_uring_setup") {
-        return None; // refused every time: no ring was made
-    }
+    // A ring set up before recording began, or handed over, shows only in the other two.
+    let (name, use_) = ["io_uring_setup", "io_uring_enter", "io_uring_register"]
+        .into_iter()
+        .filter(|name| ev.syscalls.contains(name)) // a call refused every time made no ring
+        .find_map(|name| Some((name, ev.profile.syscalls.values().find_map(|calls| calls.get(name))?)))?;
     Some(format!(
-        "io_uring was set up ({} time(s), by {}): what it submits never passes the syscall hooks, so paths and families are not all known",
-        setup.count,
-        some_of(setup.executables.iter().map(String::as_str), 2)
+        "io_uring was used ({name} {} time(s), by {}): what it submits never passes the syscall hooks, so paths and families are not all known",
+        use_.count,
+        some_of(use_.executables.iter().map(String::as_str), 2)
     ))
 }
 

@@ -57,11 +57,16 @@ pub fn restrict_realtime(ev: &Evidence) -> Verdict {
 
 /// PrivateIPC= and RemoveIPC=.
 pub fn ipc(ev: &Evidence) -> [Verdict; 2] {
-    let ipc = ev.used(&["shmget", "shmat", "semget", "msgget", "mq_open"]);
+    // i386 reaches System V IPC through ipc(2).
+    let ipc = ev.used(&["shmget", "shmat", "semget", "msgget", "mq_open", "ipc"]);
     let why = "no System V or POSIX message-queue IPC object was used";
     [absent_or(("PrivateIPC", "yes"), &ipc, why), absent_or(("RemoveIPC", "yes"), &ipc, why)]
 }
 
 pub fn private_mounts(ev: &Evidence) -> Verdict {
-    absent_or(("PrivateMounts", "yes"), &ev.used(&["mount", "umount2", "move_mount", "fsmount", "pivot_root"]), "nothing was mounted")
+    absent_or(
+        ("PrivateMounts", "yes"),
+        &ev.used(&["mount", "umount", "umount2", "move_mount", "fsmount", "pivot_root"]),
+        "nothing was mounted",
+    )
 }

@@ -180,7 +180,9 @@ pub fn error_name(slot: u32, errno: u16) -> String {
 
 /// `EPERM` for 1, and so on for the errnos recorded per syscall; `errno N` for others.
 pub fn errno_name(errno: u16) -> String {
-    errno::RECORDED.iter().find(|(n, _)| *n == errno).map_or_else(|| format!("errno {errno}"), |(_, name)| name.to_string())
+    // Besides the recorded ones, those a family or namespace attempt may get.
+    const OTHERS: [(u16, &str); 4] = [(12, "ENOMEM"), (22, "EINVAL"), (24, "EMFILE"), (105, "ENOBUFS")];
+    errno::RECORDED.iter().chain(&OTHERS).find(|(n, _)| *n == errno).map_or_else(|| format!("errno {errno}"), |(_, name)| name.to_string())
 }
 
 pub fn sched_policy(policy: u64) -> String {

@@ -5,6 +5,7 @@ use std::{
     fs::File,
     io::{Read as _, Seek as _, Write as _},
     os::fd::AsRawFd as _,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -38,6 +39,24 @@ pub enum ResumeError {
 /// full path, so nothing is added beside the profile. tmpfs, emptied at boot.
 const LOCK_DIR: &str = "/run/lock/profiler";
 
+/// The lock directory, made root's and private if it is not there: `/run/lock` is writable by
+/// everyone, and a directory or link someone else planted there must not lead root's writes.
+fn secure_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other("it is not a directory of this user's that only it can write; remove it"));
+    }
+    Ok(())
+}
+
 /// An advisory lock (flock) on `path`'s output, held by the recorder writing it, holding its
 /// pid and the path. The file stays when the recorder ends: removing it could let two later
 /// recorders lock two different files for the same output.
@@ -51,8 +70,16 @@ fn lock(path: &Path) -> Result<File, ResumeError> {
     let lock_dir = std::env::var_os("PROFILER_LOCK_DIR").map_or_else(|| PathBuf::from(LOCK_DIR), PathBuf::from);
     let lock_path = lock_dir.join(format!("{hash:016x}.lock"));
     let err = |source| ResumeError::Lock { path: lock_path.clone(), source };
-    std::fs::create_dir_all(&lock_dir).map_err(err)?;
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(err)?;
+    secure_dir(&lock_dir).map_err(err)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&lock_path)
+        .map_err(err)?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();

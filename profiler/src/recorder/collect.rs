@@ -220,6 +220,10 @@ fn collect_named(
     Ok(())
 }
 
+/// The errnos with which a sandbox or the kernel refuses a family or a namespace: not
+/// permitted, not supported, not known.
+const REFUSAL_ERRNOS: [u16; 8] = [1, 13, 22, 38, 93, 94, 95, 97];
+
 /// Names the numeric observations of `OBSERVATIONS`.
 fn collect_observations(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, obs: &mut Observations) -> Result<(), LoadError> {
     let map: PerCpuHashMap<_, ObservationKey, u64> = probes.map(map_names::OBSERVATIONS)?;
@@ -234,7 +238,9 @@ fn collect_observations(probes: &mut Probes, exe_name: &dyn Fn(u32) -> String, o
         };
         // A family or namespace asked for and not given (`sub` is the errno) was refused: the
         // service ran without it, so it is kept apart from what was used.
-        let errno = (key.sub != 0).then(|| names::errno_name(key.sub));
+        // Only the errnos a refusal gets; another failure (EMFILE, ENOBUFS, ...) may pass
+        // next time, so the attempt still counts as a use.
+        let errno = REFUSAL_ERRNOS.contains(&key.sub).then(|| names::errno_name(key.sub));
         let used_or_refused = |obs: &mut Observations, what: &str, name: &str| match (&errno, what) {
             (None, "family") => item(&mut obs.families, name.to_string()),
             (None, _) => item(&mut obs.namespaces, name.to_string()),
