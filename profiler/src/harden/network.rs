@@ -38,11 +38,17 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
         why,
     });
 
-    let inet = families.contains("AF_INET") || families.contains("AF_INET6");
     let outward: Vec<&str> = ev.profile.sockets.iter().filter(|(_, s)| s.scope != "loopback").map(|(k, _)| k.as_str()).collect();
     let abstract_unix = ev.acts("abstract-unix");
-    let host_network = inet || families.contains("AF_NETLINK") || families.contains("AF_PACKET");
-    if !host_network && abstract_unix.is_empty() {
+    // Any family but AF_UNIX reaches something only the host's network namespace has.
+    let host_network = families.iter().any(|f| !["AF_UNIX", "AF_UNSPEC"].contains(f));
+    // A socket-activated unit is handed sockets systemd made: they were never seen here.
+    let activated = target.unit.get("TriggeredBy").filter(|t| t.contains(".socket"));
+    if let Some(sockets) = activated {
+        let why = format!("the unit is socket-activated ({sockets}): the sockets it is handed were made by systemd, unseen");
+        verdicts.push(open("PrivateNetwork", why.clone()));
+        verdicts.push(open("IPAddressDeny", why));
+    } else if !host_network && abstract_unix.is_empty() {
         verdicts.push(set(&[("PrivateNetwork", "yes")], "no inet, netlink or packet socket was created"));
         verdicts.push(set(&[("IPAddressDeny", "any")], "no inet socket was created"));
     } else if !host_network {
@@ -50,7 +56,7 @@ pub fn network(ev: &Evidence, target: &Target, pin_peers: bool) -> Vec<Verdict> 
         verdicts.push(open("PrivateNetwork", format!("abstract AF_UNIX sockets were used ({})", abstract_unix.join(", "))));
         verdicts.push(set(&[("IPAddressDeny", "any")], "no inet socket was created"));
     } else {
-        let host_families = families.iter().copied().filter(|f| ["AF_INET", "AF_INET6", "AF_NETLINK", "AF_PACKET"].contains(f));
+        let host_families = families.iter().copied().filter(|f| !["AF_UNIX", "AF_UNSPEC"].contains(f));
         verdicts.push(open("PrivateNetwork", format!("the service uses the host network ({})", some_of(host_families, 4))));
         if unit.as_ref().is_some_and(|u| !u.ip_address_deny.is_empty()) {
             verdicts.push(open("IPAddressDeny", "the unit has its own IP address policy: kept as it is"));

@@ -20,8 +20,13 @@ pub fn namespaces(ev: &Evidence, target: &Target) -> Verdict {
         format!("namespaces created or joined: {}", kinds.join(", "))
     }];
     why.extend(ev.refusal_notes("namespace", "RestrictNamespaces", &outside));
-    let value = if kinds.is_empty() { "yes".to_string() } else { kinds.join(" ") };
-    Verdict::Set { lines: settings(&[("RestrictNamespaces", &value)]), why }
+    // A list merges with the unit's own list: reset first. "yes" replaces on its own.
+    let lines = if kinds.is_empty() {
+        settings(&[("RestrictNamespaces", "yes")])
+    } else {
+        settings(&[("RestrictNamespaces", ""), ("RestrictNamespaces", &kinds.join(" "))])
+    };
+    Verdict::Set { lines, why }
 }
 
 pub fn memory_deny_write_execute(ev: &Evidence) -> Verdict {

@@ -235,7 +235,7 @@ fn observed_acts_leave_their_directives_open_with_the_reason() {
     let dropin = text(&p, &target(), &options());
     assert!(lines_of(&dropin, "MemoryDenyWriteExecute=").is_empty());
     assert!(dropin.contains("#   MemoryDenyWriteExecute=: seen: mmap-write-exec"));
-    assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=mnt"]);
+    assert_eq!(lines_of(&dropin, "RestrictNamespaces="), ["RestrictNamespaces=", "RestrictNamespaces=mnt"]);
     assert_eq!(lines_of(&dropin, "RestrictAddressFamilies="), ["RestrictAddressFamilies=", "RestrictAddressFamilies=AF_INET"]);
     assert!(lines_of(&dropin, "PrivateNetwork=").is_empty());
 }

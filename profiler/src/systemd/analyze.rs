@@ -15,7 +15,8 @@ pub struct Verdicts {
 
 /// Asks `systemd`'s systemd-analyze. The error says why there is no verdict, for the report.
 pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &DropIn) -> Result<Verdicts, String> {
-    let before = security(systemd, &[unit])?;
+    // The name comes from the profile: `--`, so it can never be read as an option.
+    let before = security(systemd, &["--", unit])?;
     let fragment =
         systemd.systemctl_ok(&["show", "--property=FragmentPath", "--value", "--", unit]).map_err(|e| e.to_string())?.trim().to_string();
     if fragment.is_empty() {
@@ -32,6 +33,7 @@ pub fn verdicts(systemd: &Systemd, unit: &str, dropin: &DropIn) -> Result<Verdic
         script,
         &[&fragment, unit, DROPIN_NAME],
         Some(&dropin.to_string()),
+        false,
     )
     .map_err(|e| e.to_string())?;
     let after = overall(&text)

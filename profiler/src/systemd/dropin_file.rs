@@ -33,7 +33,14 @@ pub fn path(unit: &str) -> PathBuf {
 
 /// Runs a shell script where the unit's systemd runs, with `args` as `$1`.. and `input` on
 /// standard input; its standard output.
-pub(crate) fn run_there(systemd: &Systemd, what: &str, script: &str, args: &[&str], input: Option<&str>) -> anyhow::Result<(i32, String)> {
+pub(crate) fn run_there(
+    systemd: &Systemd,
+    what: &str,
+    script: &str,
+    args: &[&str],
+    input: Option<&str>,
+    not_found_ok: bool,
+) -> anyhow::Result<(i32, String)> {
     use std::io::Write as _;
     let mut cmd = systemd.command("sh");
     cmd.args(["-c", script, "sh"]).args(args);
@@ -44,7 +51,7 @@ pub(crate) fn run_there(systemd: &Systemd, what: &str, script: &str, args: &[&st
     }
     let out = child.wait_with_output().with_context(|| format!("{what}: waiting for sh"))?;
     let code = out.status.code().unwrap_or(-1);
-    if code != 0 && code != NOT_FOUND {
+    if code != 0 && !(code == NOT_FOUND && not_found_ok) {
         bail!("{what}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok((code, String::from_utf8_lossy(&out.stdout).into_owned()))
@@ -56,7 +63,7 @@ const NOT_FOUND: i32 = 3;
 /// The drop-in of ours installed at `path`, if any; an error if a file there is not ours.
 pub fn installed(systemd: &Systemd, path: &Path) -> anyhow::Result<Option<String>> {
     let shown = path.display().to_string();
-    let (code, text) = run_there(systemd, &format!("reading {shown}"), "[ -e \"$1\" ] || exit 3; cat -- \"$1\"", &[&shown], None)?;
+    let (code, text) = run_there(systemd, &format!("reading {shown}"), "[ -e \"$1\" ] || exit 3; cat -- \"$1\"", &[&shown], None, true)?;
     if code == NOT_FOUND {
         return Ok(None);
     }
@@ -93,13 +100,13 @@ pub fn write(systemd: &Systemd, path: &Path, text: Option<&str>) -> anyhow::Resu
         Some(text) => {
             let script = "d=$(dirname -- \"$1\") && mkdir -p -- \"$d\" && cat > \"$1.profiler-new\" && sync -- \"$1.profiler-new\" \
                           && mv -f -- \"$1.profiler-new\" \"$1\"";
-            run_there(systemd, &format!("writing {shown}"), script, &[&shown], Some(text))?;
+            run_there(systemd, &format!("writing {shown}"), script, &[&shown], Some(text), false)?;
             log::info!("installed {shown}");
         }
         None => {
             // Only if it is now empty: the administrator's own drop-ins stay.
             let script = "rm -f -- \"$1\" && { rmdir -- \"$(dirname -- \"$1\")\" 2>/dev/null; true; }";
-            run_there(systemd, &format!("removing {shown}"), script, &[&shown], None)?;
+            run_there(systemd, &format!("removing {shown}"), script, &[&shown], None, false)?;
             log::info!("removed {shown}");
         }
     }

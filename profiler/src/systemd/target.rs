@@ -63,8 +63,22 @@ impl TargetSpec {
 fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading unit settings from {}", path.display()))?;
     let settings = properties(&text);
-    if settings.is_empty() {
-        anyhow::bail!("{} holds no Name=value lines; expected the output of `systemctl show UNIT`", path.display());
+    // A trimmed list (`systemctl show -p ...`) would read every missing setting as unrestricted.
+    if !settings.contains_key("Id") || !settings.contains_key("CapabilityBoundingSet") {
+        anyhow::bail!(
+            "{} is not the whole output of `systemctl show UNIT` (it lacks Id= or CapabilityBoundingSet=): \
+             a setting missing from it would be taken for one the unit does not restrict",
+            path.display()
+        );
+    }
+    // Settings captured under our own drop-in are not the unit's: laid over them, a new drop-in
+    // could undo what only the old one restricted.
+    if settings.get("DropInPaths").is_some_and(|p| p.contains(&format!("/{DROPIN_NAME}"))) {
+        anyhow::bail!(
+            "{} was captured with the profiler's drop-in installed ({DROPIN_NAME}); `profiler apply --dry-run` \
+             compares with the unit without it",
+            path.display()
+        );
     }
     Ok(settings)
 }
@@ -116,11 +130,26 @@ const IMPLIED: &[(&str, &[&str])] = &[("PrivateDevices", &["DevicePolicy", "Devi
 /// shows them (each file after a `# /path` line), leaving out the drop-in `apply` installs.
 fn others_lines(cat: &str, unit: &str, directives: &BTreeSet<String>) -> Vec<Setting> {
     let ours = format!("/{unit}.d/{DROPIN_NAME}");
+    // A header names the unit file or one of its drop-ins; any other `# /...` is a comment.
+    let header = |line: &str| {
+        line.strip_prefix("# /")
+            .map(|p| format!("/{p}"))
+            .filter(|p| p.ends_with(&format!("/{unit}")) || (p.contains(".d/") && p.ends_with(".conf")))
+    };
     let (mut skipping, mut in_service) = (false, false);
     let mut lines = Vec::new();
-    for line in cat.lines().map(str::trim) {
-        if let Some(path) = line.strip_prefix("# /") {
-            skipping = format!("/{path}").ends_with(&ours);
+    let mut pending = String::new();
+    for raw in cat.lines() {
+        // A line ending in `\` goes on in the next one.
+        if let Some(start) = raw.trim_end().strip_suffix('\\') {
+            pending.push_str(start);
+            pending.push(' ');
+            continue;
+        }
+        let joined = std::mem::take(&mut pending) + raw;
+        let line = joined.trim();
+        if let Some(path) = header(line) {
+            skipping = path.ends_with(&ours);
             in_service = false;
             continue;
         }
@@ -145,11 +174,11 @@ mod tests {
 
     #[test]
     fn the_units_own_files_are_read_without_our_dropin() {
-        let cat = "# /etc/systemd/system/x.service\n[Unit]\nDescription=x\n[Service]\nExecStart=/bin/x\nCapabilityBoundingSet=CAP_CHOWN\n\n\
+        let cat = "# /etc/systemd/system/x.service\n[Unit]\nDescription=x\n[Service]\nExecStart=/bin/x\n# /run/x is made by tmpfiles\nCapabilityBoundingSet=CAP_CHOWN \\\n  CAP_KILL\n\n\
                    # /etc/systemd/system/x.service.d/50-profiler.conf\n# Installed by `profiler apply`.\n[Service]\nCapabilityBoundingSet=\nCapabilityBoundingSet=CAP_CHOWN\nProtectHome=yes\n\n\
                    # /etc/systemd/system/x.service.d/override.conf\n[Service]\nProtectHome=read-only\n";
         let wanted: BTreeSet<String> = ["CapabilityBoundingSet", "ProtectHome"].map(String::from).into();
         let lines: Vec<String> = others_lines(cat, "x.service", &wanted).iter().map(ToString::to_string).collect();
-        assert_eq!(lines, ["CapabilityBoundingSet=CAP_CHOWN", "ProtectHome=read-only"]);
+        assert_eq!(lines, ["CapabilityBoundingSet=CAP_CHOWN    CAP_KILL", "ProtectHome=read-only"]);
     }
 }
