@@ -64,9 +64,10 @@ fn unit_settings(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading unit settings from {}", path.display()))?;
     let settings = properties(&text);
     // A trimmed list (`systemctl show -p ...`) would read every missing setting as unrestricted.
-    if !settings.contains_key("Id") || !settings.contains_key("CapabilityBoundingSet") {
+    // (An empty setting is left out even of the whole output, so only these two are sure.)
+    if !settings.contains_key("Id") || !settings.contains_key("LoadState") {
         anyhow::bail!(
-            "{} is not the whole output of `systemctl show UNIT` (it lacks Id= or CapabilityBoundingSet=): \
+            "{} is not the whole output of `systemctl show UNIT` (it lacks Id= or LoadState=): \
              a setting missing from it would be taken for one the unit does not restrict",
             path.display()
         );
