@@ -9,7 +9,7 @@ pub mod map_names {
     pub const CONFIG: &str = "CONFIG";
     pub const TASKS: &str = "TASKS";
     pub const EXECUTABLES: &str = "EXECUTABLES";
-    pub const EXEC_IGNORED: &str = "EXEC_IGNORED";
+    pub const EXEC_HELPERS: &str = "EXEC_HELPERS";
     pub const SLOT_CLAIMS: &str = "SLOT_CLAIMS";
     pub const EXE_EXECS: &str = "EXE_EXECS";
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
@@ -454,7 +454,19 @@ pub struct KernelOffsets {
     /// `task_struct.thread_info.status` (x86), where `TS_COMPAT` says the current syscall is
     /// a 32-bit one, whatever the task's code segment; 0 when this kernel's BTF lacks it.
     pub thread_status: u32,
-    pub _pad: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+}
+
+/// A file as the kernel knows it: the device of its file system (the kernel's own `dev_t`
+/// encoding, major << 20 | minor) and its inode number. Names systemd's exec helpers by what
+/// they are, whatever path or descriptor the exec went through.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
 }
 
 #[cfg(feature = "user")]
@@ -464,6 +476,7 @@ mod pod {
     unsafe impl aya::Pod for TargetConfig {}
     unsafe impl aya::Pod for TaskState {}
     unsafe impl aya::Pod for KernelPath {}
+    unsafe impl aya::Pod for FileId {}
     unsafe impl aya::Pod for ExeInfo {}
     unsafe impl aya::Pod for ExeSyscalls {}
     unsafe impl aya::Pod for CapKey {}

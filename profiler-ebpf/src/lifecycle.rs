@@ -10,7 +10,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray},
     programs::TracePointContext,
 };
-use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, KernelPath, MAX_EXECUTABLES, PATH_LEN, TaskState, loss, observation};
+use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelPath, MAX_EXECUTABLES, PATH_LEN, TaskState, loss, observation};
 
 const S_ISUID_OR_GID: u32 = 0o6000;
 
@@ -18,7 +18,7 @@ use crate::{
     context_base,
     filter::{CONFIG, TASKS, count_loss, current_tid, in_target_cgroup},
     observations::note,
-    paths::current_exe_mode,
+    paths::{current_exe_id, current_exe_mode},
 };
 
 #[unsafe(no_mangle)]
@@ -50,9 +50,12 @@ static MKDIR_SCRATCH: PerCpuArray<KernelPath> = PerCpuArray::with_max_entries(1,
 pub static EXECUTABLES: HashMap<KernelPath, ExeInfo> = HashMap::with_max_entries(MAX_EXECUTABLES, 0);
 
 /// Executables whose exec does not arm a task: systemd's own helpers that run in the unit's
-/// cgroup before the service binary (systemd-executor since v255).
+/// cgroup before the service binary (systemd-executor since v255, which systemd execs through
+/// a descriptor, so the exec's path says nothing). Keyed by the file itself; a key with
+/// `dev` 0 matches the inode on any device (file systems whose `stat` device is not the
+/// kernel's, see the loader).
 #[map]
-pub static EXEC_IGNORED: HashMap<KernelPath, u8> = HashMap::with_max_entries(16, 0);
+pub static EXEC_HELPERS: HashMap<FileId, u8> = HashMap::with_max_entries(16, 0);
 
 /// Attribution slots in use (key: slot). The collector claims slots here too, for tasks that
 /// were running before the recording started.
@@ -100,6 +103,14 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     0
 }
 
+/// Whether the file this task now runs is one of systemd's exec helpers.
+fn is_exec_helper() -> bool {
+    let Some(id) = current_exe_id() else {
+        return false;
+    };
+    EXEC_HELPERS.get_ptr(&id).is_some() || EXEC_HELPERS.get_ptr(&FileId { dev: 0, ino: id.ino }).is_some()
+}
+
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let tid = current_tid();
@@ -122,7 +133,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
         return 0;
     }
-    if !already_watched && EXEC_IGNORED.get_ptr(&*path).is_some() {
+    if !already_watched && is_exec_helper() {
         return 0;
     }
     let state = TaskState { exe_slot: exe_slot(path), flags: 0 };

@@ -17,7 +17,7 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use profiler_common::{
-    KernelOffsets, PATH_DEDUP_ENTRIES, PATH_DEPTH, PATH_LEN, PATH_NAME_LEN, PATH_RING_BYTES, PathEvent, loss, path_flags,
+    FileId, KernelOffsets, PATH_DEDUP_ENTRIES, PATH_DEPTH, PATH_LEN, PATH_NAME_LEN, PATH_RING_BYTES, PathEvent, loss, path_flags,
 };
 
 use crate::filter::count_loss;
@@ -47,7 +47,9 @@ static KERNEL_OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     mount_parent: 0,
     mount_mountpoint: 0,
     thread_status: 0,
-    _pad: 0,
+    inode_ino: 0,
+    inode_sb: 0,
+    sb_dev: 0,
 });
 
 #[map]
@@ -114,6 +116,25 @@ fn current_file(off: &KernelOffsets, fd: i64) -> u64 {
 /// The inode mode of the current task's executable (for set-user-ID detection after exec).
 #[inline(always)]
 pub fn current_exe_mode() -> Option<u32> {
+    let inode = current_exe_inode()?;
+    // SAFETY: i_mode is an umode_t (u16).
+    unsafe { bpf_probe_read_kernel((inode + offsets().inode_mode as u64) as *const u16) }.ok().map(u32::from)
+}
+
+/// The current task's executable as a file: what it is, whatever path or descriptor the
+/// exec named.
+pub fn current_exe_id() -> Option<FileId> {
+    let inode = current_exe_inode()?;
+    let off = offsets();
+    let sb = read_u64(inode + off.inode_sb as u64);
+    if sb == 0 {
+        return None;
+    }
+    Some(FileId { dev: read_u32(sb + off.sb_dev as u64) as u64, ino: read_u64(inode + off.inode_ino as u64) })
+}
+
+/// The inode of the current task's executable (`mm->exe_file->f_inode`).
+fn current_exe_inode() -> Option<u64> {
     let off = offsets();
     if off.valid == 0 {
         return None;
@@ -123,11 +144,7 @@ pub fn current_exe_mode() -> Option<u32> {
     let mm = read_u64(task + off.task_mm as u64);
     let file = read_u64(mm + off.mm_exe_file as u64);
     let inode = read_u64(file + off.file_inode as u64);
-    if mm == 0 || file == 0 || inode == 0 {
-        return None;
-    }
-    // SAFETY: i_mode is an umode_t (u16).
-    unsafe { bpf_probe_read_kernel((inode + off.inode_mode as u64) as *const u16) }.ok().map(u32::from)
+    (mm != 0 && file != 0 && inode != 0).then_some(inode)
 }
 
 /// Records a path operation: `user` is the task's path string (0 when the operation names only

@@ -5,15 +5,18 @@
 #
 # usage: testbed.sh setup | up | exec CMD... | cgroup UNIT | down
 # env:   PROFILER_CACHE (default /var/cache/profiler-build)  TB_NAME (default pftb)
+#        TB_RELEASE: the Debian release booted, bookworm (systemd 252, the default) or trixie (257)
 set -euo pipefail
 
 CACHE=${PROFILER_CACHE:-/var/cache/profiler-build}
 TB=$CACHE/testbed
 NAME=${TB_NAME:-pftb}
+RELEASE=${TB_RELEASE:-bookworm}
+case $RELEASE in bookworm|trixie) ;; *) echo "TB_RELEASE=$RELEASE: expected bookworm or trixie" >&2; exit 2 ;; esac
 # Bump ROOTFS_REV whenever PACKAGES changes, so a stale cached tarball is not reused.
 ROOTFS_REV=1
 PACKAGES=systemd,systemd-sysv,dbus,nginx,curl,redis-server,redis-tools,python3,iproute2,procps
-TARBALL=$TB/rootfs-bookworm-r$ROOTFS_REV.tar.zst
+TARBALL=$TB/rootfs-$RELEASE-r$ROOTFS_REV.tar.zst
 ROOT=$TB/$NAME.root
 STATE=$TB/$NAME
 CG2_ROOT=/sys/fs/cgroup/unified
@@ -30,17 +33,27 @@ need_tools() {
 
 leader() { cat "$STATE.leader"; }
 
+# Debian's mirror as this host's own apt sources name it (deb822 or one-line format): the
+# repository never names one.
+debian_mirror() {
+  local m
+  m=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$m" ] || m=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -1 || true)
+  [ -n "$m" ] || { echo "no Debian mirror in this host's apt sources (/etc/apt/sources.list*)" >&2; return 1; }
+  echo "$m"
+}
+
 case "${1:-}" in
-setup)  # once per machine: ~80 s to build the rootfs, then cached as a tarball
+setup)  # once per machine and release: ~80 s to build the rootfs, then cached as a tarball
   need_tools
   mkdir -p "$TB"
   if [ ! -f "$TARBALL" ]; then
     build=$TB/build.$$
     rm -rf "$build"
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    debootstrap --variant=minbase --include=$PACKAGES bookworm "$build" \
-      "${mirror:-http://deb.debian.org/debian}" >"$TB/debootstrap.log" 2>&1 \
-      || { tail -20 "$TB/debootstrap.log" >&2; exit 1; }
+    mirror=$(debian_mirror)
+    debootstrap --variant=minbase --include=$PACKAGES "$RELEASE" "$build" "$mirror" >"$TB/debootstrap-$RELEASE.log" 2>&1 \
+      || { tail -20 "$TB/debootstrap-$RELEASE.log" >&2; exit 1; }
     rm -rf "$build"/var/cache/apt/archives/*.deb "$build"/var/lib/apt/lists/*
     echo testbed >"$build/etc/hostname"
     # Daemons start only when a test asks for them.

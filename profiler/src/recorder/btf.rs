@@ -149,7 +149,9 @@ impl Btf {
                 .offset("task_struct", "thread_info")
                 .and_then(|ti| Ok(ti + self.offset("thread_info", "status")?))
                 .unwrap_or(0),
-            _pad: 0,
+            inode_ino: self.offset("inode", "i_ino")?,
+            inode_sb: self.offset("inode", "i_sb")?,
+            sb_dev: self.offset("super_block", "s_dev")?,
         })
     }
 }

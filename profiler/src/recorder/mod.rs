@@ -5,6 +5,7 @@ pub mod btf;
 pub mod cgroup;
 pub mod checkpoint;
 pub mod collect;
+pub mod exec_helpers;
 pub mod kernel_stack;
 pub mod path_log;
 pub mod probes;

@@ -2,7 +2,7 @@
 //! offsets), points them at a cgroup, and attaches them. The programs only observe: none of
 //! them can change what a watched task may do.
 
-use std::{fs, path::Path};
+use std::{collections::BTreeSet, fs, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -10,11 +10,12 @@ use aya::{
     programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use log::{debug, warn};
-use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names};
+use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names};
 
 use super::{
     btf::Btf,
     cgroup::WatchedCgroup,
+    exec_helpers,
     kernel_stack,
     tracefs::{self, TracefsError},
 };
@@ -24,9 +25,6 @@ static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 
 /// Kernel BTF; overridable so tests can show the error on a kernel without it.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-
-/// systemd helpers that exec inside a unit's cgroup before the service's own binary.
-const SYSTEMD_EXEC_HELPERS: &[&str] = &["/usr/lib/systemd/systemd-executor", "/lib/systemd/systemd-executor"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -63,6 +61,8 @@ pub struct Probes {
     /// The kernel programs' log lines (`debug-probes` builds only).
     #[cfg(feature = "debug-probes")]
     log: aya_log::EbpfLogger<&'static dyn log::Log>,
+    /// systemd's exec helpers (see `exec_helpers`): their execs arm no task.
+    exec_helpers: BTreeSet<FileId>,
 }
 
 impl Probes {
@@ -119,13 +119,12 @@ impl Probes {
         let mut ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
         #[cfg(feature = "debug-probes")]
         let log = aya_log::EbpfLogger::init(&mut ebpf).map_err(|e| LoadError::Log(e.to_string()))?;
-        let mut probes = Self {
+        Ok(Self {
             ebpf,
             #[cfg(feature = "debug-probes")]
             log,
-        };
-        probes.ignore_execs(SYSTEMD_EXEC_HELPERS)?;
-        Ok(probes)
+            exec_helpers: BTreeSet::new(),
+        })
     }
 
     /// Points the programs at `cgroup`: tasks that exec in it or below it become watched, and
@@ -218,6 +217,10 @@ impl Probes {
         for pid in pids {
             // A process that exited meanwhile has no entry left: nothing to adopt.
             let Ok(process) = procfs::process::Process::new(pid as i32) else { continue };
+            // It arms itself at its exec of the service, as if the recording had been there.
+            if self.runs_exec_helper(pid as i32) {
+                continue;
+            }
             let slot = match process.exe() {
                 Ok(exe) => self.claim_exe_slot(&exe.to_string_lossy())?,
                 Err(_) => EXE_SLOT_OVERFLOW,
@@ -243,12 +246,20 @@ impl Probes {
         Ok(adopted)
     }
 
-    fn ignore_execs(&mut self, paths: &[&str]) -> Result<(), LoadError> {
-        let mut map: HashMap<_, KernelPath, u8> = self.map(map_names::EXEC_IGNORED)?;
-        for path in paths {
-            map.insert(kernel_path(path), 1, 0).map_err(|source| LoadError::Map { map: map_names::EXEC_IGNORED, source })?;
+    /// Tells the kernel side which files are systemd's exec helpers (`exec_helpers`).
+    pub fn ignore_exec_helpers(&mut self, helpers: BTreeSet<FileId>) -> Result<(), LoadError> {
+        let mut map: HashMap<_, FileId, u8> = self.map(map_names::EXEC_HELPERS)?;
+        for helper in &helpers {
+            map.insert(helper, 1, 0).map_err(|source| LoadError::Map { map: map_names::EXEC_HELPERS, source })?;
         }
+        self.exec_helpers.extend(helpers);
         Ok(())
+    }
+
+    /// Whether a running process is still one of systemd's helpers, setting the unit up.
+    fn runs_exec_helper(&self, pid: i32) -> bool {
+        exec_helpers::file_id(Path::new(&format!("/proc/{pid}/exe")))
+            .is_some_and(|id| self.exec_helpers.contains(&id) || self.exec_helpers.contains(&FileId { dev: 0, ino: id.ino }))
     }
 
     /// The same slot claim the kernel makes at exec (a NOEXIST insert), from userspace.

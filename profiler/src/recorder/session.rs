@@ -95,6 +95,11 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
     };
 
     let mut probes = Probes::load()?;
+    let manager = match &options.subject {
+        Subject::Unit { systemd, .. } => systemd.container_pid.unwrap_or(1),
+        _ => 1,
+    };
+    probes.ignore_exec_helpers(super::exec_helpers::of_manager(manager))?;
     probes.watch(&watched)?;
     probes.attach(&root)?;
     let ring = probes.take_path_events()?;
