@@ -7,7 +7,7 @@ use anyhow::bail;
 use log::{info, warn};
 
 use crate::{
-    harden::{self, DropIn, Options, SyscallAction},
+    harden::{self, DropIn, Options, SyscallAction, Target},
     output::Found,
     profile::{self, Profile},
     systemd::{
@@ -37,7 +37,7 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
     let path = dropin_file::path(unit);
     let installed = dropin_file::installed(systemd, &path)?;
     let wanted = match &options.profile {
-        Some(profile) if !options.revert => Some(render(options, profile, installed.as_deref())?.to_string()),
+        Some(profile) if !options.revert => Some(render(options, profile, installed.as_deref(), None)?.to_string()),
         _ => None,
     };
 
@@ -61,7 +61,22 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
         info!("{unit} is active after the restart");
         // A directive the manager ignored or could not enforce is protection the drop-in
         // claims and the unit does not have.
-        let warnings = journal::manager_warnings(systemd, unit, since)?;
+        let mut warnings = journal::manager_warnings(systemd, unit, since)?;
+        // A manager that cannot load its socket-bind program here: the drop-in leaves
+        // SocketBindAllow= open with the manager's words, and is installed again.
+        if let (Some(said), Some(profile)) = (journal::socket_bind_failure(&warnings), &options.profile)
+            && wanted.as_ref().is_some_and(|w| w.contains("\nSocketBindAllow="))
+        {
+            warn!("{unit}: {said}");
+            info!("SocketBindAllow= is left open: systemd could not load its socket-bind program here; installing the drop-in again");
+            // The manager now shows the drop-in just written as the unit's: that is the one to take out.
+            let again = render(options, profile, wanted.as_deref(), Some(said.to_string()))?.to_string();
+            let since = std::time::SystemTime::now();
+            dropin_file::write(systemd, &path, Some(&again))?;
+            systemd.systemctl_ok(&["daemon-reload"])?;
+            dropin_file::restart_and_wait(systemd, unit)?;
+            warnings = journal::manager_warnings(systemd, unit, since)?;
+        }
         if !warnings.is_empty() {
             for line in &warnings {
                 warn!("{unit}: {line}");
@@ -80,10 +95,16 @@ pub fn run(options: &ApplyOptions) -> anyhow::Result<()> {
 }
 
 /// The drop-in for the unit's own systemd and current settings, marked as ours.
-fn render(options: &ApplyOptions, profile_path: &Path, installed: Option<&str>) -> anyhow::Result<DropIn> {
+/// `socket_bind_failure`: what the manager said when it could not load its socket-bind program.
+fn render(
+    options: &ApplyOptions,
+    profile_path: &Path,
+    installed: Option<&str>,
+    socket_bind_failure: Option<String>,
+) -> anyhow::Result<DropIn> {
     let profile = profile::load(profile_path)?;
     check_target(&profile, profile_path, &options.unit)?;
-    let target = target::of_unit(&options.systemd, &options.unit, installed)?;
+    let target = Target { socket_bind_failure, ..target::of_unit(&options.systemd, &options.unit, installed)? };
     let mut dropin = harden::render(&profile, &target, &Options::new(profile_path, options.syscall_action.clone(), options.pin_peers));
     let source = profile_path.canonicalize().unwrap_or_else(|_| profile_path.to_path_buf());
     let comment_safe = harden::quoting::comment_safe;

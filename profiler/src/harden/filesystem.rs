@@ -23,7 +23,7 @@ const TEMPORARY: [&str; 2] = ["/tmp", "/var/tmp"];
 
 /// PrivateTmp=yes unless something outside the service must meet it in /tmp (a socket bound
 /// there); also whether it was set.
-pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
+pub fn private_tmp(ev: &Evidence, target: &Target) -> (Verdict, bool) {
     let shared: Vec<&str> =
         TEMPORARY.iter().flat_map(|d| ev.paths_under(d, |op| matches!(op, PathOp::BindUnix | PathOp::ConnectUnix))).collect();
     if !shared.is_empty() {
@@ -51,6 +51,10 @@ pub fn private_tmp(ev: &Evidence) -> (Verdict, bool) {
         return (open("PrivateTmp", why), false);
     }
     let used: Vec<&str> = ev.touched("/tmp").into_iter().chain(ev.touched("/var/tmp")).collect();
+    if used.is_empty() && target.offers("PrivateTmp=disconnected") {
+        // systemd 257: an empty tmpfs of its own, with no tie to the host's /tmp at all.
+        return (set(&[("PrivateTmp", "disconnected")], "/tmp and /var/tmp were not used"), true);
+    }
     let why = if used.is_empty() {
         "/tmp and /var/tmp were not used".to_string()
     } else {

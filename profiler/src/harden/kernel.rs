@@ -2,6 +2,7 @@
 //! control groups, the /proc view and the keyring.
 
 use super::{
+    Target,
     quoting::some_of,
     verdict::{Evidence, Verdict, absent_or, open, set},
 };
@@ -12,8 +13,15 @@ pub fn protect_clock(ev: &Evidence) -> Verdict {
     absent_or(("ProtectClock", "yes"), &setters, "the clock was never set or adjusted")
 }
 
-pub fn protect_hostname(ev: &Evidence) -> Verdict {
-    absent_or(("ProtectHostname", "yes"), &ev.used(&["sethostname", "setdomainname"]), "the host name was never set")
+/// ProtectHostname=yes where the host name was never set; where it was, systemd 258's
+/// =private gives the service a host name of its own to set.
+pub fn protect_hostname(ev: &Evidence, target: &Target) -> Verdict {
+    let setters = ev.used(&["sethostname", "setdomainname"]);
+    if !setters.is_empty() && target.offers("ProtectHostname=private") {
+        let why = format!("the host name was set ({}): with a host name of its own, the host's stays as it is", setters.join(", "));
+        return set(&[("ProtectHostname", "private")], why);
+    }
+    absent_or(("ProtectHostname", "yes"), &setters, "the host name was never set")
 }
 
 pub fn protect_kernel_modules(ev: &Evidence) -> Verdict {
@@ -37,8 +45,27 @@ pub fn protect_kernel_tunables(ev: &Evidence) -> Verdict {
     absent_or(("ProtectKernelTunables", "yes"), &tunables, "nothing under /proc/sys or /sys was written")
 }
 
-pub fn protect_control_groups(ev: &Evidence) -> Verdict {
-    absent_or(("ProtectControlGroups", "yes"), &ev.written("/sys/fs/cgroup"), "nothing under /sys/fs/cgroup was written")
+/// ProtectControlGroups=yes where nothing under /sys/fs/cgroup was written; =strict (systemd
+/// 257: a cgroup namespace of its own, read-only) where no cgroup was even read, since in a
+/// namespace the service sees its own cgroup as the root.
+pub fn protect_control_groups(ev: &Evidence, target: &Target) -> Verdict {
+    let written = ev.written("/sys/fs/cgroup");
+    let read: Vec<&str> = ev.touched("/sys/fs/cgroup").into_iter().chain(cgroup_files_read(ev)).collect();
+    if written.is_empty() && read.is_empty() && target.offers("ProtectControlGroups=strict") {
+        return set(&[("ProtectControlGroups", "strict")], "no control group was read or written (/sys/fs/cgroup, /proc/*/cgroup)");
+    }
+    let mut verdict = absent_or(("ProtectControlGroups", "yes"), &written, "nothing under /sys/fs/cgroup was written");
+    if let Verdict::Set { why, .. } = &mut verdict
+        && target.offers("ProtectControlGroups=strict")
+    {
+        why.push(format!("not =strict: control groups were read, and a namespace would change them: {}", some_of(read, 3)));
+    }
+    verdict
+}
+
+/// `/proc/PID/cgroup` and `/proc/self/cgroup` files the service read.
+fn cgroup_files_read<'a>(ev: &Evidence<'a>) -> Vec<&'a str> {
+    ev.touched("/proc").into_iter().filter(|p| p.ends_with("/cgroup")).collect()
 }
 
 /// ProtectProc= and ProcSubset=.

@@ -135,7 +135,7 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
 /// each set with the observations behind it or left open with the one that prevented it.
 fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict> {
     let ev = Evidence::new(profile, target);
-    let (tmp, private_tmp) = filesystem::private_tmp(&ev);
+    let (tmp, private_tmp) = filesystem::private_tmp(&ev, target);
     let mut verdicts = vec![filesystem::protect_system(&ev, target, private_tmp), tmp, filesystem::protect_home(&ev)];
     verdicts.extend(network::network(&ev, target, options.pin_peers));
     verdicts.extend(devices::devices(&ev, target));
@@ -147,11 +147,11 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
         process::lock_personality(&ev),
         process::restrict_realtime(&ev),
         kernel::protect_clock(&ev),
-        kernel::protect_hostname(&ev),
+        kernel::protect_hostname(&ev, target),
         kernel::protect_kernel_modules(&ev),
         kernel::protect_kernel_logs(&ev),
         kernel::protect_kernel_tunables(&ev),
-        kernel::protect_control_groups(&ev),
+        kernel::protect_control_groups(&ev, target),
     ]);
     verdicts.extend(kernel::proc_view(&ev));
     verdicts.push(kernel::keyring_mode(&ev));

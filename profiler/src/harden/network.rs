@@ -117,6 +117,9 @@ fn socket_bind(ev: &Evidence, target: &Target) -> Verdict {
     if !target.bpf_framework {
         return open("SocketBindAllow", "the target systemd lacks +BPF_FRAMEWORK: it would accept the directive without enforcing it");
     }
+    if let Some(said) = &target.socket_bind_failure {
+        return open("SocketBindAllow", format!("systemd could not load its socket-bind program here ({said})"));
+    }
     if binds.iter().any(|s| s.port == 0) {
         return open("SocketBindAllow", "a socket was bound to port 0 (an ephemeral port)");
     }

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Tables captured verbatim from `systemd-analyze syscall-filter` of released systemd builds.
-const BUILTIN: &[(&str, &str)] = &[("252", include_str!("groups/systemd-252.txt"))];
+/// Oldest first. (257's @default takes in @sandbox, new in 254: seccomp and landlock.)
+const BUILTIN: &[(&str, &str)] = &[("252", include_str!("groups/systemd-252.txt")), ("257", include_str!("groups/systemd-257.txt"))];
 
 #[derive(Debug, thiserror::Error)]
 pub enum GroupsError {
@@ -38,10 +39,12 @@ impl SyscallGroups {
         BUILTIN.iter().map(|(v, _)| *v).collect()
     }
 
-    /// The newest built-in table.
-    pub fn newest_builtin() -> Result<Self, GroupsError> {
-        let version = BUILTIN.last().map_or("", |(v, _)| *v);
-        Self::builtin(version)
+    /// The built-in table closest to systemd `version` without being newer (a newer table
+    /// could name a group or call that systemd lacks); the oldest one for older versions.
+    pub fn builtin_for(version: u32) -> Result<Self, GroupsError> {
+        let fits = |v: &&str| v.parse::<u32>().is_ok_and(|v| v <= version);
+        let chosen = BUILTIN.iter().map(|(v, _)| *v).filter(fits).last().or_else(|| BUILTIN.first().map(|(v, _)| *v));
+        Self::builtin(chosen.unwrap_or(""))
     }
 
     /// Parses the listing: a group name at column 0, its members indented below, comments
@@ -148,6 +151,16 @@ mod tests {
         assert!(groups.always_allowed().contains("execve"));
         assert!(groups.get("@network-io").unwrap().contains("accept4"));
         assert!(matches!(SyscallGroups::builtin("1"), Err(GroupsError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn a_target_gets_no_group_newer_than_itself() {
+        let of = |v: u32| SyscallGroups::builtin_for(v).unwrap();
+        assert!(of(252).get("@sandbox").is_none() && of(256).get("@sandbox").is_none(), "@sandbox appeared in 254, 257's table is newer");
+        assert!(of(257).get("@sandbox").unwrap().contains("landlock_create_ruleset"));
+        assert!(of(257).always_allowed().contains("seccomp"), "257's @default takes in @sandbox");
+        assert!(of(260).get("@sandbox").is_some());
+        assert!(of(245).source.contains("252"), "older targets get the oldest table");
     }
 
     #[test]

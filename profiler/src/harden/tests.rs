@@ -225,6 +225,47 @@ fn the_units_stricter_settings_are_kept_and_new_directives_need_a_new_systemd() 
     assert!(dropin.contains("ProtectProc= needs systemd 247"));
 }
 
+/// systemd 257's stronger values are written for a 257 target, only where the evidence allows
+/// them, and never in place of a unit's own value that is not weaker.
+#[test]
+fn a_newer_systemd_gets_its_stronger_values_and_an_older_one_never_sees_them() {
+    let quiet = with_paths(&[("/var/lib/app/state", &["write"])]);
+    let t257 = Target::systemd(257, syscall_groups::SyscallGroups::builtin("257").unwrap());
+    let dropin = text(&quiet, &t257, &options());
+    assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=strict"], "{dropin}");
+    assert_eq!(lines_of(&dropin, "PrivateTmp="), ["PrivateTmp=disconnected"]);
+    let dropin = text(&quiet, &target(), &options());
+    assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=yes"]);
+    assert_eq!(lines_of(&dropin, "PrivateTmp="), ["PrivateTmp=yes"]);
+
+    // Its own cgroup read: a namespace would show it as the root, so only =yes.
+    let reads_cgroup = with_paths(&[("/proc/self/cgroup", &["read"]), ("/tmp/x", &["create"])]);
+    let dropin = text(&reads_cgroup, &t257, &options());
+    assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=yes"]);
+    assert!(dropin.contains("not =strict: control groups were read"), "{dropin}");
+    assert_eq!(lines_of(&dropin, "PrivateTmp="), ["PrivateTmp=yes"], "/tmp was used");
+
+    // The unit's own =private (a writable cgroup tree of its own) is not replaced by =yes,
+    // nor its PrivateTmp=disconnected by =yes; systemd 257 shows the exact value as ...Ex=.
+    let mut t = t257.clone();
+    t.unit = settings(&[("Id", "app.service"), ("ProtectControlGroups", "yes"), ("ProtectControlGroupsEx", "private")]);
+    t.unit.insert("PrivateTmp".into(), "yes".into());
+    t.unit.insert("PrivateTmpEx".into(), "disconnected".into());
+    let dropin = text(&reads_cgroup, &t, &options());
+    assert!(lines_of(&dropin, "ProtectControlGroups=").is_empty(), "{dropin}");
+    assert!(lines_of(&dropin, "PrivateTmp=").is_empty(), "{dropin}");
+    let dropin = text(&quiet, &t, &options());
+    assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=strict"], "strict is stronger than private");
+
+    // The host name set: left open before 258, a host name of its own from 258.
+    let mut sets_name = profile(&[("sethostname", 1)], &[]);
+    sets_name.paths = quiet.paths.clone();
+    assert!(lines_of(&text(&sets_name, &t257, &options()), "ProtectHostname=").is_empty());
+    let t258 = Target { systemd_version: 258, ..t257.clone() };
+    assert_eq!(lines_of(&text(&sets_name, &t258, &options()), "ProtectHostname="), ["ProtectHostname=private"]);
+    assert_eq!(lines_of(&text(&quiet, &t258, &options()), "ProtectHostname="), ["ProtectHostname=yes"]);
+}
+
 #[test]
 fn observed_acts_leave_their_directives_open_with_the_reason() {
     let mut p = with_paths(&[]);
@@ -431,6 +472,9 @@ fn random_settings(r: &mut Rng, groups: &syscall_groups::SyscallGroups) -> BTree
         ("PrivateDevices", &["no", "yes"][..]),
         ("MemoryDenyWriteExecute", &["no", "yes"][..]),
         ("Type", &["simple", "notify"][..]),
+        ("PrivateTmp", &["no", "yes", "disconnected"][..]),
+        ("ProtectControlGroups", &["no", "yes", "private", "strict"][..]),
+        ("ProtectHostname", &["no", "yes", "private"][..]),
     ] {
         if r.coin() {
             s.insert(key.to_string(), r.pick(values).to_string());
@@ -480,7 +524,8 @@ fn random_profile(r: &mut Rng) -> Profile {
 fn laid_over_any_unit_the_dropin_allows_a_subset_of_what_the_unit_allowed() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     for case in 0..400 {
-        let mut t = target();
+        let version = [252, 257, 258][r.below(3) as usize];
+        let mut t = Target::systemd(version, syscall_groups::SyscallGroups::builtin_for(version).unwrap());
         t.unit = random_settings(&mut r, &t.groups);
         t.bpf_framework = r.coin();
         let p = random_profile(&mut r);

@@ -116,7 +116,7 @@ impl UnitSecurity {
     /// SystemCallFilter= are the exceptions that tell "unset" (missing) from "empty".
     pub fn from_show(show: &BTreeMap<String, String>) -> Self {
         let get = |key: &str| show.get(key).map_or("", |v| v.trim());
-        let flag = |key: &str| parse_boolean(get(key)).unwrap_or(false);
+        let flag = |key: &str| switch(get(key)).unwrap_or(false);
         let words = |key: &str| get(key).split_whitespace().map(str::to_string).collect::<Vec<_>>();
         let list = |key: &str| {
             show.get(key).map(|v| {
@@ -199,7 +199,7 @@ impl UnitSecurity {
 
     /// One `Key=value` line of a unit file.
     fn assign(&mut self, key: &str, value: &str, groups: &SyscallGroups) {
-        let boolean = parse_boolean(value);
+        let boolean = switch(value);
         let target = match key {
             "PrivateDevices" => &mut self.private_devices,
             "PrivateMounts" => &mut self.private_mounts,
@@ -492,6 +492,14 @@ pub fn parse_boolean(value: &str) -> Option<bool> {
         "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A switch that newer systemd also takes words for, each of which turns it on (as the
+/// exposure checks count it): PrivateTmp=connected|disconnected, ProtectControlGroups=
+/// private|strict, PrivateUsers=self|identity|full, ProtectHostname=private (257, 258).
+fn switch(value: &str) -> Option<bool> {
+    parse_boolean(value)
+        .or_else(|| ["connected", "disconnected", "private", "strict", "self", "identity", "full"].contains(&value).then_some(true))
 }
 
 /// ProtectSystem=/ProtectHome= as systemd stores them: a boolean as "yes"/"no".

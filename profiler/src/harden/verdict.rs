@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::{
     dropin::Setting,
     quoting::some_of,
-    target::{INTRODUCED, Target, strictness},
+    target::{Target, introduced, strictness},
 };
 use crate::profile::{PathOp, Profile, path_text::is_under};
 
@@ -110,14 +110,18 @@ pub fn respect_unit(verdict: Verdict, target: &Target) -> Verdict {
     let mut kept = Vec::new();
     for line in lines {
         let (directive, value) = (line.directive.as_str(), line.value.as_str());
-        if let Some((_, since)) = INTRODUCED.iter().find(|(d, _)| *d == directive)
-            && target.systemd_version < *since
-        {
-            why.push(format!("{directive}= needs systemd {since}; the target is {}, so it is not written", target.systemd_version));
+        let newer = [directive.to_string(), format!("{directive}={value}")].into_iter().find(|item| !target.offers(item));
+        if let Some(item) = newer {
+            let since = introduced(&item).unwrap_or_default();
+            let shown = if item.contains('=') { item } else { format!("{item}=") };
+            why.push(format!("{shown} needs systemd {since}; the target is {}, so it is not written", target.systemd_version));
             continue;
         }
         let order = strictness(directive);
-        if let (Some(current), Some(ours)) = (target.unit.get(directive), order.iter().position(|v| *v == value))
+        // systemd 257 shows a switch that takes words twice: `PrivateTmp=yes` and, exactly,
+        // `PrivateTmpEx=disconnected`.
+        let current = target.unit.get(&format!("{directive}Ex")).or_else(|| target.unit.get(directive));
+        if let (Some(current), Some(ours)) = (current, order.iter().position(|v| *v == value))
             && let Some(theirs) = order.iter().position(|v| v == current)
             && theirs >= ours
         {

@@ -10,13 +10,14 @@ use aya::{
     programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, RawTracePoint, TracePoint},
 };
 use log::{debug, warn};
-use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names};
+use profiler_common::{
+    EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names,
+};
 
 use super::{
     btf::Btf,
     cgroup::WatchedCgroup,
-    exec_helpers,
-    kernel_stack,
+    exec_helpers, kernel_stack,
     tracefs::{self, TracefsError},
 };
 

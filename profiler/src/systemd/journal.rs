@@ -28,6 +28,12 @@ pub fn manager_warnings(systemd: &Systemd, unit: &str, since: SystemTime) -> any
     Ok(not_enforced(&about_unit))
 }
 
+/// Of the manager's lines, the one saying it could not load its socket-bind program (the
+/// kernel refused it): SocketBindAllow= is then accepted and not enforced.
+pub fn socket_bind_failure(warnings: &[String]) -> Option<&str> {
+    warnings.iter().map(String::as_str).find(|l| l.contains("bpf-socket-bind") || l.contains("socket bind"))
+}
+
 /// The lines of `journal` that say a directive did not take effect.
 pub fn not_enforced(journal: &str) -> Vec<String> {
     journal.lines().filter(|l| NOT_ENFORCED.iter().any(|p| l.contains(p))).map(|l| l.trim().to_string()).collect()
@@ -47,5 +53,7 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].contains("PrivatePIDs") && found[1].contains("bpf-socket-bind"));
         assert!(not_enforced("Starting x.service...\nStarted x.service.\n").is_empty());
+        assert_eq!(socket_bind_failure(&found), Some(found[1].as_str()));
+        assert_eq!(socket_bind_failure(&found[..1]), None);
     }
 }

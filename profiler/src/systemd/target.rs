@@ -55,7 +55,7 @@ impl TargetSpec {
             Some(major) => major,
             None => major_or_default(Systemd::default().version().as_ref()),
         };
-        Ok(Target { unit, systemd_version, bpf_framework: self.bpf_framework, groups, security: None })
+        Ok(Target { unit, systemd_version, bpf_framework: self.bpf_framework, socket_bind_failure: None, groups, security: None })
     }
 }
 
@@ -104,6 +104,8 @@ pub fn of_unit(systemd: &Systemd, unit: &str, installed: Option<&str>) -> anyhow
         let others = others_lines(&systemd.systemctl_ok(&["cat", "--", unit])?, unit, &ours);
         for directive in &ours {
             settings.remove(directive);
+            // 257's exact form of a switch that takes words (PrivateTmpEx=) is ours too.
+            settings.remove(&format!("{directive}Ex"));
             if let Some((_, default)) = SHOW_DEFAULTS.iter().find(|(k, _)| k == directive) {
                 settings.insert(directive.clone(), default.to_string());
             }
@@ -119,6 +121,7 @@ pub fn of_unit(systemd: &Systemd, unit: &str, installed: Option<&str>) -> anyhow
         unit: settings,
         systemd_version: major_or_default(version.as_ref()),
         bpf_framework: version.is_some_and(|v| v.bpf_framework()),
+        socket_bind_failure: None,
         groups,
         security,
     })

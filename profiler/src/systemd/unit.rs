@@ -146,8 +146,9 @@ impl Systemd {
             Ok(out) => format!("systemd-analyze syscall-filter failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             Err(e) => format!("cannot run systemd-analyze: {e}"),
         };
-        warn!("{failure}; using the built-in syscall groups of the newest known systemd");
-        SyscallGroups::newest_builtin()
+        let version = super::version::major_or_default(self.version().as_ref());
+        warn!("{failure}; using the built-in syscall groups closest to systemd {version}");
+        SyscallGroups::builtin_for(version)
     }
 
     /// The unit's cgroup relative to the host's cgroup2 root, and whether the unit is running
