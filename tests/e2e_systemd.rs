@@ -1,6 +1,7 @@
 //! End to end under a real systemd (PID 1 of a systemd-nspawn container, tests/testbed): a
 //! real Debian nginx is recorded from the host while curl drives it, the generated drop-in is
-//! installed, and nginx must keep working under it while the filter is really enforced.
+//! installed, and nginx must keep working under it while the filter is really enforced. The
+//! suite runs once per Debian release (`TB_RELEASE`: bookworm's systemd 252, trixie's 257).
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -30,14 +31,27 @@ impl Testbed {
     }
 
     /// Installs a drop-in for `unit`, checks it with systemd-analyze verify, and restarts.
-    /// Returns whether the restart succeeded.
+    /// Returns whether the restart succeeded. The manager must not have said that a line of
+    /// it was ignored or not enforced.
     fn install(&self, unit: &str, dropin: &str) -> bool {
         let path = format!("/etc/systemd/system/{unit}.d/50-profiler.conf");
         self.write_file(&path, dropin);
         let (verified, warnings) = self.exec(&["systemd-analyze", "verify", "--man=no", unit]);
         assert!(verified && warnings.trim().is_empty(), "systemd-analyze verify warned:\n{warnings}");
+        let since = self.ok(&["date", "+%s"]).trim().to_string();
         self.ok(&["systemctl", "daemon-reload"]);
-        self.exec(&["systemctl", "restart", unit]).0
+        let restarted = self.exec(&["systemctl", "restart", unit]).0;
+        let journal = self.ok(&["journalctl", "--no-pager", "-o", "cat", "--since", &format!("@{since}"), "_PID=1"]);
+        let about: String = journal.lines().filter(|l| l.contains(unit) || l.contains(".conf")).map(|l| format!("{l}\n")).collect();
+        let ignored = profiler::systemd::journal::not_enforced(&about);
+        assert!(ignored.is_empty(), "the manager did not take the drop-in as written: {ignored:?}");
+        restarted
+    }
+
+    /// The container's systemd version: 252 on bookworm, 257 on trixie.
+    fn systemd_major(&self) -> u32 {
+        let version = self.ok(&["systemctl", "--version"]);
+        version.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {version}"))
     }
 
     /// The numeric exposure `systemd-analyze security` gives the unit.
@@ -72,7 +86,8 @@ impl Testbed {
 
     fn leader(&self) -> String {
         let cache = std::env::var("PROFILER_CACHE").unwrap_or_else(|_| "/var/cache/profiler-build".into());
-        std::fs::read_to_string(format!("{cache}/testbed/pftb.leader")).unwrap().trim().to_string()
+        let name = std::env::var("TB_NAME").unwrap_or_else(|_| "pftb".into());
+        std::fs::read_to_string(format!("{cache}/testbed/{name}.leader")).unwrap().trim().to_string()
     }
 
     /// Fetches the page with the real client; the HTTP status, or None when nothing answered.
@@ -182,6 +197,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     let tb = Testbed::up();
     let before = tb.exposure("nginx.service");
     let before_checks = exposure_per_check(&tb, "nginx.service");
+    assert_rows_match_systemd_analyze(&tb, "nginx.service");
 
     // A unit that does not exist is refused by name before anything is written.
     let never = work.path().join("never.json");
@@ -208,6 +224,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
 
     let recorded = profiler::profile::load(&profile).unwrap();
     assert!(recorded.executables.contains_key("/usr/sbin/nginx"), "{:?}", recorded.executables);
+    assert_nothing_is_systemds(&recorded);
     assert!(recorded.capabilities["CAP_NET_BIND_SERVICE"].needed(), "nginx binds :80");
     assert!(!recorded.executables.keys().any(|e| e.contains("curl") || e.contains("nsenter")), "only the unit is recorded");
 
@@ -222,14 +239,18 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(tb.http_status(), Some(200), "nginx serves after a reload under the drop-in");
     assert_eq!(tb.ok(&["systemctl", "show", "-P", "SystemCallErrorNumber", "nginx.service"]).trim(), "1", "EPERM is in force");
+    assert_rows_match_systemd_analyze(&tb, "nginx.service");
     let after = tb.exposure("nginx.service");
     let better = assert_no_check_rose("nginx.service", &before_checks, &exposure_per_check(&tb, "nginx.service"));
     assert!(better >= 20, "only {better} checks improved for nginx");
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let report = format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n");
     let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
+    // Debian 13's nginx.conf pins workers to CPUs (`worker_cpu_affinity auto`): its nginx calls
+    // sched_setaffinity, so its allow list takes in @resources, which costs 0.2.
+    let target = if tb.systemd_major() >= 257 { 2.6 } else { 2.4 };
     let score = tb.exposure_score("nginx.service");
-    assert!(score <= 2.6, "nginx exposure {score} is above the 2.6 target");
+    assert!(score <= target, "nginx exposure {score} is above the {target} target (systemd {})", tb.systemd_major());
     // The report's own score, before installing anything, is what systemd-analyze says of the
     // unit before and of the installed drop-in after; so is the verdict it asked for itself.
     assert_eq!(scored, [before.clone(), after.clone()], "report scored");
@@ -292,6 +313,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
 
     let recorded = profiler::profile::load(&profile).unwrap();
     assert!(recorded.executables.contains_key("/usr/bin/redis-server"), "{:?}", recorded.executables);
+    assert_nothing_is_systemds(&recorded);
     assert!(recorded.paths.keys().any(|p| p.starts_with("/var/lib/redis/")), "the dump was written: {:?}", recorded.paths.keys());
 
     let dropin = tb.generate(work.path(), &profile, "redis-server.service");
@@ -300,6 +322,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     assert!(tb.install("redis-server.service", &dropin), "redis starts under the drop-in");
     std::thread::sleep(Duration::from_millis(300));
     drive(&tb, "after");
+    assert_rows_match_systemd_analyze(&tb, "redis-server.service");
     let after = tb.exposure("redis-server.service");
     let better = assert_no_check_rose("redis-server.service", &before_checks, &exposure_per_check(&tb, "redis-server.service"));
     assert!(better >= 1, "no check improved for redis");
@@ -309,7 +332,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
         format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n"),
     );
     let score = tb.exposure_score("redis-server.service");
-    assert!(score <= 1.0, "redis exposure {score} is above the 1.0 target");
+    assert!(score <= 0.9, "redis exposure {score} is above the 0.9 target (systemd {})", tb.systemd_major());
     assert_eq!(scored, [before.clone(), after.clone()], "report scored");
     assert_eq!(analyzed, [before, after], "report's systemd-analyze verdicts");
 
@@ -757,6 +780,27 @@ fn exposure_per_check(tb: &Testbed, unit: &str) -> std::collections::BTreeMap<St
     rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), exposure(&r["exposure"]))).collect()
 }
 
+/// Asserts that our exposure table judges the unit as it is now loaded exactly as the
+/// container's `systemd-analyze security` does, check by check (252's and 257's tables).
+fn assert_rows_match_systemd_analyze(tb: &Testbed, unit: &str) {
+    use profiler::{exposure, harden::syscall_groups::SyscallGroups, harden::unit::UnitSecurity, systemd::unit::properties};
+    let groups = SyscallGroups::parse(&tb.ok(&["systemd-analyze", "syscall-filter"]), "the testbed").unwrap();
+    let settings = UnitSecurity::from_show(&properties(&tb.ok(&["systemctl", "show", unit])));
+    let ours = exposure::assess(&settings, &groups);
+    let theirs = exposure_per_check(tb, unit);
+    let mut differ = Vec::new();
+    for row in &ours.rows {
+        let mine = ours.share(row) as f64 / 10.0;
+        match theirs.get(row.id) {
+            Some(their) if (their - mine).abs() < 0.05 => {}
+            their => differ.push(format!("{}: ours {mine} ({}), systemd-analyze {their:?}", row.id, row.badness_text())),
+        }
+    }
+    let unknown: Vec<&String> = theirs.keys().filter(|name| !ours.rows.iter().any(|r| r.id == name.as_str())).collect();
+    eprintln!("{unit}: {} checks compared with systemd {}'s", ours.rows.len(), tb.systemd_major());
+    assert!(differ.is_empty() && unknown.is_empty(), "{unit}: rows that differ {differ:#?}, checks we lack {unknown:?}");
+}
+
 /// Asserts that no check of `systemd-analyze security` is worse with the drop-in than
 /// without; how many improved.
 fn assert_no_check_rose(
@@ -831,4 +875,143 @@ fn restricted_unit_round(tb: &Testbed, leader: &str, filter: &str) {
     assert_no_check_rose(RESTRICTED_UNIT, &before, &exposure_per_check(tb, RESTRICTED_UNIT));
     let shown = tb.ok(&["systemctl", "show", "-p", "SystemCallFilter,RestrictNamespaces,RestrictAddressFamilies", RESTRICTED_UNIT]);
     assert!(!shown.contains("clock_settime") || shown.contains("SystemCallFilter=~"), "clock_settime is allowed again: {shown}");
+}
+
+/// Asserts that nothing of systemd's own set-up of the unit is in the profile: since 255 the
+/// executor is exec'd through a descriptor in the unit's cgroup and sets the unit up there.
+fn assert_nothing_is_systemds(profile: &profiler::profile::Profile) {
+    let text = serde_json::to_string(profile).unwrap();
+    for name in ["/proc/self/fd/", "systemd-executor", "(sd-"] {
+        assert!(!text.contains(name), "{name} is in the profile: {:?}", profile.executables.keys());
+    }
+    let setup = ["mount", "umount2", "pivot_root", "unshare", "setns", "fsopen", "fsmount", "move_mount", "open_tree", "mount_setattr"];
+    let made: Vec<&str> = setup.into_iter().filter(|call| profiler_tests::has_syscall(profile, call)).collect();
+    assert!(made.is_empty(), "the executor's set-up calls were recorded as the service's: {made:?}");
+    assert!(profile.namespaces.is_empty(), "namespaces: {:?}", profile.namespaces);
+    let cgroup_writes: Vec<&String> = profile.paths.keys().filter(|p| p.starts_with("/sys/fs/cgroup")).collect();
+    assert!(cgroup_writes.is_empty(), "cgroup files: {cgroup_writes:?}");
+}
+
+/// A unit that systemd sets up heavily (a dynamic user, a private /tmp, devices and users, a
+/// read-only system, no capabilities) while its own command only writes its state: every
+/// namespace, mount, credential and capability change of that set-up is systemd's, and none
+/// of it may be in the profile, on 252 (a forked manager) as on 257 (the executor).
+#[test]
+fn systemds_own_setup_of_a_unit_is_not_the_services() {
+    if !is_root_or_skip("systemds_own_setup_of_a_unit_is_not_the_services") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("sandboxed.json");
+    let tb = Testbed::up();
+    let unit = "pftb-sandboxed.service";
+    tb.write_file(
+        &format!("/etc/systemd/system/{unit}"),
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ok > \"$STATE_DIRECTORY/state\"; cat /etc/hostname'\n\
+         DynamicUser=yes\nStateDirectory=pftb-sandboxed\nPrivateTmp=yes\nPrivateDevices=yes\nPrivateUsers=yes\n\
+         ProtectSystem=strict\nProtectHome=yes\nProtectKernelTunables=yes\nProtectControlGroups=yes\n\
+         RestrictNamespaces=yes\nCapabilityBoundingSet=\nNoNewPrivileges=yes\nKeyringMode=private\n",
+    );
+    tb.ok(&["systemctl", "daemon-reload"]);
+    let recorder = start_recording(&["--unit", unit, "--container-pid", &tb.leader(), "-o", profile.to_str().unwrap()]);
+    for _ in 0..2 {
+        tb.ok(&["systemctl", "start", unit]);
+    }
+    stop_recording(recorder);
+    assert_eq!(tb.ok(&["cat", "/var/lib/pftb-sandboxed/state"]).trim(), "ok");
+
+    let recorded = profiler::profile::load(&profile).unwrap();
+    eprintln!("systemd {}: executables {:?}", tb.systemd_major(), recorded.executables.keys());
+    let commands = ["/bin/sh", "/usr/bin/sh", "/usr/bin/cat", "/bin/cat"];
+    assert!(recorded.executables.keys().all(|e| commands.contains(&e.as_str())), "{:?}", recorded.executables.keys());
+    assert!(recorded.executables.keys().any(|e| e.ends_with("/sh")), "the command itself was recorded");
+    assert_nothing_is_systemds(&recorded);
+    let needed = profiler_tests::needed_capabilities(&recorded);
+    assert!(needed.is_empty(), "capabilities of the set-up: {needed:?}");
+    let credentials = ["setresuid", "setresgid", "setgroups", "capset", "keyctl", "add_key", "prctl"];
+    let made: Vec<&str> = credentials.into_iter().filter(|c| profiler_tests::has_syscall(&recorded, c)).collect();
+    assert!(made.is_empty(), "{made:?}");
+}
+
+/// A daemon that forks into the background (Type=forking with a PID file), started as an
+/// instance of a template unit, in a slice of its own and under a dynamic user.
+const FORKING_DAEMON: &str = r#"#!/usr/bin/python3
+import os, socket, sys
+instance = sys.argv[1]
+state = os.environ["STATE_DIRECTORY"]
+pid = os.fork()
+if pid:
+    with open(f"/run/pftb-fork-{instance}/pid", "w") as f:
+        f.write(str(pid))
+    sys.exit(0)
+os.setsid()
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 7081))
+server.listen()
+while True:
+    client, _ = server.accept()
+    path = f"{state}/count"
+    n = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    open(path, "w").write(str(n))
+    client.sendall(f"{instance} count={n} uid={os.getuid()}\n".encode())
+    client.close()
+"#;
+
+/// The forking daemon's answer, retried while it starts.
+fn forking_reply(tb: &Testbed) -> String {
+    let client = "import socket; s = socket.create_connection(('127.0.0.1', 7081)); print(s.recv(200).decode().strip())";
+    for _ in 0..50 {
+        let (ok, text) = tb.exec(&["python3", "-c", client]);
+        if ok {
+            return text.trim().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("pftb-fork did not answer");
+}
+
+/// A template instance in its own slice, with DynamicUser= and Type=forking: recorded across a
+/// restart, then `apply --restart`: it starts, forks, serves and keeps its state under the
+/// drop-in, and the manager takes every line of it.
+#[test]
+fn a_forking_template_instance_with_a_dynamic_user_in_its_own_slice() {
+    if !is_root_or_skip("a_forking_template_instance_with_a_dynamic_user_in_its_own_slice") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("fork.json");
+    let tb = Testbed::up();
+    let leader = tb.leader();
+    let unit = "pftb-fork@one.service";
+    tb.write_file("/usr/local/bin/pftb-fork", FORKING_DAEMON);
+    tb.ok(&["chmod", "755", "/usr/local/bin/pftb-fork"]);
+    tb.write_file(
+        "/etc/systemd/system/pftb-fork@.service",
+        "[Service]\nType=forking\nSlice=pftb-apps.slice\nDynamicUser=yes\nStateDirectory=pftb-fork-%i\n\
+         RuntimeDirectory=pftb-fork-%i\nPIDFile=/run/pftb-fork-%i/pid\nExecStart=/usr/local/bin/pftb-fork %i\n",
+    );
+    tb.ok(&["systemctl", "daemon-reload"]);
+
+    let recorder = start_recording(&["--unit", unit, "--container-pid", &leader, "-o", profile.to_str().unwrap()]);
+    tb.ok(&["systemctl", "start", unit]);
+    assert!(forking_reply(&tb).starts_with("one count=1 uid="));
+    tb.ok(&["systemctl", "restart", unit]);
+    assert!(forking_reply(&tb).starts_with("one count=2 "));
+    stop_recording(recorder);
+    let cgroup = tb.ok(&["systemctl", "show", "-P", "ControlGroup", unit]);
+    assert!(cgroup.contains("/pftb-apps.slice/"), "the instance runs in its slice: {cgroup}");
+
+    let recorded = profiler::profile::load(&profile).unwrap();
+    assert!(recorded.executables.contains_key("/usr/local/bin/pftb-fork"), "{:?}", recorded.executables.keys());
+    assert_eq!(recorded.recording.restarts, 1, "one restart");
+    assert_nothing_is_systemds(&recorded);
+
+    let out = apply(&["--unit", unit, "--container-pid", &leader, "--restart", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "apply --restart: {}", String::from_utf8_lossy(&out.stderr));
+    let dropin = tb.ok(&["cat", &format!("/etc/systemd/system/{unit}.d/50-profiler.conf")]);
+    eprintln!("installed drop-in:\n{dropin}");
+    assert!(dropin.contains("\nSystemCallFilter="), "{dropin}");
+    let reply = forking_reply(&tb);
+    assert!(reply.starts_with("one count=3 "), "it serves and keeps its state under the drop-in: {reply}");
 }

@@ -73,10 +73,11 @@ up)     # a fresh container from the cached rootfs, booted to multi-user
      exec env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn "$@"' "$CG2" "$CG1" \
      -D "$ROOT" -M "$NAME" -b --register=no --keep-unit --private-network --console=passive \
      --system-call-filter=bpf >"$STATE.log" 2>&1 </dev/null &
-  echo $! >"$STATE.nspawn"
+  # Not NAME.nspawn: systemd-nspawn would read a file of that name as the machine's settings.
+  echo $! >"$STATE.nspawn-pid"
   L=
   for _ in $(seq 300); do
-    L=$(pgrep -P "$(cat "$STATE.nspawn")" -x systemd || true); [ -n "$L" ] && break; sleep 0.1
+    L=$(pgrep -P "$(cat "$STATE.nspawn-pid")" -x systemd || true); [ -n "$L" ] && break; sleep 0.1
   done
   [ -n "$L" ] || { cat "$STATE.log" >&2; exit 1; }
   echo "$L" >"$STATE.leader"
@@ -93,11 +94,11 @@ cgroup) # the host path of a unit's cgroup, from systemd's own ControlGroup prop
   [ -n "$cg" ] || { echo "unit $2 has no cgroup (not running?)" >&2; exit 1; }
   echo "$CG2/payload$cg" ;;
 down)
-  L=$(cat "$STATE.leader" 2>/dev/null || true); P=$(cat "$STATE.nspawn" 2>/dev/null || true)
+  L=$(cat "$STATE.leader" 2>/dev/null || true); P=$(cat "$STATE.nspawn-pid" 2>/dev/null || true)
   [ -n "$L" ] && nsenter -t "$L" -a systemctl poweroff 2>/dev/null || true
   for _ in $(seq 100); do [ -n "$P" ] && kill -0 "$P" 2>/dev/null || break; sleep 0.1; done
   [ -n "$P" ] && kill -0 "$P" 2>/dev/null && kill -9 "$P" || true
   for d in "$CG2" "$CG1"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-  rm -rf "$ROOT"; rm -f "$STATE.leader" "$STATE.nspawn" ;;
+  rm -rf "$ROOT"; rm -f "$STATE.leader" "$STATE.nspawn-pid" ;;
 *) echo "usage: $0 setup|up|exec CMD...|cgroup UNIT|down" >&2; exit 2 ;;
 esac

@@ -154,16 +154,50 @@ fn demo() -> anyhow::Result<()> {
     run(Command::new(release.join("profiler")).arg("generate").arg(&profile))
 }
 
+/// Debian releases whose systemd the end-to-end tests run under: the default testbed first
+/// (every test), then each other one (the end-to-end suite again).
+const OTHER_TESTBED_RELEASES: &[&str] = &["trixie"];
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     build()?;
     ensure_packages(TEST_PACKAGES)?;
-    run(Command::new(workspace().join("tests/testbed/testbed.sh")).arg("setup"))?;
+    let testbed = workspace().join("tests/testbed/testbed.sh");
+    run(Command::new(&testbed).arg("setup"))?;
+    for release in OTHER_TESTBED_RELEASES {
+        run(Command::new(&testbed).arg("setup").env("TB_RELEASE", release))?;
+    }
     let skips = tempfile::NamedTempFile::new().context("creating the skip log")?;
+    let mut total = cargo_test(args, &[], skips.path())?;
+    // Only when every test was asked for, or the end-to-end suite by name.
+    if args.is_empty() || args.iter().any(|a| a == "e2e_systemd") {
+        for release in OTHER_TESTBED_RELEASES {
+            println!("== the end-to-end suite under Debian {release}'s systemd ==");
+            let run = cargo_test(&["--test".into(), "e2e_systemd".into()], &[("TB_RELEASE", release)], skips.path())?;
+            total = (total.0 + run.0, total.1 + run.1, total.2 && run.2);
+        }
+    }
+    let (passed, failed, success) = total;
+    let skipped: Vec<String> = std::fs::read_to_string(skips.path())?.lines().map(str::to_string).collect();
+    for skip in &skipped {
+        println!("SKIPPED: {skip}");
+    }
+    // A skipped test returned early, so libtest counted it as passed: it is not.
+    let skipped_count = skipped.len() as u64;
+    println!("{} passed, {failed} failed, {skipped_count} skipped", passed.saturating_sub(skipped_count));
+    if !success {
+        bail!("cargo test failed");
+    }
+    Ok(())
+}
+
+/// One `cargo test --release ARGS` with `envs`: (passed, failed, whether it succeeded).
+fn cargo_test(args: &[String], envs: &[(&str, &str)], skips: &Path) -> anyhow::Result<(u64, u64, bool)> {
     let mut cmd = cargo();
     cmd.args(["test", "--release"])
         .args(args)
+        .envs(envs.iter().copied())
         .env("PROFILER_BIN", target_dir().join("release/profiler"))
-        .env("PROFILER_SKIP_LOG", skips.path())
+        .env("PROFILER_SKIP_LOG", skips)
         .stdout(Stdio::piped());
     eprintln!("+ {cmd:?}");
     let mut child = cmd.spawn().context("starting cargo test")?;
@@ -177,18 +211,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             failed += f;
         }
     }
-    let status = child.wait().context("waiting for cargo test")?;
-    let skipped: Vec<String> = std::fs::read_to_string(skips.path())?.lines().map(str::to_string).collect();
-    for skip in &skipped {
-        println!("SKIPPED: {skip}");
-    }
-    // A skipped test returned early, so libtest counted it as passed: it is not.
-    let skipped_count = skipped.len() as u64;
-    println!("{} passed, {failed} failed, {skipped_count} skipped", passed.saturating_sub(skipped_count));
-    if !status.success() {
-        bail!("cargo test failed: {status}");
-    }
-    Ok(())
+    Ok((passed, failed, child.wait().context("waiting for cargo test")?.success()))
 }
 
 /// Passed and failed from libtest's `test result: ok. 7 passed; 0 failed; ...` line.
