@@ -276,6 +276,18 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     let restarted = tb.install("nginx.service", &weakened);
     let serving = tb.http_status() == Some(200);
     assert!(!restarted && !serving, "nginx still started and served without socket(2) allowed");
+
+    apply_with_restart(&tb, "nginx.service", &profile);
+    assert_eq!(tb.http_status(), Some(200), "nginx serves after apply --restart");
+}
+
+/// As an administrator would: `apply --restart` in place of the hand-installed drop-in. It
+/// exits 0 only when the unit is active and its manager took every line as written.
+fn apply_with_restart(tb: &Testbed, unit: &str, profile: &Path) {
+    tb.ok(&["rm", "-f", &format!("/etc/systemd/system/{unit}.d/50-profiler.conf")]);
+    tb.ok(&["systemctl", "daemon-reload"]);
+    let out = apply(&["--unit", unit, "--container-pid", &tb.leader(), "--restart", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "apply --restart {unit}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// redis-cli against the container's redis; its output, trimmed.
@@ -343,6 +355,10 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     tb.install("redis-server.service", &weakened);
     std::thread::sleep(Duration::from_millis(500));
     assert_ne!(redis(&tb, &["PING"]), "PONG", "redis answered without AF_INET allowed");
+
+    apply_with_restart(&tb, "redis-server.service", &profile);
+    std::thread::sleep(Duration::from_millis(300));
+    drive(&tb, "applied");
 }
 
 /// Directory names a unit file must quote or escape (space, `"`, `\`, `%`): a oneshot unit

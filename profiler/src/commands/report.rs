@@ -38,7 +38,7 @@ pub fn run(options: &ReportOptions) -> anyhow::Result<()> {
         Some(name) => analyze::verdicts(&options.systemd, name, &dropin),
         None => Err("the profile is not of a systemd unit".to_string()),
     };
-    let exposure = ExposureView::new(&unit, basis, &dropin, &target.groups, verdicts);
+    let exposure = ExposureView::new(&unit, basis, &dropin, &target, verdicts);
     let text = report::render(&profile, &dropin, exposure, options.markdown);
     profile::write_atomically(&options.output, text.as_bytes()).with_context(|| format!("writing {}", options.output.display()))?;
     println!("report written to {}", options.output.display());

@@ -1,14 +1,26 @@
 //! The exposure score of `systemd-analyze security`: its checks, weights and arithmetic
-//! (systemd 252, src/analyze/analyze-security.c), applied to a unit's settings before and
-//! after a drop-in, so a report can say what the drop-in buys without installing it.
+//! (src/analyze/analyze-security.c), applied to a unit's settings before and after a drop-in,
+//! so a report can say what the drop-in buys without installing it. Debian's 252 and 257 have
+//! the same 81 checks and weights (257 differs only in what its syscall groups hold, which
+//! comes from the target); the end-to-end suite compares every row with both.
 
 use caps::Capability::{self, *};
 
 use crate::harden::unit::{Filter, Prefix, UnitSecurity};
 use crate::harden::{DropIn, syscall_groups::SyscallGroups};
 
-/// The systemd whose checks and weights these are.
-pub const CHECKS_OF_SYSTEMD: u32 = 252;
+/// The systemd versions whose `systemd-analyze security` judges every check as this table does.
+pub const CHECKED_AGAINST: [u32; 2] = [252, 257];
+
+/// Which table scores a unit of systemd `version`, in words for a report.
+pub fn table_for(version: u32) -> String {
+    let checked = format!("the 81 checks of systemd {} and {}", CHECKED_AGAINST[0], CHECKED_AGAINST[1]);
+    if (CHECKED_AGAINST[0]..=CHECKED_AGAINST[1]).contains(&version) {
+        checked
+    } else {
+        format!("{checked}; systemd {version}'s own may differ")
+    }
+}
 
 /// What a check reads, and how it turns it into badness (0 ..= range).
 #[derive(Debug, Clone, Copy)]

@@ -43,7 +43,7 @@ impl SyscallGroups {
     /// could name a group or call that systemd lacks); the oldest one for older versions.
     pub fn builtin_for(version: u32) -> Result<Self, GroupsError> {
         let fits = |v: &&str| v.parse::<u32>().is_ok_and(|v| v <= version);
-        let chosen = BUILTIN.iter().map(|(v, _)| *v).filter(fits).last().or_else(|| BUILTIN.first().map(|(v, _)| *v));
+        let chosen = BUILTIN.iter().map(|(v, _)| *v).rfind(fits).or_else(|| BUILTIN.first().map(|(v, _)| *v));
         Self::builtin(chosen.unwrap_or(""))
     }
 

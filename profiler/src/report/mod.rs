@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::{
     exposure::{self, Comparison},
     harden::unit::UnitSecurity,
-    harden::{Block, DropIn, syscall_groups::SyscallGroups},
+    harden::{Block, DropIn, Target},
     profile::Profile,
     systemd::analyze::Verdicts,
 };
@@ -56,6 +56,8 @@ struct Parts {
 pub struct ExposureView {
     /// Which settings "before" stands for.
     pub basis: String,
+    /// Which table scored it (`exposure::table_for`).
+    pub table: String,
     pub scored: Comparison,
     /// systemd-analyze's own verdicts, or why there are none.
     pub systemd: Result<Verdicts, String>,
@@ -63,8 +65,9 @@ pub struct ExposureView {
 
 impl ExposureView {
     /// "Before" is `unit` (described by `basis`), "after" the drop-in laid over it.
-    pub fn new(unit: &UnitSecurity, basis: String, dropin: &DropIn, groups: &SyscallGroups, systemd: Result<Verdicts, String>) -> Self {
-        Self { basis, scored: Comparison::new(unit, dropin, groups), systemd }
+    pub fn new(unit: &UnitSecurity, basis: String, dropin: &DropIn, target: &Target, systemd: Result<Verdicts, String>) -> Self {
+        let table = exposure::table_for(target.systemd_version);
+        Self { basis, table, scored: Comparison::new(unit, dropin, &target.groups), systemd }
     }
 }
 
@@ -163,9 +166,8 @@ fn parse_time(text: &str) -> Option<f64> {
 /// What the exposure section says above its tables.
 pub(crate) fn exposure_intro(e: &ExposureView) -> String {
     format!(
-        "Scored with the checks and weights of systemd-analyze security (systemd {}): before is {}; after lays the drop-in over it, as systemd would. systemd-analyze's own after is its --offline verdict on a copy of the unit file with the drop-in beside it.",
-        exposure::CHECKS_OF_SYSTEMD,
-        e.basis
+        "Scored with the checks and weights of systemd-analyze security ({}), with the target's syscall groups: before is {}; after lays the drop-in over it, as systemd would. systemd-analyze's own after is its --offline verdict on a copy of the unit file with the drop-in beside it.",
+        e.table, e.basis
     )
 }
 
@@ -219,8 +221,8 @@ mod tests {
     }
 
     fn view(dropin: &DropIn) -> ExposureView {
-        let groups = SyscallGroups::builtin("252").unwrap();
-        ExposureView::new(&UnitSecurity::unset(), "<b>".into(), dropin, &groups, Err("<i>".into()))
+        let target = Target::systemd(252, crate::harden::syscall_groups::SyscallGroups::builtin("252").unwrap());
+        ExposureView::new(&UnitSecurity::unset(), "<b>".into(), dropin, &target, Err("<i>".into()))
     }
 
     #[test]
