@@ -157,6 +157,7 @@ fn decide(profile: &Profile, target: &Target, options: &Options) -> Vec<Verdict>
     verdicts.push(kernel::keyring_mode(&ev));
     verdicts.extend(process::ipc(&ev));
     verdicts.extend([process::private_mounts(&ev), filesystem::umask(&ev, target)]);
+    verdicts.extend(process::unobserved(target));
     // Blind spots, and the directives each leaves undecided.
     let paths: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES];
     let arguments: &[&[&str]] = &[&DECIDED_FROM_PATHS_AND_FAMILIES, &DECIDED_FROM_OTHER_ARGUMENTS];

@@ -75,3 +75,22 @@ pub fn private_mounts(ev: &Evidence) -> Verdict {
         "nothing was mounted",
     )
 }
+
+/// Directives the target offers whose evidence the recorder does not collect: left open with
+/// what is missing, unless the unit already sets them.
+pub fn unobserved(target: &Target) -> Vec<Verdict> {
+    let missing = [
+        (
+            "PrivatePIDs",
+            "the main process would become PID 1 of its own namespace, where a signal it has no handler for is ignored, \
+             and the recorder does not see which handlers the service installs",
+        ),
+        ("PrivateUsers", "files owned by other users would show as nobody's, and the recorder does not record file ownership"),
+    ];
+    missing
+        .into_iter()
+        .filter(|(directive, _)| target.offers(directive))
+        .filter(|(directive, _)| target.unit.get(*directive).is_none_or(|v| matches!(v.as_str(), "" | "no")))
+        .map(|(directive, why)| open(directive, why))
+        .collect()
+}

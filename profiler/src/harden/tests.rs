@@ -234,7 +234,9 @@ fn a_newer_systemd_gets_its_stronger_values_and_an_older_one_never_sees_them() {
     let dropin = text(&quiet, &t257, &options());
     assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=strict"], "{dropin}");
     assert_eq!(lines_of(&dropin, "PrivateTmp="), ["PrivateTmp=disconnected"]);
+    assert!(dropin.contains("#   PrivatePIDs=: the main process would become PID 1"), "257 offers it, the evidence is not there");
     let dropin = text(&quiet, &target(), &options());
+    assert!(!dropin.contains("PrivatePIDs"), "252 has no PrivatePIDs=");
     assert_eq!(lines_of(&dropin, "ProtectControlGroups="), ["ProtectControlGroups=yes"]);
     assert_eq!(lines_of(&dropin, "PrivateTmp="), ["PrivateTmp=yes"]);
 
