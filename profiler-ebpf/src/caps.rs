@@ -1,17 +1,21 @@
 //! Capability checks of watched tasks, with the kernel call stack that made each one.
 //!
-//! `capability:cap_capable` carries no audit/noaudit flag, so the stack is the only way to
-//! tell a check that needs the capability from a probe such as `has_capability_noaudit`.
+//! Neither hook carries the audit/noaudit flag, so the stack is the only way to tell a check
+//! that needs the capability from a probe such as `has_capability_noaudit`. Three hooks see
+//! the same thing; the loader attaches the best one this kernel has: the `cap_capable`
+//! tracepoint (6.14+), else fexit on `cap_capable` (BTF trampolines: arguments and return
+//! value at once), else a kprobe/kretprobe pair (the entry keeps the capability and stack for
+//! the return, keyed by thread).
 
 use aya_ebpf::{
     Global,
-    macros::{map, tracepoint},
-    maps::{PerCpuHashMap, StackTrace},
-    programs::{TracePointContext, tracing::StackIdContext as _},
+    macros::{fexit, kprobe, kretprobe, map, tracepoint},
+    maps::{HashMap, PerCpuHashMap, StackTrace},
+    programs::{FExitContext, ProbeContext, RetProbeContext, TracePointContext, tracing::StackIdContext},
 };
 use profiler_common::{CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, loss};
 
-use crate::filter::{count_loss, watched_task};
+use crate::filter::{count_loss, current_tid, watched_task};
 
 #[unsafe(no_mangle)]
 static CAP_CAP_OFFSET: Global<u32> = Global::new(32);
@@ -24,28 +28,88 @@ pub static CAP_CHECKS: PerCpuHashMap<CapKey, CapCounts> = PerCpuHashMap::with_ma
 #[map]
 pub static CAP_STACKS: StackTrace = StackTrace::with_max_entries(MAX_CAP_STACKS, 0);
 
+/// A check in progress, between the kprobe and the kretprobe: thread → (capability, stack).
+/// `cap_capable` does not sleep or nest, so one entry per thread suffices.
+#[map]
+static CAP_PENDING: HashMap<u32, (u32, u32)> = HashMap::with_max_entries(4096, 0);
+
 #[tracepoint(category = "capability", name = "cap_capable")]
 pub fn cap_capable(ctx: TracePointContext) -> u32 {
-    let Some(task) = watched_task() else {
+    if watched_task().is_none() {
         return 0;
-    };
+    }
     // SAFETY: offsets come from this kernel's tracepoint format; reads are checked helpers.
     let (Ok(cap), Ok(ret)) =
         (unsafe { ctx.read_at::<i32>(CAP_CAP_OFFSET.load() as usize) }, unsafe { ctx.read_at::<i32>(CAP_RET_OFFSET.load() as usize) })
     else {
         return 0;
     };
-    // Kernel stack only; BPF_F_REUSE_STACKID is not set, so a hash collision keeps the first
-    // stack and fails the second rather than silently mixing two call paths.
-    let stack_id = match ctx.get_stackid(&CAP_STACKS, 0) {
+    count_check(cap as u32, stack_of(&ctx), ret);
+    0
+}
+
+/// `int cap_capable(const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)`.
+#[fexit(function = "cap_capable")]
+pub fn cap_capable_exit(ctx: FExitContext) -> i32 {
+    if watched_task().is_none() {
+        return 0;
+    }
+    let cap: i32 = ctx.arg(2);
+    let Ok(ret) = ctx.ret::<i32>() else {
+        return 0;
+    };
+    count_check(cap as u32, stack_of(&ctx), ret);
+    0
+}
+
+#[kprobe(function = "cap_capable")]
+pub fn cap_capable_entry(ctx: ProbeContext) -> u32 {
+    if watched_task().is_none() {
+        return 0;
+    }
+    let Some(cap) = ctx.arg::<i32>(2) else {
+        return 0;
+    };
+    let tid = current_tid();
+    if CAP_PENDING.insert(&tid, &(cap as u32, stack_of(&ctx)), 0).is_err() {
+        count_loss(loss::CAP_CHECKS_FULL);
+    }
+    0
+}
+
+#[kretprobe(function = "cap_capable")]
+pub fn cap_capable_return(ctx: RetProbeContext) -> u32 {
+    let tid = current_tid();
+    // SAFETY: a value of our own map, copied out before the entry is removed.
+    let Some(&(cap, stack_id)) = (unsafe { CAP_PENDING.get(&tid) }) else {
+        return 0;
+    };
+    let _ = CAP_PENDING.remove(&tid);
+    count_check(cap, stack_id, ctx.ret::<i32>());
+    0
+}
+
+/// The kernel stack of this check. BPF_F_REUSE_STACKID is not set, so a hash collision keeps
+/// the first stack and fails the second rather than silently mixing two call paths.
+#[inline(always)]
+fn stack_of<C: StackIdContext>(ctx: &C) -> u32 {
+    match ctx.get_stackid(&CAP_STACKS, 0) {
         Ok(id) => id as u32,
         Err(_) => {
             count_loss(loss::CAP_STACKS_FULL);
             NO_STACK
         }
+    }
+}
+
+/// Counts one check of `cap` by the current (watched) task: granted when `ret` is 0.
+#[inline(always)]
+fn count_check(cap: u32, stack_id: u32, ret: i32) {
+    let Some(task) = watched_task() else {
+        return;
     };
     let key = CapKey {
-        cap: cap as u32,
+        cap,
         // SAFETY: `task` points into TASKS, valid for this program run.
         exe_slot: unsafe { (*task).exe_slot },
         stack_id,
@@ -56,11 +120,11 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
         None => {
             if CAP_CHECKS.insert(&key, &CapCounts::default(), 0).is_err() {
                 count_loss(loss::CAP_CHECKS_FULL);
-                return 0;
+                return;
             }
             match CAP_CHECKS.get_ptr_mut(&key) {
                 Some(counts) => counts,
-                None => return 0,
+                None => return,
             }
         }
     };
@@ -72,5 +136,4 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
             (*counts).denied += 1;
         }
     }
-    0
 }

@@ -90,3 +90,17 @@ pub fn has_syscall(profile: &Profile, name: &str) -> bool {
 pub fn needed_capabilities(profile: &Profile) -> Vec<&str> {
     profile.capabilities.iter().filter(|(_, c)| c.needed()).map(|(n, _)| n.as_str()).collect()
 }
+
+/// Notes that a capability hook was attached and checked by a test: a line in the file named
+/// by PROFILER_HOOK_LOG, which `cargo xtask test` reads to require that every hook ran on some
+/// kernel of the matrix.
+pub fn note_hook_exercised(hook: &str) {
+    eprintln!("capability hook exercised: {hook}");
+    if let Some(log) = std::env::var_os("PROFILER_HOOK_LOG") {
+        use std::io::Write as _;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log);
+        if let Err(e) = file.and_then(|mut f| f.write_all(format!("{hook}\n").as_bytes())) {
+            panic!("cannot note the hook {hook} in {}: {e}", Path::new(&log).display());
+        }
+    }
+}

@@ -11,6 +11,7 @@ use std::{
 };
 
 mod bench;
+mod vm;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -54,6 +55,13 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build, then run the root kernel tests inside Debian's own kernels in qemu (the kernel
+    /// matrix; `test` runs it too).
+    VmTest {
+        /// 6.1 (Debian 12), 6.12 (Debian 13) or all.
+        #[arg(long, default_value = "all")]
+        kernel: String,
+    },
     /// Build, then measure what recording costs a served workload and what the recorder holds
     /// under churn (see the README's Performance section).
     Bench(bench::BenchArgs),
@@ -65,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Task::Build => build(),
         Task::Demo => demo(),
         Task::Test { args } => test(&args),
+        Task::VmTest { kernel } => vm_test(&kernel),
         Task::Bench(args) => {
             build()?;
             bench::bench(&target_dir().join("release"), &args)
@@ -167,17 +176,47 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         run(Command::new(&testbed).arg("setup").env("TB_RELEASE", release))?;
     }
     let skips = tempfile::NamedTempFile::new().context("creating the skip log")?;
-    let mut total = cargo_test(args, &[], skips.path())?;
+    let hooks = tempfile::NamedTempFile::new().context("creating the hook log")?;
+    let logs = [("PROFILER_SKIP_LOG", skips.path()), ("PROFILER_HOOK_LOG", hooks.path())];
+    let (mut passed, mut failed, mut success) = cargo_test(args, &[], &logs)?;
     // Only when every test was asked for, or the end-to-end suite by name.
     if args.is_empty() || args.iter().any(|a| a == "e2e_systemd") {
         for release in OTHER_TESTBED_RELEASES {
             println!("== the end-to-end suite under Debian {release}'s systemd ==");
-            let run = cargo_test(&["--test".into(), "e2e_systemd".into()], &[("TB_RELEASE", release)], skips.path())?;
-            total = (total.0 + run.0, total.1 + run.1, total.2 && run.2);
+            let run = cargo_test(&["--test".into(), "e2e_systemd".into()], &[("TB_RELEASE", release)], &logs)?;
+            (passed, failed, success) = (passed + run.0, failed + run.1, success && run.2);
         }
     }
-    let (passed, failed, success) = total;
-    let skipped: Vec<String> = std::fs::read_to_string(skips.path())?.lines().map(str::to_string).collect();
+    let mut skipped: Vec<String> = std::fs::read_to_string(skips.path())?.lines().map(str::to_string).collect();
+    let mut exercised: std::collections::BTreeMap<String, String> =
+        std::fs::read_to_string(hooks.path())?.lines().map(|h| (h.to_string(), "this host".to_string())).collect();
+    // The kernel matrix runs with every test.
+    if args.is_empty() {
+        let kernels: Vec<String> = vm::KERNELS.iter().map(|k| k.to_string()).collect();
+        for (kernel, outcome) in vm::test(&kernels)? {
+            println!(
+                "[{kernel}] {} passed, {} failed in {:.0} s; capability hooks: {:?}",
+                outcome.passed, outcome.failed, outcome.seconds, outcome.hooks
+            );
+            (passed, failed) = (passed + outcome.passed, failed + outcome.failed);
+            success &= outcome.failed == 0;
+            skipped.extend(outcome.skipped);
+            for hook in outcome.hooks {
+                exercised.entry(hook).or_insert(kernel.clone());
+            }
+        }
+        // Each way of seeing capability checks ran on at least one kernel of the matrix.
+        for hook in ["tracepoint", "fexit", "kprobe", "none"] {
+            match exercised.get(hook) {
+                Some(kernel) => println!("capability hook {hook}: exercised on {kernel}"),
+                None => {
+                    println!("capability hook {hook}: exercised on no kernel of the matrix");
+                    failed += 1;
+                    success = false;
+                }
+            }
+        }
+    }
     for skip in &skipped {
         println!("SKIPPED: {skip}");
     }
@@ -190,14 +229,40 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One `cargo test --release ARGS` with `envs`: (passed, failed, whether it succeeded).
-fn cargo_test(args: &[String], envs: &[(&str, &str)], skips: &Path) -> anyhow::Result<(u64, u64, bool)> {
+/// `cargo xtask vm-test`: the kernel tests in the VMs only.
+fn vm_test(kernel: &str) -> anyhow::Result<()> {
+    build()?;
+    let kernels: Vec<String> = match kernel {
+        "all" => vm::KERNELS.iter().map(|k| k.to_string()).collect(),
+        one => vec![one.to_string()],
+    };
+    let mut failed = 0;
+    for (kernel, outcome) in vm::test(&kernels)? {
+        println!(
+            "[{kernel}] {} passed, {} failed, {} skipped in {:.0} s; capability hooks: {:?}",
+            outcome.passed.saturating_sub(outcome.skipped.len() as u64),
+            outcome.failed,
+            outcome.skipped.len(),
+            outcome.seconds,
+            outcome.hooks
+        );
+        failed += outcome.failed;
+    }
+    if failed > 0 {
+        bail!("{failed} test(s) failed in the VMs");
+    }
+    Ok(())
+}
+
+/// One `cargo test --release ARGS` with `envs` and the logs the tests write (`logs`: variable,
+/// file): (passed, failed, whether it succeeded).
+fn cargo_test(args: &[String], envs: &[(&str, &str)], logs: &[(&str, &Path)]) -> anyhow::Result<(u64, u64, bool)> {
     let mut cmd = cargo();
     cmd.args(["test", "--release"])
         .args(args)
         .envs(envs.iter().copied())
+        .envs(logs.iter().copied())
         .env("PROFILER_BIN", target_dir().join("release/profiler"))
-        .env("PROFILER_SKIP_LOG", skips)
         .stdout(Stdio::piped());
     eprintln!("+ {cmd:?}");
     let mut child = cmd.spawn().context("starting cargo test")?;

@@ -33,6 +33,9 @@ pub struct Status {
     pub last_learned: Option<String>,
     pub quiet_seconds: Option<u64>,
     pub losses: BTreeMap<String, u64>,
+    /// The kernel hooks the evidence came from, per kind (`recording.hooks`; capability checks
+    /// from the tracepoint for profiles that do not say).
+    pub hooks: BTreeMap<String, Vec<String>>,
     pub recorder: Recorder,
 }
 
@@ -83,6 +86,7 @@ pub fn status(path: &Path, profile: &Profile, now: SystemTime) -> Status {
         last_learned,
         quiet_seconds,
         losses: profile.losses.clone(),
+        hooks: [(crate::profile::CAPABILITY_HOOKS.to_string(), rec.capability_hooks().into_iter().map(str::to_string).collect())].into(),
         recorder: Recorder {
             state,
             checkpointed: rec.checkpointed.clone(),
@@ -122,6 +126,8 @@ pub fn render_text(s: &Status) -> String {
         "losses",
         if s.losses.is_empty() { "none".into() } else { s.losses.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ") },
     );
+    let hooks: Vec<String> = s.hooks.iter().map(|(kind, hooks)| format!("{kind} from {}", hooks.join(" and "))).collect();
+    line("hooks", hooks.join("; "));
     let r = &s.recorder;
     let every = r.checkpoint_seconds.map_or(String::new(), |e| format!(", every {}", duration(e as f64)));
     let age = match r.checkpoint_age_seconds {

@@ -112,7 +112,13 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
     let mut dropin = DropIn { header: header(profile, target, options), ..Default::default() };
     dropin.blocks.push(architectures(profile, unit.as_ref()));
     dropin.blocks.push(syscall_filter(profile, target, options));
-    dropin.blocks.push(capabilities(profile, unit.as_ref()));
+    // Without a hook for capability checks nothing says what the service needed.
+    if profile.recording.capability_hooks().contains("none") {
+        let why = "no hook for capability checks was there while recording (the kernel had no cap_capable tracepoint, fexit or kprobe)";
+        dropin.left_open.push(LeftOpen { directive: "CapabilityBoundingSet".into(), why: why.into() });
+    } else {
+        dropin.blocks.push(capabilities(profile, unit.as_ref()));
+    }
     for verdict in decide(profile, target, options) {
         match verdict {
             Verdict::Set { lines, why } => {
@@ -447,6 +453,13 @@ fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
     let callers =
         |cap: &CapabilityUse, probe: bool| some_of(cap.callers.iter().filter(|(_, c)| c.probe == probe).map(|(name, _)| name.as_str()), 3);
     let mut block = Block::default();
+    let hooks = profile.recording.capability_hooks();
+    if hooks.contains("kprobe") {
+        block.comment("Checks seen through a kprobe/kretprobe pair on cap_capable (the kernel had no tracepoint or");
+        block.comment("fexit for it): a check whose return the kretprobe missed (too many at once) is not counted.");
+    } else if hooks.contains("fexit") {
+        block.comment("Checks seen through fexit on cap_capable (the kernel had no cap_capable tracepoint).");
+    }
     if needed.is_empty() {
         block.comment("No capability check was granted for a need: the empty set drops them all.");
     } else {

@@ -4,7 +4,7 @@
 //! Used when a recording resumes on an existing profile, and by `merge`. Merging is
 //! commutative and associative, so the order runs and hosts are combined in does not matter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, Profile, Recording, Seen, SocketUse};
 
@@ -120,6 +120,13 @@ impl Merge for Recording {
         self.runs = self.runs.saturating_add(other.runs);
         merge_coverage(&mut self.inputs, &other.inputs);
         self.hosts.extend(other.hosts.iter().cloned());
+        // A recording that names no hook for a kind used the tracepoint (the only one then).
+        let kinds: BTreeSet<String> = self.hooks.keys().chain(other.hooks.keys()).cloned().collect();
+        for kind in kinds {
+            let of = |r: &Recording| r.hooks.get(&kind).cloned().unwrap_or_else(|| BTreeSet::from(["tracepoint".to_string()]));
+            let used = of(self).union(&of(other)).cloned().collect();
+            self.hooks.insert(kind, used);
+        }
     }
 }
 
@@ -192,6 +199,22 @@ pub fn merge_all(profiles: impl IntoIterator<Item = Profile>) -> Option<Profile>
 mod tests {
     use super::*;
     use crate::profile::tests::sample;
+
+    #[test]
+    fn hooks_add_up_and_a_profile_without_them_came_from_the_tracepoint() {
+        let old = Profile::default();
+        let mut fexit = Profile::default();
+        fexit.recording.hooks.insert(crate::profile::CAPABILITY_HOOKS.into(), ["fexit".to_string()].into());
+        let mut merged = fexit.clone();
+        merged.merge(&old);
+        assert_eq!(merged.recording.capability_hooks(), ["fexit", "tracepoint"].into());
+        let mut other_way = old.clone();
+        other_way.merge(&fexit);
+        assert_eq!(other_way.recording.hooks, merged.recording.hooks);
+        let mut both_old = old.clone();
+        both_old.merge(&old);
+        assert!(both_old.recording.hooks.is_empty(), "nothing is invented for old profiles");
+    }
 
     #[test]
     fn a_profile_merged_with_itself_doubles_its_counts_and_keeps_its_items() {

@@ -242,6 +242,24 @@ pub struct Recording {
     /// In a merge of profiles: the hosts they were recorded on.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub hosts: BTreeSet<String>,
+    /// The kernel hooks each kind of evidence came from, where the kernel offered a choice
+    /// (`capabilities`: `tracepoint`, `fexit`, `kprobe` or `none`); every hook used by any
+    /// recording merged in. Absent in profiles older than this field: the tracepoint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `recording.hooks` kind for capability checks, and what each hook means for the evidence.
+pub const CAPABILITY_HOOKS: &str = "capabilities";
+
+impl Recording {
+    /// The capability hooks the evidence came from (the tracepoint for older profiles).
+    pub fn capability_hooks(&self) -> BTreeSet<&str> {
+        match self.hooks.get(CAPABILITY_HOOKS) {
+            Some(hooks) => hooks.iter().map(String::as_str).collect(),
+            None => BTreeSet::from(["tracepoint"]),
+        }
+    }
 }
 
 fn one() -> u64 {

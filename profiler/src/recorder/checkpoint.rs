@@ -43,6 +43,13 @@ const LOCK_DIR: &str = "/run/lock/profiler";
 /// everyone, and a directory or link someone else planted there must not lead root's writes.
 fn secure_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    // A host without /run/lock (a minimal system, an init that is not systemd): made as
+    // systemd's tmpfiles would make it, root's and 0755.
+    if let Some(parent) = dir.parent()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
+    }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

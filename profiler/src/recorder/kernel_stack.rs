@@ -61,15 +61,15 @@ impl Symbols {
 }
 
 /// Whether /proc/kallsyms shows this process real addresses: it shows zeros to a process
-/// without CAP_SYSLOG (or to everyone under kernel.kptr_restrict=2).
+/// without CAP_SYSLOG (or to everyone under kernel.kptr_restrict=2). The first lines may be
+/// zero anyway: per-CPU symbols start at 0 (`fixed_percpu_data` on kernels before 6.15).
 pub fn symbols_visible() -> bool {
     use std::io::BufRead as _;
     let Ok(file) = std::fs::File::open("/proc/kallsyms") else { return false };
-    let mut first = String::new();
-    if std::io::BufReader::new(file).read_line(&mut first).is_err() {
-        return false;
-    }
-    first.split_whitespace().next().and_then(|a| u64::from_str_radix(a, 16).ok()).is_some_and(|a| a != 0)
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.split_whitespace().next().and_then(|a| u64::from_str_radix(a, 16).ok()).is_some_and(|a| a != 0))
 }
 
 /// What a capability check's stack says.
@@ -104,8 +104,11 @@ fn base_name(frame: &str) -> &str {
     frame.split('.').next().unwrap_or(frame)
 }
 
+/// Frames of the hook itself: BPF programs and trampolines (fexit), tracepoint plumbing, and
+/// kprobe/kretprobe handlers (`kprobe_ftrace_handler`, `arch_rethook_trampoline`, ...).
 fn is_tracing_frame(name: &str) -> bool {
-    name.starts_with("bpf_")
+    ["kprobe", "__kprobe", "kretprobe", "__kretprobe", "rethook", "arch_rethook", "ftrace", "__ftrace"].iter().any(|p| name.starts_with(p))
+        || name.starts_with("bpf_")
         || name.starts_with("__bpf_")
         || name.starts_with("perf_")
         || name.starts_with("trace_")

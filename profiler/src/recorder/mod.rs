@@ -2,6 +2,7 @@
 //! and ring buffer into a `Profile`, follow the unit's cgroup, and checkpoint as it goes.
 
 pub mod btf;
+pub mod cap_hook;
 pub mod cgroup;
 pub mod checkpoint;
 pub mod collect;

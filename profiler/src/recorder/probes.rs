@@ -7,15 +7,16 @@ use std::{collections::BTreeSet, fs, path::Path};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, ProgramArray, RingBuf},
-    programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, RawTracePoint, TracePoint},
+    programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, RawTracePoint, TracePoint},
 };
-use log::{debug, warn};
+use log::{debug, info, warn};
 use profiler_common::{
     EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names,
 };
 
 use super::{
     btf::Btf,
+    cap_hook::{self, CapabilityHook},
     cgroup::WatchedCgroup,
     exec_helpers, kernel_stack,
     tracefs::{self, TracefsError},
@@ -54,6 +55,8 @@ pub enum LoadError {
     Log(String),
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
+    #[error("capability hook: {0}")]
+    CapabilityHook(String),
 }
 
 /// The loaded programs and their maps.
@@ -64,6 +67,10 @@ pub struct Probes {
     log: aya_log::EbpfLogger<&'static dyn log::Log>,
     /// systemd's exec helpers (see `exec_helpers`): their execs arm no task.
     exec_helpers: BTreeSet<FileId>,
+    /// Whether this kernel has the `capability:cap_capable` tracepoint.
+    cap_tracepoint: bool,
+    /// The hook attached for capability checks, once attached.
+    capability_hook: Option<CapabilityHook>,
 }
 
 impl Probes {
@@ -95,8 +102,6 @@ impl Probes {
             (globals::FORK_CHILD_PID, tracefs::field_offset("sched", "sched_process_fork", "child_pid")?),
             (globals::EXEC_FILENAME, tracefs::field_offset("sched", "sched_process_exec", "filename")?),
             (globals::EXEC_OLD_PID, tracefs::field_offset("sched", "sched_process_exec", "old_pid")?),
-            (globals::CAP_CAP, tracefs::field_offset("capability", "cap_capable", "cap")?),
-            (globals::CAP_RET, tracefs::field_offset("capability", "cap_capable", "ret")?),
             (globals::MKDIR_ROOT, tracefs::field_offset("cgroup", "cgroup_mkdir", "root")?),
             (globals::MKDIR_LEVEL, tracefs::field_offset("cgroup", "cgroup_mkdir", "level")?),
             (globals::MKDIR_ID, tracefs::field_offset("cgroup", "cgroup_mkdir", "id")?),
@@ -115,6 +120,16 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
+        // The capability tracepoint is 6.14's: older kernels get another hook (`cap_hook`).
+        let cap_fields =
+            (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
+        let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {
+            loader.override_global(globals::CAP_CAP, cap, true);
+            loader.override_global(globals::CAP_RET, ret, true);
+            true
+        } else {
+            false
+        };
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
         #[cfg_attr(not(feature = "debug-probes"), allow(unused_mut))]
         let mut ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
@@ -125,6 +140,8 @@ impl Probes {
             #[cfg(feature = "debug-probes")]
             log,
             exec_helpers: BTreeSet::new(),
+            cap_tracepoint,
+            capability_hook: None,
         })
     }
 
@@ -159,13 +176,13 @@ impl Probes {
             ("sched_process_exit", "sched", "sched_process_exit"),
             ("sched_process_fork", "sched", "sched_process_fork"),
             ("sched_process_exec", "sched", "sched_process_exec"),
-            ("cap_capable", "capability", "cap_capable"),
             ("signal_generate", "signal", "signal_generate"),
         ] {
             let tp: &mut TracePoint = self.program(program)?;
             tp.load().map_err(|source| LoadError::Program { program, source })?;
             tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
         }
+        self.capability_hook = Some(self.attach_capability_hook()?);
         // The argument decoder is tail-called from sys_exit, so it is in place first.
         let decoder: &mut RawTracePoint = self.program("decode_args")?;
         decoder.load().map_err(|source| LoadError::Program { program: "decode_args", source })?;
@@ -182,6 +199,65 @@ impl Probes {
         exit.load().map_err(|source| LoadError::Program { program: "sys_exit", source })?;
         exit.attach("sys_exit").map_err(|source| LoadError::Program { program: "sys_exit", source })?;
         Ok(())
+    }
+
+    /// The hook that sees capability checks (`cap_hook`), once attached.
+    pub fn capability_hook(&self) -> Option<CapabilityHook> {
+        self.capability_hook
+    }
+
+    /// Attaches the best capability hook this kernel takes, or the forced one.
+    fn attach_capability_hook(&mut self) -> Result<CapabilityHook, LoadError> {
+        let (candidates, forced) = CapabilityHook::candidates().map_err(LoadError::CapabilityHook)?;
+        let mut refused = Vec::new();
+        for hook in candidates {
+            match self.try_capability_hook(hook) {
+                Ok(()) => {
+                    if !refused.is_empty() {
+                        info!("capability checks through {} ({})", hook.name(), refused.join("; "));
+                    }
+                    return Ok(hook);
+                }
+                Err(reason) if forced => {
+                    return Err(LoadError::CapabilityHook(format!(
+                        "{}={}: not offered by this kernel: {reason}",
+                        cap_hook::FORCE,
+                        hook.name()
+                    )));
+                }
+                Err(reason) => refused.push(format!("no {}: {reason}", hook.name())),
+            }
+        }
+        Ok(CapabilityHook::None)
+    }
+
+    fn try_capability_hook(&mut self, hook: CapabilityHook) -> Result<(), String> {
+        match hook {
+            CapabilityHook::Tracepoint => {
+                if !self.cap_tracepoint {
+                    return Err("the capability:cap_capable tracepoint is missing (it appeared in 6.14)".into());
+                }
+                let tp: &mut TracePoint = self.program("cap_capable").map_err(|e| e.to_string())?;
+                tp.load().map_err(|e| e.to_string())?;
+                tp.attach("capability", "cap_capable").map(drop).map_err(|e| e.to_string())
+            }
+            CapabilityHook::Fexit => {
+                let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
+                let exit: &mut FExit = self.program("cap_capable_exit").map_err(|e| e.to_string())?;
+                exit.load("cap_capable", &btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                exit.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
+            }
+            // The return first: an entry without its return would only fill the pending map.
+            CapabilityHook::Kprobe => {
+                for program in ["cap_capable_return", "cap_capable_entry"] {
+                    let probe: &mut KProbe = self.program(program).map_err(|e| e.to_string())?;
+                    probe.load().map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                    probe.attach("cap_capable", 0).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                }
+                Ok(())
+            }
+            CapabilityHook::None => Ok(()),
+        }
     }
 
     /// Attaches through bpf_link (aya does on 5.7+). A cgroup link is always multi-attach in
@@ -296,6 +372,17 @@ impl Probes {
         let map = self.ebpf.map_mut(name).ok_or(LoadError::Missing(name))?;
         M::try_from(map).map_err(|source| LoadError::Map { map: name, source })
     }
+}
+
+/// The causes behind an error, innermost last ("EPERM" behind "attaching failed").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        causes.push(c.to_string());
+        cause = c.source();
+    }
+    causes.join(": ")
 }
 
 /// A path as the kernel side keys it: NUL-padded, cut at `PATH_LEN - 1` bytes.

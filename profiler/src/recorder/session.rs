@@ -232,6 +232,12 @@ struct Run {
 }
 
 impl Run {
+    /// The hooks the evidence comes from, where the kernel offered a choice.
+    fn hooks(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let capabilities = self.probes.capability_hook().map_or("none", |h| h.name());
+        [(profile::CAPABILITY_HOOKS.to_string(), [capabilities.to_string()].into())].into()
+    }
+
     /// The profile of this recording so far, read from the kernel maps, with what is new
     /// since the last sample stamped as first seen now, in `phase`.
     fn sample(&mut self, phase: Option<&str>, command_exit: Option<i32>, live: bool) -> anyhow::Result<Profile> {
@@ -259,6 +265,7 @@ impl Run {
                 checkpointed: Some(stamp.clone()),
                 checkpoint_seconds: Some(self.checkpoint.as_secs().max(1)),
                 live,
+                hooks: self.hooks(),
                 ..Default::default()
             },
             syscalls: observations.syscalls,

@@ -92,6 +92,8 @@ fn parts(profile: &Profile, dropin: &DropIn, exposure: ExposureView) -> Parts {
         ("watched".to_string(), format!("{} s, {} to {}", profile.recording.seconds, profile.recording.started, profile.recording.ended)),
         ("runs, restarts".to_string(), format!("{}, {}", profile.recording.runs, profile.recording.restarts)),
     ];
+    let hooks: Vec<&str> = profile.recording.capability_hooks().into_iter().collect();
+    facts.push(("capability checks from".to_string(), hooks.join(" and ")));
     if let Some(inputs) = profile.recording.inputs {
         let hosts: Vec<&str> = profile.recording.hosts.iter().map(String::as_str).collect();
         facts.push(("merged".to_string(), format!("{inputs} profiles from {}", hosts.join(", "))));
