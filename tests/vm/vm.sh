@@ -5,9 +5,13 @@
 #
 # usage: vm.sh install                 qemu (bookworm's 7.2 conflicts with the backports
 #                                      qemu-utils these machines carry: take 10.x from backports)
-#        vm.sh setup KERNEL            fetch Debian's package of KERNEL and build its disk image
-#        vm.sh run KERNEL DIR          boot KERNEL, copy DIR into the guest (/mnt/xfer), run its
-#                                      cmd.sh as root, print its output, copy /mnt/xfer/out back
+#        vm.sh setup KERNEL [system]   fetch Debian's package of KERNEL and build its disk image:
+#                                      a minimal Debian 12 whose PID 1 is tests/vm/vm-init, or
+#                                      with `system` the Debian release of that kernel (12 for
+#                                      6.1, 13 for 6.12) booting systemd as PID 1, with nginx
+#        vm.sh run KERNEL DIR [system] boot KERNEL, copy DIR into the guest (/mnt/xfer), run its
+#                                      cmd.sh as root (under systemd: from a unit, once the
+#                                      system is up), print its output, copy /mnt/xfer/out back
 #                                      to DIR/out, exit with its status
 #        vm.sh kernel NAME             the package of kernel NAME (6.1 or 6.12)
 # env:   PROFILER_CACHE (default /var/cache/profiler-build)  VM_TIMEOUT (s, default 900)
@@ -16,9 +20,11 @@ set -euo pipefail
 TOP=${PROFILER_CACHE:-/var/cache/profiler-build}/kernel-vm
 HERE=$(cd "$(dirname "$0")" && pwd)
 APT_CONFIG_FILE=$TOP/apt/apt.conf
-# Bump when the guest root's packages or vm-init change.
+# Bump when the guest root's packages, vm-init or vm-run.service change.
 ROOT_REV=1
-ROOTFS_TAR=$TOP/rootfs-bookworm-r$ROOT_REV.tar.zst
+# What a guest booting systemd has beyond minbase: udev (without it the boot waits for
+# devices that never come), D-Bus, and a real daemon driven by its real client.
+SYSTEM_PACKAGES=systemd,systemd-sysv,udev,dbus,nginx,curl,iproute2,procps,kmod
 
 # The matrix: a short name and the names of Debian's cloud kernel packages of that line (the
 # newest one is taken and cached; security updates replace them in the archive): Debian 12's
@@ -84,25 +90,43 @@ kernel_package() {
     || die "no package matching $pattern in Debian's archive"
 }
 
+# The Debian release of a system guest for kernel NAME: the release that ships the kernel.
+release_of() { case $1 in 6.1) echo bookworm ;; 6.12) echo trixie ;; *) die "no release for $1" ;; esac; }
+
+# A cached root file system: RELEASE and packages (KIND: tests or system); prints its path.
 rootfs() {
-  [ -f "$ROOTFS_TAR" ] && return
-  local d=$TOP/rootfs.$$ mirror
-  mirror=$(host_uri bookworm)
-  rm -rf "$d"; mkdir -p "$d"
-  debootstrap --variant=minbase --include=iproute2,procps,kmod,util-linux,python3 bookworm "$d" "$mirror" \
-    >"$TOP/debootstrap.log" 2>&1 || { tail -20 "$TOP/debootstrap.log" >&2; exit 1; }
-  rm -rf "$d"/var/cache/apt/archives/*.deb "$d"/var/lib/apt/lists/* "$d"/usr/share/{doc,man,locale}/*
-  echo vm >"$d/etc/hostname"; : >"$d/etc/fstab"; mkdir -p "$d/mnt/xfer"
-  tar -C "$d" --numeric-owner -cf - . | zstd -q -T2 -o "$ROOTFS_TAR.tmp" -f && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-  rm -rf "$d"
+  local release=$1 kind=$2 tar mirror packages
+  tar=$TOP/rootfs-$release-$kind-r$ROOT_REV.tar.zst
+  if [ ! -f "$tar" ]; then
+    local d=$TOP/rootfs.$$
+    mirror=$(host_uri "$release"); [ -n "$mirror" ] || mirror=$(host_uri bookworm)
+    packages=iproute2,procps,kmod,util-linux,python3
+    [ "$kind" = system ] && packages=$SYSTEM_PACKAGES
+    rm -rf "$d"; mkdir -p "$d"
+    debootstrap --variant=minbase --include="$packages" "$release" "$d" "$mirror" \
+      >"$TOP/debootstrap-$release-$kind.log" 2>&1 || { tail -20 "$TOP/debootstrap-$release-$kind.log" >&2; exit 1; }
+    rm -rf "$d"/var/cache/apt/archives/*.deb "$d"/var/lib/apt/lists/* "$d"/usr/share/{doc,man,locale}/*
+    echo vm >"$d/etc/hostname"; : >"$d/etc/fstab"; mkdir -p "$d/mnt/xfer"
+    if [ "$kind" = system ]; then
+      # nginx starts when the test asks; the test's own unit runs once the system is up.
+      rm -f "$d"/etc/systemd/system/multi-user.target.wants/nginx.service
+      install -m 644 "$HERE/vm-run.service" "$d/etc/systemd/system/vm-run.service"
+      ln -sf /etc/systemd/system/vm-run.service "$d/etc/systemd/system/multi-user.target.wants/vm-run.service"
+      chroot "$d" passwd -d root >/dev/null
+    fi
+    tar -C "$d" --numeric-owner -cf - . | zstd -q -T2 -o "$tar.tmp" -f && mv "$tar.tmp" "$tar"
+    rm -rf "$d"
+  fi
+  echo "$tar"
 }
 
 cmd_setup() {
-  local name=$1 pkg kver img
+  local name=$1 kind=${2:-tests} pkg kver img release
   cmd_install
   pkg=$(kernel_package "$name")
   kver=${pkg#linux-image-}
-  img=$TOP/images/$kver-r$ROOT_REV.img
+  img=$TOP/images/$kver-$kind-r$ROOT_REV.img
+  release=bookworm; [ "$kind" = system ] && release=$(release_of "$name")
   [ -f "$img" ] && [ -f "$TOP/kernels/x/$kver/boot/vmlinuz-$kver" ] && return
   apt_private
   mkdir -p "$TOP/kernels" "$TOP/images"
@@ -111,10 +135,10 @@ cmd_setup() {
   [ -n "$deb" ] || die "could not download $pkg"
   rm -rf "$TOP/kernels/x/$kver"; mkdir -p "$TOP/kernels/x/$kver"
   dpkg-deb -x "$deb" "$TOP/kernels/x/$kver"
-  rootfs
+  local tar; tar=$(rootfs "$release" "$kind")
   local d=$TOP/images/$kver.d
   rm -rf "$d"; mkdir -p "$d"
-  zstd -dc "$ROOTFS_TAR" | tar -C "$d" --numeric-owner -xf -
+  zstd -dc "$tar" | tar -C "$d" --numeric-owner -xf -
   # Debian 12 ships modules in /lib/modules, 13 in /usr/lib/modules.
   local m
   for m in lib/modules usr/lib/modules; do
@@ -128,9 +152,10 @@ cmd_setup() {
 }
 
 cmd_run() {
-  local name=$1 dir=$2 pkg kver img
+  local name=$1 dir=$2 kind=${3:-tests} pkg kver img init=/sbin/vm-init
   pkg=$(kernel_package "$name"); kver=${pkg#linux-image-}
-  img=$TOP/images/$kver-r$ROOT_REV.img
+  img=$TOP/images/$kver-$kind-r$ROOT_REV.img
+  [ "$kind" = system ] && init=/lib/systemd/systemd
   [ -f "$img" ] || die "no image for $name (vm.sh setup $name)"
   [ -f "$dir/cmd.sh" ] || die "$dir/cmd.sh is missing"
   # Global, not local: the EXIT trap runs after this function has returned.
@@ -150,7 +175,7 @@ cmd_run() {
     -drive "file=$img,format=raw,if=none,id=root,snapshot=on" -device nvme,drive=root,serial=root \
     -drive "file=$run/xfer.img,format=raw,if=none,id=xfer" -device nvme,drive=xfer,serial=xfer \
     -serial "file:$run/console.log" -serial "file:$run/out.log" \
-    -append "console=ttyS0 root=/dev/nvme0n1 rw init=/sbin/vm-init panic=-1 quiet loglevel=4" \
+    -append "console=ttyS0 root=/dev/nvme0n1 rw init=$init panic=-1 quiet loglevel=4" \
     </dev/null || qrc=$?
   sleep 0.3; kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true
   local rc
@@ -168,8 +193,8 @@ cmd_run() {
 
 case ${1:-} in
   install) cmd_install ;;
-  setup) shift; cmd_setup "${1:?kernel}" ;;
-  run) shift; cmd_run "${1:?kernel}" "${2:?directory}" ;;
+  setup) shift; cmd_setup "${1:?kernel}" "${2:-tests}" ;;
+  run) shift; cmd_run "${1:?kernel}" "${2:?directory}" "${3:-tests}" ;;
   kernel) shift; kernel_package "${1:?kernel}" ;;
   *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 //! The kernel matrix: the root kernel tests, built once on the host, run again inside Debian's
 //! own kernels (6.1 and 6.12) booted in qemu by `tests/vm/vm.sh`, with their results brought
-//! back and counted like the host's.
+//! back and counted like the host's; then, per kernel, a real Debian host of that kernel's
+//! release (systemd as PID 1) runs the shipped recorder unit against nginx end to end.
 
 use std::{
     collections::BTreeSet,
@@ -40,24 +41,17 @@ pub fn test(kernels: &[String]) -> anyhow::Result<Vec<(String, Outcome)>> {
         if !KERNELS.contains(&kernel.as_str()) {
             bail!("unknown kernel {kernel} (the matrix has {})", KERNELS.join(", "));
         }
-        run(Command::new(&script).args(["setup", kernel]))?;
         let dir = tempfile::tempdir().context("a directory for the guest's files")?;
         stage(dir.path(), &binaries)?;
         println!("== the kernel tests under Debian's {kernel} kernel (qemu, TCG) ==");
         let started = Instant::now();
-        let mut child =
-            Command::new(&script).args(["run", kernel]).arg(dir.path()).stdout(Stdio::piped()).spawn().context("starting vm.sh run")?;
         let mut outcome = Outcome::default();
-        for line in BufReader::new(child.stdout.take().context("vm.sh's stdout")?).lines() {
-            let line = line.context("reading the guest's output")?;
-            println!("[{kernel}] {line}");
-            if let Some((p, f)) = test_result(&line) {
+        let status = guest(&script, kernel, dir.path(), "tests", |line| {
+            if let Some((p, f)) = test_result(line) {
                 outcome.passed += p;
                 outcome.failed += f;
             }
-        }
-        let status = child.wait().context("waiting for vm.sh")?;
-        outcome.seconds = started.elapsed().as_secs_f64();
+        })?;
         let skips = std::fs::read_to_string(dir.path().join("out/skips")).unwrap_or_default();
         outcome.skipped = skips.lines().map(|l| format!("[{kernel}] {l}")).collect();
         let hooks = std::fs::read_to_string(dir.path().join("out/hooks")).unwrap_or_default();
@@ -67,6 +61,8 @@ pub fn test(kernels: &[String]) -> anyhow::Result<Vec<(String, Outcome)>> {
             outcome.failed += 1;
             println!("[{kernel}] the run failed ({status}) without a failing test's result");
         }
+        system_test(&script, kernel, &mut outcome)?;
+        outcome.seconds = started.elapsed().as_secs_f64();
         outcomes.push((kernel.clone(), outcome));
     }
     Ok(outcomes)
@@ -123,3 +119,92 @@ fn stage(dir: &Path, binaries: &[PathBuf]) -> anyhow::Result<()> {
     script.push_str("exit $status\n");
     std::fs::write(dir.join("cmd.sh"), script).context("writing the guest's script")
 }
+
+/// Boots `kernel` with the guest of `kind` on `dir`, passing each line of its output to
+/// `each` (and printing it); its exit status.
+fn guest(script: &Path, kernel: &str, dir: &Path, kind: &str, mut each: impl FnMut(&str)) -> anyhow::Result<std::process::ExitStatus> {
+    run(Command::new(script).args(["setup", kernel, kind]))?;
+    let mut child =
+        Command::new(script).args(["run", kernel]).arg(dir).arg(kind).stdout(Stdio::piped()).spawn().context("starting vm.sh run")?;
+    for line in BufReader::new(child.stdout.take().context("vm.sh's stdout")?).lines() {
+        let line = line.context("reading the guest's output")?;
+        // A tty's output under systemd ends its lines with \r\n.
+        let line = line.trim_end_matches('\r');
+        println!("[{kernel}] {line}");
+        each(line);
+    }
+    child.wait().context("waiting for vm.sh")
+}
+
+/// The end-to-end run on a Debian host of `kernel`'s release, systemd as PID 1: the shipped
+/// `profiler-record@.service` records nginx from its start while curl drives it, `status`
+/// reads the live profile, then `apply --restart` hardens nginx, which must serve again. One
+/// test, counted into `outcome`.
+fn system_test(script: &Path, kernel: &str, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("a directory for the guest's files")?;
+    std::fs::copy(target_dir().join("release/profiler"), dir.path().join("profiler")).context("copying the profiler")?;
+    std::fs::copy(workspace().join("dist/profiler-record@.service"), dir.path().join("profiler-record@.service"))
+        .context("copying the recorder's unit")?;
+    std::fs::write(dir.path().join("cmd.sh"), SYSTEM_TEST).context("writing the guest's script")?;
+    println!("== a Debian host of the {kernel} kernel, systemd as PID 1: the recorder unit and nginx ==");
+    let mut ok = false;
+    let status = guest(script, kernel, dir.path(), "system", |line| ok |= line == "SYSTEM END TO END: OK")?;
+    let name = format!("systemd_as_pid1_records_nginx_and_apply_hardens_it[{kernel}]");
+    if status.success() && ok {
+        outcome.passed += 1;
+        println!("test {name} ... ok");
+    } else {
+        outcome.failed += 1;
+        println!("test {name} ... FAILED ({status})");
+    }
+    // Kept for the closing notes and for a look after a failure.
+    for file in ["nginx.service.json", "50-profiler.conf", "exposure.txt", "status-live.txt"] {
+        let from = dir.path().join("out").join(file);
+        if from.exists() {
+            let _ = std::fs::copy(&from, std::env::temp_dir().join(format!("profiler-vm-{kernel}-{file}")));
+        }
+    }
+    Ok(())
+}
+
+/// The guest's side of `system_test` (a POSIX shell script; any failing step fails it).
+const SYSTEM_TEST: &str = r#"set -eu
+out=/mnt/xfer/out
+step() { echo "-- $*"; }
+http() { curl -s -o /dev/null --max-time 5 -w '%{http_code}' http://127.0.0.1/; }
+trap 'rc=$?; [ $rc = 0 ] || { echo "FAILED (exit $rc); the recorder said:"; journalctl -u profiler-record@nginx.service -o cat --no-pager | tail -30; }' EXIT
+step "kernel $(uname -r), $(systemctl --version | head -1), system $(systemctl is-system-running || true)"
+install -m 755 /mnt/xfer/profiler /usr/local/bin/profiler
+install -m 644 /mnt/xfer/profiler-record@.service /etc/systemd/system/profiler-record@.service
+systemctl daemon-reload
+step "the recorder runs as a service, before nginx starts"
+systemctl start profiler-record@nginx.service
+for i in $(seq 60); do
+  journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -q 'recording ' && break
+  systemctl is-active -q profiler-record@nginx.service || { echo "the recorder unit stopped"; exit 1; }
+  sleep 1
+done
+journalctl -u profiler-record@nginx.service -o cat --no-pager
+step "nginx, driven by curl, reloaded"
+systemctl start nginx.service
+for i in 1 2 3; do [ "$(http)" = 200 ]; done
+systemctl reload nginx.service; sleep 1
+[ "$(http)" = 200 ]
+step "status while it records"
+profiler status /var/lib/profiler/nginx.service.json | tee $out/status-live.txt
+grep -q '^recorder  writing' $out/status-live.txt
+systemctl stop nginx.service
+systemctl stop profiler-record@nginx.service
+profiler status /var/lib/profiler/nginx.service.json | tee $out/status.txt
+grep -q '^recorder  stopped' $out/status.txt
+cp /var/lib/profiler/nginx.service.json $out/
+step "apply --restart, then drive it again"
+systemd-analyze security --no-pager nginx.service | tail -1 | tee $out/exposure.txt
+profiler apply --unit nginx.service --restart /var/lib/profiler/nginx.service.json
+cp /etc/systemd/system/nginx.service.d/50-profiler.conf $out/
+for i in 1 2 3; do [ "$(http)" = 200 ]; done
+systemctl reload nginx.service; sleep 1
+[ "$(http)" = 200 ]
+systemd-analyze security --no-pager nginx.service | tail -1 | tee -a $out/exposure.txt
+echo "SYSTEM END TO END: OK"
+"#;

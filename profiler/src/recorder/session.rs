@@ -138,7 +138,9 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         tokio::pin!(end);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut last_sample, mut last_checkpoint) = (Instant::now(), Instant::now());
+        // The first checkpoint at the first tick: `status` can read a soak from its start.
+        let (mut last_sample, mut last_checkpoint) =
+            (Instant::now(), Instant::now().checked_sub(options.checkpoint).unwrap_or_else(Instant::now));
         let mut read_failures = 0u32;
         let exit = loop {
             tokio::select! {
