@@ -776,15 +776,22 @@ fn restricted_settings(filter: &str) -> String {
 
 /// What the daemon answers: each refused attempt's result, and its state.
 fn restricted_reply(tb: &Testbed) -> String {
-    let client = "import socket; s = socket.create_connection(('127.0.0.1', 7071)); s.send(b'x'); print(s.recv(200).decode().strip())";
+    tcp_reply(tb, 7071)
+}
+
+/// What a test daemon listening on 127.0.0.1:`port` in the container answers to a line,
+/// retried for ten seconds while it starts.
+fn tcp_reply(tb: &Testbed, port: u16) -> String {
+    let client =
+        format!("import socket; s = socket.create_connection(('127.0.0.1', {port})); s.send(b'x'); print(s.recv(200).decode().strip())");
     for _ in 0..50 {
-        let (ok, text) = tb.exec(&["python3", "-c", client]);
+        let (ok, text) = tb.exec(&["python3", "-c", &client]);
         if ok {
             return text.trim().to_string();
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("pftb-restricted did not answer");
+    panic!("nothing answered on port {port}");
 }
 
 /// systemd-analyze security's exposure per check (`--json=short`): name → exposure.
@@ -976,15 +983,7 @@ while True:
 
 /// The forking daemon's answer, retried while it starts.
 fn forking_reply(tb: &Testbed) -> String {
-    let client = "import socket; s = socket.create_connection(('127.0.0.1', 7081)); print(s.recv(200).decode().strip())";
-    for _ in 0..50 {
-        let (ok, text) = tb.exec(&["python3", "-c", client]);
-        if ok {
-            return text.trim().to_string();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("pftb-fork did not answer");
+    tcp_reply(tb, 7081)
 }
 
 /// A template instance in its own slice, with DynamicUser= and Type=forking: recorded across a
