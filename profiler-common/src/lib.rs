@@ -8,6 +8,7 @@
 pub mod map_names {
     pub const CONFIG: &str = "CONFIG";
     pub const TASKS: &str = "TASKS";
+    pub const UNWATCHED_HINT: &str = "UNWATCHED_HINT";
     pub const EXECUTABLES: &str = "EXECUTABLES";
     pub const EXEC_HELPERS: &str = "EXEC_HELPERS";
     pub const SLOT_CLAIMS: &str = "SLOT_CLAIMS";
@@ -40,6 +41,7 @@ pub mod globals {
     pub const SIGNAL_SIG: &str = "SIGNAL_SIG_OFFSET";
     pub const SIGNAL_CODE: &str = "SIGNAL_CODE_OFFSET";
     pub const SIGNAL_PID: &str = "SIGNAL_PID_OFFSET";
+    pub const POSSIBLE_CPUS: &str = "POSSIBLE_CPUS";
     /// Struct member offsets from the running kernel's BTF (`KernelOffsets`).
     pub const KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
 }

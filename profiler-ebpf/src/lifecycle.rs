@@ -16,7 +16,7 @@ const S_ISUID_OR_GID: u32 = 0o6000;
 
 use crate::{
     context_base,
-    filter::{CONFIG, TASKS, count_loss, current_tid, in_target_cgroup},
+    filter::{CONFIG, TASKS, count_loss, current_tid, forget_unwatched, in_target_cgroup},
     observations::note,
     paths::{current_exe_id, current_exe_mode},
 };
@@ -89,6 +89,7 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     if TASKS.insert(&(child as u32), &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
+    forget_unwatched(child as u32);
     0
 }
 
@@ -146,6 +147,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
+    forget_unwatched(tid);
     #[cfg(feature = "debug-probes")]
     aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
     // A non-leader thread that execs takes over the leader's pid; drop its old id.

@@ -226,3 +226,11 @@ fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
     }
     Some(slot)
 }
+
+/// The benchmark's floor: an empty program on the same hook as `sys_exit`. What it costs every
+/// syscall is the kernel's own toll for any syscall recorder on this kernel (`profiler
+/// floor`, used by `cargo xtask bench`); never attached while recording.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_floor(_ctx: RawTracePointContext) -> i32 {
+    0
+}

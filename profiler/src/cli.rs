@@ -50,6 +50,10 @@ pub enum Command {
     /// A report for review: the drop-in, each directive with its evidence, what was left open,
     /// per-executable attribution, losses and the convergence curve (HTML, or --markdown).
     Report(ReportArgs),
+    /// For the benchmark: attach only an empty program on the recorder's syscall hook until
+    /// SIGINT or SIGTERM (the floor any syscall recorder pays on this kernel).
+    #[command(hide = true)]
+    Floor,
 }
 
 #[derive(Debug, Args)]
@@ -301,6 +305,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             markdown: args.markdown,
             systemd: args.systemd.into(),
         }),
+        Command::Floor => crate::commands::floor::run(),
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => {
             crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target })

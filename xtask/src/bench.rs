@@ -45,6 +45,11 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     Baseline,
+    /// An empty program on the recorder's syscall hook (`profiler floor`): what any syscall
+    /// recorder pays on this kernel.
+    Floor,
+    /// The recorder watching another (empty) cgroup: what every other process on the host pays.
+    Unwatched,
     Recorded,
     Strace,
 }
@@ -53,9 +58,23 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Baseline => "baseline",
+            Mode::Floor => "floor",
+            Mode::Unwatched => "unwatched",
             Mode::Recorded => "recorded",
             Mode::Strace => "strace -f",
         }
+    }
+
+    /// Starts what watches in this mode: `watched` is the cgroup the measured process runs in,
+    /// `elsewhere` an empty one.
+    fn observer(self, profiler: &Path, watched: &Path, elsewhere: &Path, output: &Path, traced: u32) -> anyhow::Result<Option<Recorder>> {
+        Ok(match self {
+            Mode::Baseline => None,
+            Mode::Floor => Some(Recorder::floor(profiler)?),
+            Mode::Unwatched => Some(Recorder::start(profiler, elsewhere, output)?),
+            Mode::Recorded => Some(Recorder::start(profiler, watched, output)?),
+            Mode::Strace => Some(Recorder::strace(traced)?),
+        })
     }
 }
 
@@ -76,9 +95,14 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let scratch = tempfile_dir()?;
     let cgroup = cgroup2_root()?.join(CGROUP_NAME);
     let _ = fs::create_dir(&cgroup);
-    let redis = Redis::start(&cgroup)?;
+    // Watched in the unwatched mode, with nothing in it.
+    let elsewhere = cgroup2_root()?.join(format!("{CGROUP_NAME}-elsewhere"));
+    let _ = fs::create_dir(&elsewhere);
 
-    let mut modes = vec![Mode::Baseline, Mode::Recorded];
+    let micro = getppid_rounds(&profiler, &release.join("workload"), &cgroup, &elsewhere, &scratch, args.rounds)?;
+
+    let redis = Redis::start(&cgroup)?;
+    let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
     if !args.no_strace {
         modes.push(Mode::Strace);
     }
@@ -87,7 +111,7 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         // Rotate the order so no mode always runs first (warm caches) or last.
         for i in 0..modes.len() {
             let mode = modes[(round + i) % modes.len()];
-            let sample = redis.measure(mode, &profiler, &cgroup, &scratch, args.requests)?;
+            let sample = redis.measure(mode, &profiler, &cgroup, &elsewhere, &scratch, args.requests)?;
             eprintln!("round {} {:>9}: {:>9.0} rps", round + 1, mode.name(), sample.rps);
             samples.push(sample);
         }
@@ -98,7 +122,9 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     let churn = churn(&profiler, release, &scratch, args.churn_seconds)?;
     let _ = fs::remove_dir_all(&scratch);
+    let _ = fs::remove_dir(&elsewhere);
 
+    print_micro(&micro, args.rounds);
     print_served(&samples, &modes, args, idle_ticks);
     churn.print();
     Ok(())
@@ -153,12 +179,16 @@ impl Redis {
         self.server.id()
     }
 
-    fn measure(&self, mode: Mode, profiler: &Path, cgroup: &Path, scratch: &Path, requests: u64) -> anyhow::Result<Sample> {
-        let observer = match mode {
-            Mode::Baseline => None,
-            Mode::Recorded => Some(Recorder::start(profiler, cgroup, &scratch.join("served.json"))?),
-            Mode::Strace => Some(Recorder::strace(self.pid())?),
-        };
+    fn measure(
+        &self,
+        mode: Mode,
+        profiler: &Path,
+        cgroup: &Path,
+        elsewhere: &Path,
+        scratch: &Path,
+        requests: u64,
+    ) -> anyhow::Result<Sample> {
+        let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("served.json"), self.pid())?;
         let recorder_before = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))?;
         let server_before = cpu_ticks(self.pid())?;
         let started = Instant::now();
@@ -230,6 +260,14 @@ impl Recorder {
             .spawn()
             .context("starting the recorder")?;
         wait_for_line(&mut child, "recording ")?;
+        Ok(Recorder { child, checked: true })
+    }
+
+    /// Starts `profiler floor` and waits until its empty program is attached.
+    fn floor(profiler: &Path) -> anyhow::Result<Recorder> {
+        let mut child =
+            Command::new(profiler).arg("floor").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().context("starting profiler floor")?;
+        wait_for_line(&mut child, "floor attached")?;
         Ok(Recorder { child, checked: true })
     }
 
@@ -411,6 +449,59 @@ impl Churn {
     }
 }
 
+/// getppid calls per microbenchmark run.
+const GETPPID_CALLS: u64 = 3_000_000;
+
+/// The syscall microbenchmark: nanoseconds per getppid, on CPU 1, in each mode but strace,
+/// `rounds` rounds interleaved; (mode, ns) per run.
+fn getppid_rounds(
+    profiler: &Path,
+    workload: &Path,
+    cgroup: &Path,
+    elsewhere: &Path,
+    scratch: &Path,
+    rounds: u64,
+) -> anyhow::Result<Vec<(Mode, f64)>> {
+    let modes = [Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
+    let mut runs = Vec::new();
+    for round in 0..rounds as usize {
+        for i in 0..modes.len() {
+            let mode = modes[(round + i) % modes.len()];
+            let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("micro.json"), 0)?;
+            let ns = getppid_ns(workload, cgroup)?;
+            if let Some(observer) = observer {
+                observer.stop()?;
+            }
+            eprintln!("round {} {:>9}: {ns:.1} ns per getppid", round + 1, mode.name());
+            runs.push((mode, ns));
+        }
+    }
+    Ok(runs)
+}
+
+/// One run of the getppid loop in `cgroup`, pinned to CPU 1: nanoseconds per call.
+fn getppid_ns(workload: &Path, cgroup: &Path) -> anyhow::Result<f64> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo $$ > {}/cgroup.procs && exec taskset -c 1 {} getppid {GETPPID_CALLS}", cgroup.display(), workload.display()))
+        .output()
+        .context("running the getppid loop")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(1).and_then(|n| n.parse().ok()).with_context(|| format!("no ns_per_call in {text:?} ({})", out.status))
+}
+
+fn print_micro(runs: &[(Mode, f64)], rounds: u64) {
+    println!("\n## getppid in a loop on CPU 1 ({GETPPID_CALLS} calls per run, {rounds} rounds interleaved): median ns per call");
+    let of = |mode: Mode| median(runs.iter().filter(|(m, _)| *m == mode).map(|(_, ns)| *ns).collect());
+    let (baseline, floor) = (of(Mode::Baseline), of(Mode::Floor));
+    println!("{:<10} {:>8} {:>14} {:>12}", "mode", "ns", "over baseline", "over floor");
+    for mode in [Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded] {
+        let ns = of(mode);
+        println!("{:<10} {:>8.1} {:>+14.1} {:>+12.1}", mode.name(), ns, ns - baseline, ns - floor);
+    }
+    println!("(recorded: the caller is in the watched cgroup; unwatched: the recorder watches an empty cgroup)");
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -432,8 +523,9 @@ fn print_served(samples: &[Sample], modes: &[Mode], args: &BenchArgs, idle_ticks
     );
     let of = |mode: Mode| samples.iter().filter(move |s| s.mode == mode);
     let baseline = median(of(Mode::Baseline).map(|s| s.rps).collect());
+    let floor = median(of(Mode::Floor).map(|s| s.rps).collect());
     let base_cpu = median(of(Mode::Baseline).map(|s| s.server_us_per_request).collect());
-    println!("{:<10} {:>12} {:>8} {:>22} {:>20}", "mode", "median rps", "ratio", "range (rps)", "server CPU µs/req");
+    println!("{:<10} {:>12} {:>8} {:>9} {:>22} {:>20}", "mode", "median rps", "ratio", "to floor", "range (rps)", "server CPU µs/req");
     for &mode in modes {
         let rps: Vec<f64> = of(mode).map(|s| s.rps).collect();
         let lo = rps.iter().copied().fold(f64::INFINITY, f64::min);
@@ -441,10 +533,11 @@ fn print_served(samples: &[Sample], modes: &[Mode], args: &BenchArgs, idle_ticks
         let m = median(rps);
         let cpu = median(of(mode).map(|s| s.server_us_per_request).collect());
         println!(
-            "{:<10} {:>12.0} {:>8.3} {:>22} {:>13.2} ({:.2}x)",
+            "{:<10} {:>12.0} {:>8.3} {:>9.3} {:>22} {:>13.2} ({:.2}x)",
             mode.name(),
             m,
             m / baseline,
+            m / floor,
             format!("{lo:.0}..{hi:.0}"),
             cpu,
             cpu / base_cpu

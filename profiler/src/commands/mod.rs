@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod check;
 pub mod diff;
+pub mod floor;
 pub mod generate;
 pub mod merge;
 pub mod record;

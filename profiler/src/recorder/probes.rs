@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, fs, path::Path};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, ProgramArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, RawTracePoint, TracePoint},
 };
 use log::{debug, info, warn};
@@ -120,6 +120,8 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
+        let possible_cpus = aya::util::nr_cpus().map(|n| n as u32).unwrap_or(1);
+        loader.override_global(globals::POSSIBLE_CPUS, &possible_cpus, true);
         // The capability tracepoint is 6.14's: older kernels get another hook (`cap_hook`).
         let cap_fields =
             (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
@@ -143,6 +145,22 @@ impl Probes {
             cap_tracepoint,
             capability_hook: None,
         })
+    }
+
+    /// Attaches only the empty program on the syscall hook (`sys_exit_floor`): the floor any
+    /// syscall recorder pays on this kernel, for the benchmark. Detached when the value drops.
+    pub fn floor() -> Result<Ebpf, LoadError> {
+        Self::preflight()?;
+        tracefs::ensure_mounted()?;
+        let mut ebpf = EbpfLoader::new().load(PROBES_OBJECT).map_err(LoadError::Object)?;
+        let program: &mut RawTracePoint = ebpf
+            .program_mut("sys_exit_floor")
+            .ok_or(LoadError::Missing("sys_exit_floor"))?
+            .try_into()
+            .map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        program.load().map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        program.attach("sys_exit").map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        Ok(ebpf)
     }
 
     /// Points the programs at `cgroup`: tasks that exec in it or below it become watched, and
@@ -320,7 +338,25 @@ impl Probes {
                 }
             }
         }
+        // A CPU may have taken one of these threads for unwatched before it was put in TASKS.
+        // Cleared twice: a program run that straddled the first clear has ended by the second.
+        for pass in 0..2 {
+            if pass > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            self.forget_unwatched()?;
+        }
         Ok(adopted)
+    }
+
+    /// Clears every CPU's memory of an unwatched thread (`filter::watched_task` in the kernel).
+    fn forget_unwatched(&mut self) -> Result<(), LoadError> {
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
+        let mut hints: PerCpuArray<_, u32> = self.map(map_names::UNWATCHED_HINT)?;
+        let none = aya::maps::PerCpuValues::try_from(vec![0u32; cpus])
+            .map_err(|e| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
+        hints.set(0, none, 0).map_err(|source| LoadError::Map { map: map_names::UNWATCHED_HINT, source })
     }
 
     /// Tells the kernel side which files are systemd's exec helpers (`exec_helpers`).

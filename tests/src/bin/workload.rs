@@ -41,6 +41,7 @@ fn main() {
         "deep-write" => deep_write(arg(2)),
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
+        "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
         _ => usage(),
     }
 }
@@ -52,7 +53,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR"
+         \x20      | deep-write DIR | getppid N"
     );
     std::process::exit(2)
 }
@@ -478,4 +479,15 @@ fn deep_write(dir: &str) {
     std::fs::create_dir_all(&deep).expect("the deep directories");
     std::env::set_current_dir(&deep).expect("chdir into the deepest");
     std::fs::write("f", b"deep").expect("create f relative to the deepest");
+}
+
+/// The benchmark's syscall loop: N getppid calls (a syscall with no work and nothing for
+/// glibc to cache); prints the nanoseconds per call.
+fn getppid(n: u64) {
+    let started = Instant::now();
+    for _ in 0..n {
+        // SAFETY: getppid has no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
 }
