@@ -245,7 +245,7 @@ fn nginx_keeps_working_under_its_generated_dropin_and_the_filter_is_enforced() {
     assert!(better >= 20, "only {better} checks improved for nginx");
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let report = format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n");
-    let _ = std::fs::write(std::env::temp_dir().join("profiler-e2e-nginx.txt"), report);
+    let _ = std::fs::write(std::env::temp_dir().join(format!("profiler-e2e-nginx-{}.txt", tb.systemd_major())), report);
     // Debian 13's nginx.conf pins workers to CPUs (`worker_cpu_affinity auto`): its nginx calls
     // sched_setaffinity, so its allow list takes in @resources, which costs 0.2.
     let target = if tb.systemd_major() >= 257 { 2.6 } else { 2.4 };
@@ -340,7 +340,7 @@ fn redis_keeps_working_and_saving_under_its_generated_dropin() {
     assert!(better >= 1, "no check improved for redis");
     eprintln!("exposure before: {before}\nexposure after: {after}");
     let _ = std::fs::write(
-        std::env::temp_dir().join("profiler-e2e-redis.txt"),
+        std::env::temp_dir().join(format!("profiler-e2e-redis-{}.txt", tb.systemd_major())),
         format!("{dropin}\n# exposure before: {before}\n# exposure after: {after}\n"),
     );
     let score = tb.exposure_score("redis-server.service");
