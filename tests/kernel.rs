@@ -134,6 +134,28 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
     }
 }
 
+/// capset and mmap below mmap_min_addr make checks (CAP_SETPCAP, CAP_SYS_RAWIO) that
+/// commoncap.c makes by calling cap_capable directly: the tracepoint sees them as needs; fexit
+/// and kprobes do not see them, so the drop-in keeps both in the bounding set, saying why, and
+/// leaves PrivateDevices= (which would take CAP_SYS_RAWIO away) open.
+fn assert_commoncap_checks_are_kept(hook: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = record_with_hook(hook, &[WORKLOAD, "commoncap"]).unwrap();
+    if hook == "tracepoint" {
+        assert_eq!(needed_capabilities(&profile), ["CAP_SETPCAP", "CAP_SYS_RAWIO"], "{:#?}", profile.capabilities);
+    }
+    let path = tmp.path().join("commoncap.json");
+    std::fs::write(&path, serde_json::to_string(&profile).unwrap()).unwrap();
+    let dropin = profiler_tests::profiler(&["generate", "--systemd-version", "252", path.to_str().unwrap()]);
+    let dropin = String::from_utf8_lossy(&dropin.stdout);
+    let bounding = profiler_tests::lines_of(&dropin, "CapabilityBoundingSet=").join(" ");
+    assert!(bounding.contains("CAP_SETPCAP") && bounding.contains("CAP_SYS_RAWIO"), "{hook}: {dropin}");
+    if hook != "tracepoint" {
+        assert!(dropin.contains("Kept without evidence"), "{hook}: {dropin}");
+        assert!(profiler_tests::lines_of(&dropin, "PrivateDevices=").is_empty(), "{hook}: {dropin}");
+    }
+}
+
 /// `record` with the capability hook forced to `hook`: the profile, or None where this kernel
 /// does not offer that hook (the recorder must then refuse, saying so).
 fn record_with_hook(hook: &str, cmd: &[&str]) -> Option<profiler_tests::Profile> {
@@ -181,6 +203,7 @@ fn every_capability_hook_this_kernel_offers_sees_the_same_checks() {
             let own = record_with_hook(hook, &[WORKLOAD, "own-files", dir.path().to_str().unwrap()]).unwrap();
             assert!(needed_capabilities(&own).is_empty(), "{hook}: {:#?}", own.capabilities);
             assert_overcommit_probe_is_no_need(&own);
+            assert_commoncap_checks_are_kept(hook);
         }
         profiler_tests::note_hook_exercised(hook);
         offered.push(hook);

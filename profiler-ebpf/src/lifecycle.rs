@@ -104,12 +104,29 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Whether the file this task now runs is one of systemd's exec helpers.
-fn is_exec_helper() -> bool {
+/// Whether the file this task now runs is one of systemd's exec helpers. systemd execs them
+/// through a descriptor, so an exec by path (`filename`) never is one: a service binary whose
+/// inode number matches on another file system (the inode-only key) stays the service's.
+fn is_exec_helper(filename: &KernelPath) -> bool {
+    if !(starts_with(filename, b"/proc/self/fd/") || starts_with(filename, b"/dev/fd/")) {
+        return false;
+    }
     let Some(id) = current_exe_id() else {
         return false;
     };
     EXEC_HELPERS.get_ptr(&id).is_some() || EXEC_HELPERS.get_ptr(&FileId { dev: 0, ino: id.ino }).is_some()
+}
+
+#[inline(always)]
+fn starts_with(path: &KernelPath, prefix: &[u8]) -> bool {
+    let mut i = 0;
+    while i < prefix.len() && i < PATH_LEN {
+        if path.bytes[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
@@ -134,7 +151,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
         return 0;
     }
-    if !already_watched && is_exec_helper() {
+    if !already_watched && is_exec_helper(path) {
         return 0;
     }
     let state = TaskState { exe_slot: exe_slot(path), flags: 0 };

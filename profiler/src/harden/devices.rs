@@ -38,6 +38,15 @@ pub fn devices(ev: &Evidence, target: &Target) -> Vec<Verdict> {
         } else {
             format!("only pseudo devices were opened ({})", some_of(devices.keys().map(String::as_str), 4))
         };
+        // PrivateDevices= also takes CAP_SYS_RAWIO and CAP_MKNOD away: only where every check
+        // of them could be seen. Otherwise the closed policy keeps the pseudo devices alone.
+        if ev.profile.recording.capabilities_unseen().is_some() {
+            let why = "it also takes CAP_SYS_RAWIO and CAP_MKNOD away, and the capability hooks used while recording could not see every check of them";
+            return vec![
+                open("PrivateDevices", why),
+                set(&[("DevicePolicy", "closed")], format!("{seen}; the closed policy keeps only those")),
+            ];
+        }
         return vec![set(&[("PrivateDevices", "yes")], format!("{seen}; implies DevicePolicy=closed"))];
     }
     let mut lines = vec![Setting::new("DevicePolicy", "closed")];

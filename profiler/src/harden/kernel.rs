@@ -74,7 +74,7 @@ pub fn proc_view(ev: &Evidence) -> Vec<Verdict> {
         .profile
         .paths
         .keys()
-        .filter(|p| p.strip_prefix("/proc/").is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|p| p.strip_prefix("/proc/").and_then(|r| r.split('/').next()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
         .map(String::as_str)
         .collect();
     let non_pid: Vec<&str> = ev

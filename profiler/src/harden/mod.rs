@@ -130,7 +130,7 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
             Verdict::Open { directive, why } => dropin.left_open.push(LeftOpen { directive, why }),
         }
     }
-    if !profile.capabilities.values().any(CapabilityUse::needed) {
+    if profile.recording.capabilities_unseen().is_none() && !profile.capabilities.values().any(CapabilityUse::needed) {
         dropin.notes.push("The service never needed a capability: consider User= (or DynamicUser=yes) so it".into());
         dropin.notes.push("does not run as root at all. Not set here: file ownership would change.".into());
     }
@@ -448,6 +448,15 @@ fn action(block: &mut Block, action: &SyscallAction) {
 fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
     let bounded = |name: &str| unit.is_none_or(|u| u.allows_capability(name));
     let needed: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(n, c)| c.needed() && bounded(n)).collect();
+    // Kept though unseen: the hooks could not see every check of these (`capabilities_unseen`).
+    let unseen: Vec<&str> = profile
+        .recording
+        .capabilities_unseen()
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .filter(|c| bounded(c) && !needed.iter().any(|(n, _)| n.as_str() == *c))
+        .collect();
     let outside: Vec<&str> = profile.capabilities.iter().filter(|(n, c)| c.needed() && !bounded(n)).map(|(n, _)| n.as_str()).collect();
     let unneeded: Vec<(&String, &CapabilityUse)> = profile.capabilities.iter().filter(|(_, c)| !c.needed()).collect();
     let callers =
@@ -459,6 +468,11 @@ fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
         block.comment("fexit for it): a check whose return the kretprobe missed (too many at once) is not counted.");
     } else if hooks.contains("fexit") {
         block.comment("Checks seen through fexit on cap_capable (the kernel had no cap_capable tracepoint).");
+    }
+    if !unseen.is_empty() {
+        block.comment(format!("Kept without evidence, because such a hook cannot see all of their checks: {}", unseen.join(", ")));
+        block.comment("  (commoncap.c calls cap_capable directly for capset's inheritable set and prctl's securebits,");
+        block.comment("  CAP_SETPCAP, and for mmap below mmap_min_addr, CAP_SYS_RAWIO; inlined there before 6.14)");
     }
     if needed.is_empty() {
         block.comment("No capability check was granted for a need: the empty set drops them all.");
@@ -486,8 +500,9 @@ fn capabilities(profile: &Profile, unit: Option<&unit::UnitSecurity>) -> Block {
         block.comment(format!("Granted here but outside the unit's own bounding set, so kept out: {}.", outside.join(", ")));
     }
     block.set("CapabilityBoundingSet", "");
-    if !needed.is_empty() {
-        let names: Vec<&str> = needed.iter().map(|(n, _)| n.as_str()).collect();
+    if !needed.is_empty() || !unseen.is_empty() {
+        let mut names: Vec<&str> = needed.iter().map(|(n, _)| n.as_str()).chain(unseen.iter().copied()).collect();
+        names.sort_unstable();
         block.set("CapabilityBoundingSet", names.join(" "));
     }
     block

@@ -253,11 +253,28 @@ pub struct Recording {
 pub const CAPABILITY_HOOKS: &str = "capabilities";
 
 impl Recording {
-    /// The capability hooks the evidence came from (the tracepoint for older profiles).
+    /// The capability hooks the evidence came from (the tracepoint for older profiles; an
+    /// empty list names no hook, so none).
     pub fn capability_hooks(&self) -> BTreeSet<&str> {
         match self.hooks.get(CAPABILITY_HOOKS) {
+            Some(hooks) if hooks.is_empty() => BTreeSet::from(["none"]),
             Some(hooks) => hooks.iter().map(String::as_str).collect(),
             None => BTreeSet::from(["tracepoint"]),
+        }
+    }
+
+    /// Capabilities some of whose checks the hooks used could not see: fexit and kprobes miss
+    /// the calls security/commoncap.c makes to cap_capable in its own file (inlined there
+    /// before 6.14): CAP_SETPCAP for capset's inheritable set and prctl's securebits,
+    /// CAP_SYS_RAWIO for mmap below mmap_min_addr. With no hook, every capability.
+    pub fn capabilities_unseen(&self) -> Option<&'static [&'static str]> {
+        let hooks = self.capability_hooks();
+        if hooks.contains("none") {
+            Some(&[])
+        } else if hooks.contains("fexit") || hooks.contains("kprobe") {
+            Some(&["CAP_SETPCAP", "CAP_SYS_RAWIO"])
+        } else {
+            None
         }
     }
 }

@@ -19,9 +19,9 @@ use crate::profile::{
 pub const MAX_CHILDREN: usize = 64;
 
 /// Where a read decides a directive: ProtectHome, PrivateTmp, ProtectProc/ProcSubset,
-/// ProtectKernelTunables/Logs, ProtectKernelModules.
+/// ProtectKernelTunables/Logs, ProtectKernelModules, ProtectControlGroups=strict.
 const READ_PREFIXES: &[&str] =
-    &["/home", "/root", "/run/user", "/tmp", "/var/tmp", "/proc", "/dev/kmsg", "/usr/lib/modules", "/lib/modules"];
+    &["/home", "/root", "/run/user", "/tmp", "/var/tmp", "/proc", "/dev/kmsg", "/usr/lib/modules", "/lib/modules", "/sys/fs/cgroup"];
 
 #[derive(Debug, Default, Clone)]
 pub struct PathEntry {
@@ -171,6 +171,10 @@ fn read_key(path: &str) -> Option<String> {
     }
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     if parts.first() == Some(&"proc") && parts.get(1).is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+        // A process's cgroup file is kept whole: a cgroup namespace changes what it says.
+        if parts.get(2) == Some(&"cgroup") {
+            return Some(format!("/proc/{}/cgroup", parts[1]));
+        }
         return Some(format!("/proc/{}", parts[1]));
     }
     Some(format!("/{}", parts.iter().take(3).copied().collect::<Vec<_>>().join("/")))
@@ -194,6 +198,15 @@ mod tests {
             e.names[i][..n.len()].copy_from_slice(n);
         }
         e
+    }
+
+    #[test]
+    fn cgroup_reads_are_kept_for_protect_control_groups() {
+        assert_eq!(read_key("/sys/fs/cgroup/system.slice/x/memory.max").as_deref(), Some("/sys/fs/cgroup"));
+        assert_eq!(read_key("/proc/1234/cgroup").as_deref(), Some("/proc/1234/cgroup"));
+        assert_eq!(read_key("/proc/self/cgroup").as_deref(), Some("/proc/self/cgroup"));
+        assert_eq!(read_key("/proc/1234/status").as_deref(), Some("/proc/1234"));
+        assert_eq!(read_key("/sys/kernel/mm/x"), None);
     }
 
     #[test]

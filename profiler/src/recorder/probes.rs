@@ -120,7 +120,9 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
-        let possible_cpus = aya::util::nr_cpus().map(|n| n as u32).unwrap_or(1);
+        // CPU ids, not a count: the possible set may have holes. Unknown: every id the kernel
+        // side can name (it clears a thread's memory on each, see `filter::forget_unwatched`).
+        let possible_cpus = cpu_id_bound().unwrap_or(u32::MAX);
         loader.override_global(globals::POSSIBLE_CPUS, &possible_cpus, true);
         // The capability tracepoint is 6.14's: older kernels get another hook (`cap_hook`).
         let cap_fields =
@@ -408,6 +410,13 @@ impl Probes {
         let map = self.ebpf.map_mut(name).ok_or(LoadError::Missing(name))?;
         M::try_from(map).map_err(|source| LoadError::Map { map: name, source })
     }
+}
+
+/// One past the highest possible CPU id (`/sys/devices/system/cpu/possible`, e.g. `0-3,8-11`).
+fn cpu_id_bound() -> Option<u32> {
+    let list = fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+    let last = list.trim().rsplit([',', '-']).next()?;
+    last.parse::<u32>().ok().map(|max| max + 1)
 }
 
 /// The causes behind an error, innermost last ("EPERM" behind "attaching failed").

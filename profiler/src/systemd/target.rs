@@ -9,7 +9,11 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{Systemd, dropin_file, unit::properties, version::major_or_default};
+use super::{
+    Systemd, dropin_file,
+    unit::properties,
+    version::{DEFAULT_SYSTEMD, major_or_default},
+};
 use crate::harden::{
     DROPIN_NAME, Setting, Target,
     syscall_groups::SyscallGroups,
@@ -53,6 +57,15 @@ impl TargetSpec {
         };
         let systemd_version = match self.systemd_version {
             Some(major) => major,
+            // Groups or settings from another host: this host's systemd says nothing about
+            // that one, and a value newer than the target would be ignored there.
+            None if matches!(self.groups, GroupSource::File(_)) || self.unit_settings.is_some() => {
+                log::warn!(
+                    "the target's syscall groups or unit settings come from a file: assuming systemd {DEFAULT_SYSTEMD} \
+                     (pass --target-version for newer directives)"
+                );
+                DEFAULT_SYSTEMD
+            }
             None => major_or_default(Systemd::default().version().as_ref()),
         };
         Ok(Target { unit, systemd_version, bpf_framework: self.bpf_framework, socket_bind_failure: None, groups, security: None })

@@ -42,6 +42,7 @@ fn main() {
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
+        "commoncap" => commoncap(),
         _ => usage(),
     }
 }
@@ -53,7 +54,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N"
+         \x20      | deep-write DIR | getppid N | commoncap"
     );
     std::process::exit(2)
 }
@@ -490,4 +491,24 @@ fn getppid(n: u64) {
         unsafe { libc::syscall(libc::SYS_getppid) };
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// Capability checks the kernel makes inside security/commoncap.c by calling cap_capable
+/// directly: mmap below mmap_min_addr (CAP_SYS_RAWIO, cap_mmap_addr) and capset (CAP_SETPCAP,
+/// cap_inh_is_capped). As root both are granted.
+fn commoncap() {
+    // SAFETY: an anonymous mapping at address 0 (below mmap_min_addr), unmapped below.
+    let low = unsafe {
+        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE, -1, 0)
+    };
+    check(if low == libc::MAP_FAILED { -1 } else { 0 }, "mmap at 0");
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(low, 4096) };
+    // struct __user_cap_header_struct { u32 version; int pid; } with version 3 (0x20080522),
+    // then two struct __user_cap_data_struct { u32 effective, permitted, inheritable; }.
+    let mut header: [u32; 2] = [0x2008_0522, 0];
+    let mut data = [0u32; 6];
+    // SAFETY: capget and capset with a v3 header and two data words, as the ABI wants.
+    check(unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) } as libc::c_int, "capget");
+    check(unsafe { libc::syscall(libc::SYS_capset, header.as_mut_ptr(), data.as_ptr()) } as libc::c_int, "capset");
 }
