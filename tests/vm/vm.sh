@@ -20,8 +20,10 @@ set -euo pipefail
 TOP=${PROFILER_CACHE:-/var/cache/profiler-build}/kernel-vm
 HERE=$(cd "$(dirname "$0")" && pwd)
 APT_CONFIG_FILE=$TOP/apt/apt.conf
-# Bump when the guest root's packages, vm-init or vm-run.service change.
+# Bump ROOT_REV when the guest root's packages change, IMAGE_REV when vm-init or
+# vm-run.service (copied into each image) or the disk layout change.
 ROOT_REV=1
+IMAGE_REV=2
 # What a guest booting systemd has beyond minbase: udev (without it the boot waits for
 # devices that never come), D-Bus, and a real daemon driven by its real client.
 SYSTEM_PACKAGES=systemd,systemd-sysv,udev,dbus,nginx,curl,iproute2,procps,kmod
@@ -108,10 +110,8 @@ rootfs() {
     rm -rf "$d"/var/cache/apt/archives/*.deb "$d"/var/lib/apt/lists/* "$d"/usr/share/{doc,man,locale}/*
     echo vm >"$d/etc/hostname"; : >"$d/etc/fstab"; mkdir -p "$d/mnt/xfer"
     if [ "$kind" = system ]; then
-      # nginx starts when the test asks; the test's own unit runs once the system is up.
+      # nginx starts when the test asks.
       rm -f "$d"/etc/systemd/system/multi-user.target.wants/nginx.service
-      install -m 644 "$HERE/vm-run.service" "$d/etc/systemd/system/vm-run.service"
-      ln -sf /etc/systemd/system/vm-run.service "$d/etc/systemd/system/multi-user.target.wants/vm-run.service"
       chroot "$d" passwd -d root >/dev/null
     fi
     tar -C "$d" --numeric-owner -cf - . | zstd -q -T2 -o "$tar.tmp" -f && mv "$tar.tmp" "$tar"
@@ -125,7 +125,7 @@ cmd_setup() {
   cmd_install
   pkg=$(kernel_package "$name")
   kver=${pkg#linux-image-}
-  img=$TOP/images/$kver-$kind-r$ROOT_REV.img
+  img=$TOP/images/$kver-$kind-r$ROOT_REV.$IMAGE_REV.img
   release=bookworm; [ "$kind" = system ] && release=$(release_of "$name")
   [ -f "$img" ] && [ -f "$TOP/kernels/x/$kver/boot/vmlinuz-$kver" ] && return
   apt_private
@@ -146,6 +146,11 @@ cmd_setup() {
   done
   chroot "$d" /usr/sbin/depmod "$kver"
   install -m 755 "$HERE/vm-init" "$d/sbin/vm-init"
+  if [ "$kind" = system ]; then
+    # The test's own unit runs once the system is up.
+    install -m 644 "$HERE/vm-run.service" "$d/etc/systemd/system/vm-run.service"
+    ln -sf /etc/systemd/system/vm-run.service "$d/etc/systemd/system/multi-user.target.wants/vm-run.service"
+  fi
   rm -f "$img.tmp"; truncate -s 2G "$img.tmp"
   mkfs.ext4 -q -F -L vmroot -d "$d" "$img.tmp" && mv "$img.tmp" "$img"
   rm -rf "$d"
@@ -154,7 +159,7 @@ cmd_setup() {
 cmd_run() {
   local name=$1 dir=$2 kind=${3:-tests} pkg kver img init=/sbin/vm-init
   pkg=$(kernel_package "$name"); kver=${pkg#linux-image-}
-  img=$TOP/images/$kver-$kind-r$ROOT_REV.img
+  img=$TOP/images/$kver-$kind-r$ROOT_REV.$IMAGE_REV.img
   [ "$kind" = system ] && init=/lib/systemd/systemd
   [ -f "$img" ] || die "no image for $name (vm.sh setup $name)"
   [ -f "$dir/cmd.sh" ] || die "$dir/cmd.sh is missing"
@@ -172,8 +177,9 @@ cmd_run() {
   timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -machine q35 \
     -m "${VM_MEM:-1536}" -smp "${VM_CPUS:-2}" -nodefaults -display none -no-reboot \
     -kernel "$TOP/kernels/x/$kver/boot/vmlinuz-$kver" \
-    -drive "file=$img,format=raw,if=none,id=root,snapshot=on" -device nvme,drive=root,serial=root \
-    -drive "file=$run/xfer.img,format=raw,if=none,id=xfer" -device nvme,drive=xfer,serial=xfer \
+    -device nvme,id=nvme0,serial=profiler-vm \
+    -drive "file=$img,format=raw,if=none,id=root,snapshot=on" -device nvme-ns,drive=root,bus=nvme0,nsid=1 \
+    -drive "file=$run/xfer.img,format=raw,if=none,id=xfer" -device nvme-ns,drive=xfer,bus=nvme0,nsid=2 \
     -serial "file:$run/console.log" -serial "file:$run/out.log" \
     -append "console=ttyS0 root=/dev/nvme0n1 rw init=$init panic=-1 quiet loglevel=4" \
     </dev/null || qrc=$?
