@@ -23,7 +23,11 @@ APT_CONFIG_FILE=$TOP/apt/apt.conf
 # Bump ROOT_REV when the guest root's packages change, IMAGE_REV when vm-init or
 # vm-run.service (copied into each image) or the disk layout change.
 ROOT_REV=1
-IMAGE_REV=2
+IMAGE_REV=3
+# The root file system is found by the partition's id, not by a device name: NVMe namespaces
+# are scanned concurrently on 6.12, so nvme0n1 is not always the first disk. An MBR with this
+# disk signature and one partition from 1 MiB: PARTUUID=50524f46-01.
+ROOT_PARTUUID=50524f46-01
 # What a guest booting systemd has beyond minbase: udev (without it the boot waits for
 # devices that never come), D-Bus, and a real daemon driven by its real client.
 SYSTEM_PACKAGES=systemd,systemd-sysv,udev,dbus,nginx,curl,iproute2,procps,kmod
@@ -152,7 +156,11 @@ cmd_setup() {
     ln -sf /etc/systemd/system/vm-run.service "$d/etc/systemd/system/multi-user.target.wants/vm-run.service"
   fi
   rm -f "$img.tmp"; truncate -s 2G "$img.tmp"
-  mkfs.ext4 -q -F -L vmroot -d "$d" "$img.tmp" && mv "$img.tmp" "$img"
+  # MBR: disk signature at 440, partition 1 (type 0x83, LBA 2048, 4192256 sectors) at 446, 55aa.
+  printf '\x46\x4f\x52\x50\x00\x00\x00\xfe\xff\xff\x83\xfe\xff\xff\x00\x08\x00\x00\x00\xf8\x3f\x00' |
+    dd of="$img.tmp" bs=1 seek=440 conv=notrunc status=none
+  printf '\x55\xaa' | dd of="$img.tmp" bs=1 seek=510 conv=notrunc status=none
+  mkfs.ext4 -q -F -L vmroot -E offset=1048576 -d "$d" "$img.tmp" 2047M && mv "$img.tmp" "$img"
   rm -rf "$d"
 }
 
@@ -181,7 +189,7 @@ cmd_run() {
     -drive "file=$img,format=raw,if=none,id=root,snapshot=on" -device nvme-ns,drive=root,bus=nvme0,nsid=1 \
     -drive "file=$run/xfer.img,format=raw,if=none,id=xfer" -device nvme-ns,drive=xfer,bus=nvme0,nsid=2 \
     -serial "file:$run/console.log" -serial "file:$run/out.log" \
-    -append "console=ttyS0 root=/dev/nvme0n1 rw init=$init panic=-1 quiet loglevel=4" \
+    -append "console=ttyS0 root=PARTUUID=$ROOT_PARTUUID rootwait rw init=$init panic=-1 quiet loglevel=4" \
     </dev/null || qrc=$?
   sleep 0.3; kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true
   local rc
