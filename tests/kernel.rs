@@ -100,6 +100,9 @@ fn error_returns_exit_and_sigreturn_are_recorded() {
     for call in ["exit_group", "rt_sigreturn", "execve"] {
         assert!(has_syscall(&profile, call), "{call} missing: {:?}", profile.syscalls);
     }
+    // rt_sigreturn "returns" the interrupted call's result (here open's ENOENT): not its own.
+    assert!(profile.syscalls["x86_64"]["rt_sigreturn"].count > 1, "the timer's signals: {:?}", profile.syscalls["x86_64"]["rt_sigreturn"]);
+    assert!(!errors.iter().any(|e| e.starts_with("rt_sigreturn")), "{errors:?}");
 
     // The control: the same binary doing none of it.
     let control = record_command(&[WORKLOAD, "marker"]);

@@ -44,6 +44,9 @@ pub mod globals {
     pub const POSSIBLE_CPUS: &str = "POSSIBLE_CPUS";
     /// Struct member offsets from the running kernel's BTF (`KernelOffsets`).
     pub const KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";
+    /// `task_struct.thread_info.status` and `task_struct.pid`, alone: read on every syscall.
+    pub const THREAD_STATUS_OFFSET: &str = "THREAD_STATUS_OFFSET";
+    pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
 }
 
 /// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through
@@ -459,6 +462,8 @@ pub struct KernelOffsets {
     pub inode_ino: u32,
     pub inode_sb: u32,
     pub sb_dev: u32,
+    /// `task_struct.pid` (the thread id); 0 when unknown.
+    pub task_pid: u32,
 }
 
 /// A file as the kernel knows it: the device of its file system (the kernel's own `dev_t`

@@ -7,10 +7,10 @@
 //! calls are decoded; i386 and x32 calls are counted but not decoded.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
-    macros::{map, raw_tracepoint},
+    helpers::bpf_probe_read_user,
+    macros::{btf_tracepoint, map},
     maps::ProgramArray,
-    programs::RawTracePointContext,
+    programs::BtfTracePointContext,
 };
 use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
@@ -18,7 +18,7 @@ use crate::{
     filter::watched_task,
     observations::note,
     paths::{AT_FDCWD, emit},
-    syscalls::PT_REGS_ORIG_AX,
+    regs,
 };
 
 /// Slot 0: `decode_args`, installed by the loader.
@@ -223,15 +223,6 @@ pub fn decodes(nr: u64) -> bool {
     nr < 512 && DECODED_BITS[(nr / 64) as usize & 7] & (1 << (nr % 64)) != 0
 }
 
-/// The argument registers of x86_64's syscall convention, as `struct pt_regs` indices.
-const ARG_REGS: [usize; 6] = [14, 13, 12, 7, 9, 8];
-
-#[inline(always)]
-fn arg(regs: *const u8, n: usize) -> u64 {
-    // SAFETY: `regs` is the kernel's pt_regs of the current task; a checked helper read.
-    unsafe { bpf_probe_read_kernel(regs.add(ARG_REGS[n] * 8) as *const u64) }.unwrap_or(0)
-}
-
 /// Reads a value the task passed by pointer (clone3's and openat2's structs, sockaddr).
 #[inline(always)]
 fn user<T>(addr: u64) -> Option<T> {
@@ -257,19 +248,16 @@ fn note_mode(mode: u64, exe: u32) {
     }
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn decode_args(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn decode_args(ctx: BtfTracePointContext) -> i32 {
     let Some(task) = watched_task() else {
         return 0;
     };
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe = unsafe { (*task).exe_slot };
     let regs: *const u8 = ctx.arg(0);
-    // SAFETY: as in `arg`.
-    let Ok(nr) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
-        return 0;
-    };
-    let a = |n| arg(regs, n);
+    let nr = regs::orig_ax(regs);
+    let a = |n| regs::arg(regs, n);
     // At most two paths per call (rename); emitted after the match, so the path code is
     // verified at two call sites, not at one per syscall.
     let mut path: Option<PathArg> = None;

@@ -41,13 +41,18 @@ pub fn current_tid() -> u32 {
 }
 
 /// The watched state of the current task, if it is watched.
+#[inline(always)]
+pub fn watched_task() -> Option<*mut TaskState> {
+    watched_thread(current_tid())
+}
+
+/// The watched state of thread `tid`, if it is watched.
 ///
 /// Every syscall of every task on the host asks this, and nearly all of them are not
 /// watched: the thread this CPU last found unwatched is remembered, and asking again costs an
 /// array read instead of the hash lookup, until the thread is put in TASKS.
 #[inline(always)]
-pub fn watched_task() -> Option<*mut TaskState> {
-    let tid = current_tid();
+pub fn watched_thread(tid: u32) -> Option<*mut TaskState> {
     let hint = UNWATCHED_HINT.get_ptr_mut(0);
     if let Some(hint) = hint {
         // SAFETY: this CPU's entry.

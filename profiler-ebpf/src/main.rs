@@ -13,6 +13,7 @@ mod filter;
 mod lifecycle;
 mod observations;
 mod paths;
+mod regs;
 mod syscalls;
 
 #[cfg(not(test))]

@@ -47,6 +47,7 @@ static KERNEL_OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     mount_parent: 0,
     mount_mountpoint: 0,
     thread_status: 0,
+    task_pid: 0,
     inode_ino: 0,
     inode_sb: 0,
     sb_dev: 0,

@@ -1,25 +1,24 @@
 //! Syscall numbers per ABI, counted per CPU and marked per executable, and the error returns
 //! a sandbox can cause, per syscall and executable.
 //!
-//! A raw tracepoint, not `raw_syscalls:sys_exit`: it passes the registers without the
-//! tracepoint record copy, and this runs on every syscall of the whole machine.
+//! A BTF raw tracepoint (`tp_btf`), not `raw_syscalls:sys_exit`: it passes the registers
+//! without the tracepoint record copy, typed, so they are read with plain loads (`regs`); and
+//! this runs on every syscall of the whole machine.
 
 use aya_ebpf::{
     Global,
-    helpers::{
-        bpf_get_current_task, bpf_probe_read_kernel,
-        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
-    },
-    macros::{map, raw_tracepoint, tracepoint},
+    helpers::generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{Array, PerCpuArray},
-    programs::{RawTracePointContext, TracePointContext},
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
 
 use crate::{
     args::ARG_DECODERS,
-    filter::{count_loss, watched_task},
+    filter::{count_loss, watched_task, watched_thread},
     observations::note_error,
+    regs,
 };
 
 #[map]
@@ -27,12 +26,6 @@ pub static SYSCALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SYSC
 
 #[map]
 pub static EXE_SYSCALLS: Array<ExeSyscalls> = Array::with_max_entries(MAX_EXECUTABLES, 0);
-
-/// `struct pt_regs` on x86_64 (arch/x86/include/asm/ptrace.h): `orig_ax` then `ip`, `cs`.
-pub const PT_REGS_ORIG_AX: usize = 15 * 8;
-const PT_REGS_CS: usize = 17 * 8;
-/// `__USER32_CS` (arch/x86/include/asm/segment.h): code segment of compat (i386) mode.
-const USER32_CS: u64 = 0x23;
 
 /// Counts the syscall once the kernel has done with it, and decodes its arguments: the user
 /// pages they point to are resident then (at entry a string not yet faulted in cannot be
@@ -42,20 +35,19 @@ const USER32_CS: u64 = 0x23;
 ///
 /// Calls that never return are counted elsewhere: exit and exit_group when the task ends
 /// (`count_exit`); rt_sigreturn does return, but with `orig_ax` cleared.
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let Some(task) = watched_task() else {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
+    let (current, tid) = regs::current_task();
+    let Some(task) = watched_thread(tid) else {
         return 0;
     };
+    // `btf_trace_sys_exit(void *, struct pt_regs *regs, long ret)`.
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    // SAFETY: `regs` is the kernel's pt_regs of the current task.
-    let Ok(id) = (unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }) else {
-        return 0;
-    };
+    let id = regs::orig_ax(regs);
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
     // are not taken for a syscall to restart.
-    let (abi, nr) = if id == u64::MAX { sigreturn(regs) } else { syscall_abi(regs, id) };
+    let (abi, nr) = if id == u64::MAX { sigreturn(current, regs) } else { syscall_abi(current, regs, id) };
     // The child of clone, fork or vfork leaves the call too, with 0 and the parent's
     // registers: that is the parent's one call, counted (and decoded) on the parent's side.
     if ret == 0 && is_fork(abi, nr) {
@@ -66,12 +58,14 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let Some(slot) = record(exe_slot, abi, nr) else {
         return 0;
     };
-    if ret < 0 && errno::recorded(ret.unsigned_abs()) {
+    // rt_sigreturn "returns" the registers it restores: a negative ax is the result of the
+    // call the signal interrupted, already counted there, not a failure of rt_sigreturn.
+    if ret < 0 && id != u64::MAX && errno::recorded(ret.unsigned_abs()) {
         note_error(ret.unsigned_abs() as u16, slot, exe_slot);
     }
     if abi == abi::NATIVE && crate::args::decodes(nr) {
         // A tail call does not return here.
-        // SAFETY: the target is a raw tracepoint program taking the same context.
+        // SAFETY: the target is a tp_btf program on the same tracepoint, taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
     }
     0
@@ -98,10 +92,13 @@ pub fn count_exit(exe_slot: u32) {
 #[inline(always)]
 fn current_syscall() -> Option<(u32, u64)> {
     // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
-    // SAFETY: a checked read of the current task's pt_regs.
-    let id = unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_ORIG_AX) as *const u64) }.ok()?;
-    Some(syscall_abi(regs, id))
+    let task = unsafe { bpf_get_current_task_btf() };
+    // SAFETY: as above.
+    let regs = unsafe { bpf_task_pt_regs(task) } as *const u8;
+    if regs.is_null() {
+        return None;
+    }
+    Some(syscall_abi(task as *const u8, regs, regs::orig_ax(regs)))
 }
 
 /// `SIGSYS` and its `si_code` from seccomp (`SYS_SECCOMP`, include/uapi/asm-generic/siginfo.h).
@@ -171,38 +168,20 @@ const IA32_RT_SIGRETURN: u64 = 173;
 /// The sigreturn call of the task's ABI. x32 cannot be told from native here (its marker bit
 /// was in the cleared `orig_ax`), so an x32 task's sigreturn counts as the native one.
 #[inline(always)]
-fn sigreturn(regs: *const u8) -> (u32, u64) {
-    match syscall_abi(regs, 0).0 {
+fn sigreturn(task: *const u8, regs: *const u8) -> (u32, u64) {
+    match syscall_abi(task, regs, 0).0 {
         abi::IA32 => (abi::IA32, IA32_RT_SIGRETURN),
         _ => (abi::NATIVE, NATIVE_RT_SIGRETURN),
     }
 }
 
-/// `TS_COMPAT` in `thread_info.status` (arch/x86/include/asm/thread_info.h): the kernel set it
-/// at entry because this syscall came in through a 32-bit entry point (`int 0x80`,
-/// sysenter, 32-bit syscall), even from a 64-bit task; it is cleared only on the way back to
-/// user mode, after the `sys_exit` tracepoint.
-const TS_COMPAT: u32 = 0x0002;
-
 /// The ABI of a syscall and its number within it.
 #[inline(always)]
-fn syscall_abi(regs: *const u8, id: u64) -> (u32, u64) {
+fn syscall_abi(task: *const u8, regs: *const u8, id: u64) -> (u32, u64) {
     if id & abi::X32_SYSCALL_BIT != 0 {
         return (abi::X32, id & !abi::X32_SYSCALL_BIT);
     }
-    let status_offset = crate::paths::offsets().thread_status;
-    let compat = if status_offset != 0 {
-        // SAFETY: the current task, at an offset from this kernel's BTF; a checked read.
-        let status = unsafe { bpf_probe_read_kernel((bpf_get_current_task() as *const u8).add(status_offset as usize) as *const u32) };
-        status.is_ok_and(|s| s & TS_COMPAT != 0)
-    } else {
-        // Without BTF for it, the code segment: right for 32-bit tasks, not for a 64-bit task
-        // calling through `int 0x80`.
-        // SAFETY: `regs` is the kernel's pt_regs of the current task.
-        let cs = unsafe { bpf_probe_read_kernel(regs.add(PT_REGS_CS) as *const u64) }.unwrap_or(0);
-        cs == USER32_CS
-    };
-    (if compat { abi::IA32 } else { abi::NATIVE }, id)
+    (if regs::compat_entry(task, regs) { abi::IA32 } else { abi::NATIVE }, id)
 }
 
 /// Counts the syscall and marks it used by the executable; returns its slot.
@@ -230,7 +209,7 @@ fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
 /// The benchmark's floor: an empty program on the same hook as `sys_exit`. What it costs every
 /// syscall is the kernel's own toll for any syscall recorder on this kernel (`profiler
 /// floor`, used by `cargo xtask bench`); never attached while recording.
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit_floor(_ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_floor(_ctx: BtfTracePointContext) -> i32 {
     0
 }

@@ -12,7 +12,7 @@ pub fn run() -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        eprintln!("floor attached: an empty program on raw_syscalls:sys_exit");
+        eprintln!("floor attached: an empty tp_btf program on sys_exit");
         tokio::select! {
             _ = sigint.recv() => {}
             _ = sigterm.recv() => {}

@@ -152,6 +152,8 @@ impl Btf {
             inode_ino: self.offset("inode", "i_ino")?,
             inode_sb: self.offset("inode", "i_sb")?,
             sb_dev: self.offset("super_block", "s_dev")?,
+            // Optional: without it the syscall hook asks a helper for the thread id.
+            task_pid: self.offset("task_struct", "pid").unwrap_or(0),
         })
     }
 }

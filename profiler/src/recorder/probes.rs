@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, fs, path::Path};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
-    programs::{CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, TracePoint},
 };
 use log::{debug, info, warn};
 use profiler_common::{
@@ -55,6 +55,8 @@ pub enum LoadError {
     Log(String),
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
+    #[error("reading the kernel's BTF for the syscall hook: {0}")]
+    Btf(String),
     #[error("capability hook: {0}")]
     CapabilityHook(String),
 }
@@ -135,6 +137,8 @@ impl Probes {
             false
         };
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
+        loader.override_global(globals::THREAD_STATUS_OFFSET, &kernel_offsets.thread_status, true);
+        loader.override_global(globals::TASK_PID_OFFSET, &kernel_offsets.task_pid, true);
         #[cfg_attr(not(feature = "debug-probes"), allow(unused_mut))]
         let mut ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
         #[cfg(feature = "debug-probes")]
@@ -155,13 +159,14 @@ impl Probes {
         Self::preflight()?;
         tracefs::ensure_mounted()?;
         let mut ebpf = EbpfLoader::new().load(PROBES_OBJECT).map_err(LoadError::Object)?;
-        let program: &mut RawTracePoint = ebpf
+        let btf = aya::Btf::from_sys_fs().map_err(|source| LoadError::Btf(source.to_string()))?;
+        let program: &mut BtfTracePoint = ebpf
             .program_mut("sys_exit_floor")
             .ok_or(LoadError::Missing("sys_exit_floor"))?
             .try_into()
             .map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
-        program.load().map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
-        program.attach("sys_exit").map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        program.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        program.attach().map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
         Ok(ebpf)
     }
 
@@ -204,8 +209,9 @@ impl Probes {
         }
         self.capability_hook = Some(self.attach_capability_hook()?);
         // The argument decoder is tail-called from sys_exit, so it is in place first.
-        let decoder: &mut RawTracePoint = self.program("decode_args")?;
-        decoder.load().map_err(|source| LoadError::Program { program: "decode_args", source })?;
+        let btf = aya::Btf::from_sys_fs().map_err(|source| LoadError::Btf(source.to_string()))?;
+        let decoder: &mut BtfTracePoint = self.program("decode_args")?;
+        decoder.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "decode_args", source })?;
         let decoder = decoder
             .fd()
             .map_err(|source| LoadError::Program { program: "decode_args", source })?
@@ -215,9 +221,9 @@ impl Probes {
         decoders.set(0, &decoder, 0).map_err(|source| LoadError::Map { map: map_names::ARG_DECODERS, source })?;
         self.attach_cgroup_hooks(hooks_cgroup)?;
         // One syscall hook only: sys_exit sees every call that returns (see syscalls.rs).
-        let exit: &mut RawTracePoint = self.program("sys_exit")?;
-        exit.load().map_err(|source| LoadError::Program { program: "sys_exit", source })?;
-        exit.attach("sys_exit").map_err(|source| LoadError::Program { program: "sys_exit", source })?;
+        let exit: &mut BtfTracePoint = self.program("sys_exit")?;
+        exit.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "sys_exit", source })?;
+        exit.attach().map_err(|source| LoadError::Program { program: "sys_exit", source })?;
         Ok(())
     }
 

@@ -290,9 +290,22 @@ fn errors() {
             eprintln!("workload: a call meant to fail succeeded");
             std::process::exit(1);
         }
-        extern "C" fn on_usr1(_: libc::c_int) {}
-        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        extern "C" fn on_signal(_: libc::c_int) {}
+        libc::signal(libc::SIGUSR1, on_signal as *const () as libc::sighandler_t);
         libc::raise(libc::SIGUSR1);
+        // A timer firing every 50 µs while the loop fails open(2) with ENOENT: its signals
+        // are delivered on those returns, so rt_sigreturn restores an ax of -ENOENT. That is
+        // the interrupted call's result, not rt_sigreturn's.
+        libc::signal(libc::SIGALRM, on_signal as *const () as libc::sighandler_t);
+        let every = libc::timeval { tv_sec: 0, tv_usec: 50 };
+        let timer = libc::itimerval { it_interval: every, it_value: every };
+        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+        for _ in 0..200_000 {
+            libc::open(missing.as_ptr(), libc::O_RDONLY);
+        }
+        let off =
+            libc::itimerval { it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 }, it_value: libc::timeval { tv_sec: 0, tv_usec: 0 } };
+        libc::setitimer(libc::ITIMER_REAL, &off, std::ptr::null_mut());
         libc::syscall(libc::SYS_exit_group, 0);
     }
 }

@@ -1,0 +1,92 @@
+//! The saved user registers of the current task (`struct pt_regs`), read with plain loads.
+//!
+//! Every pointer given here is one the verifier knows by its BTF type (a `tp_btf` argument,
+//! `bpf_task_pt_regs`, `bpf_get_current_task_btf`), so a load is one instruction it guards
+//! with an exception-table entry: no helper call, which on this path costs more than the
+//! rest of the program (each call pays the CPU's return-thunk mitigations).
+
+use aya_ebpf::{
+    Global,
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_get_current_task_btf},
+};
+
+/// `struct pt_regs` on x86_64 (arch/x86/include/asm/ptrace.h), in u64 words.
+const ORIG_AX: usize = 15;
+const CS: usize = 17;
+
+/// `__USER32_CS` (arch/x86/include/asm/segment.h): code segment of compat (i386) mode.
+const USER32_CS: u64 = 0x23;
+/// `TS_COMPAT` in `thread_info.status` (arch/x86/include/asm/thread_info.h): the kernel set it
+/// at entry because this syscall came in through a 32-bit entry point (`int 0x80`,
+/// sysenter, 32-bit syscall), even from a 64-bit task; it is cleared only on the way back to
+/// user mode, after the `sys_exit` tracepoint.
+const TS_COMPAT: u32 = 0x0002;
+
+/// `task_struct.thread_info.status`'s offset from this kernel's BTF, set by the loader (0:
+/// unknown). In read-only data, so the verifier takes it as the constant it is, as a load
+/// through a BTF pointer requires.
+#[unsafe(no_mangle)]
+static THREAD_STATUS_OFFSET: Global<u32> = Global::new(0);
+/// `task_struct.pid`'s offset, likewise (0: unknown).
+#[unsafe(no_mangle)]
+static TASK_PID_OFFSET: Global<u32> = Global::new(0);
+
+/// The current task as a BTF pointer, and its thread id: one helper call where the loader
+/// knew `task_struct.pid`, two otherwise.
+#[inline(always)]
+pub fn current_task() -> (*const u8, u32) {
+    // SAFETY: a plain helper; the current task is a valid BTF pointer for this run.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let offset = TASK_PID_OFFSET.load();
+    let tid = if offset != 0 {
+        // SAFETY: as in `word`, at a constant offset the verifier checks against the type.
+        unsafe { core::ptr::read_volatile(task.add(offset as usize) as *const u32) }
+    } else {
+        bpf_get_current_pid_tgid() as u32
+    };
+    (task, tid)
+}
+
+/// One u64 word of a BTF-typed kernel object.
+#[inline(always)]
+fn word(base: *const u8, index: usize) -> u64 {
+    // SAFETY: `base` is a BTF pointer (see the module comment): the verifier turns this into
+    // a guarded load, which yields 0 instead of faulting.
+    unsafe { core::ptr::read_volatile(base.add(index * 8) as *const u64) }
+}
+
+/// The syscall id the task entered with (`orig_ax`): -1 after rt_sigreturn.
+#[inline(always)]
+pub fn orig_ax(regs: *const u8) -> u64 {
+    word(regs, ORIG_AX)
+}
+
+/// The `n`th syscall argument: di, si, dx, r10, r8, r9. A match, not a table, so that each
+/// load's offset is a constant the verifier sees.
+#[inline(always)]
+pub fn arg(regs: *const u8, n: usize) -> u64 {
+    match n {
+        0 => word(regs, 14),
+        1 => word(regs, 13),
+        2 => word(regs, 12),
+        3 => word(regs, 7),
+        4 => word(regs, 9),
+        _ => word(regs, 8),
+    }
+}
+
+/// Whether the current syscall of `task` (the current task, from `current_task`) came in
+/// through a 32-bit entry point.
+#[inline(always)]
+pub fn compat_entry(task: *const u8, regs: *const u8) -> bool {
+    let offset = THREAD_STATUS_OFFSET.load();
+    if offset != 0 {
+        // SAFETY: as in `word`, at a constant offset the verifier checks against the type.
+        let status = unsafe { core::ptr::read_volatile(task.add(offset as usize) as *const u32) };
+        status & TS_COMPAT != 0
+    } else {
+        // Without BTF for it, the code segment: right for 32-bit tasks, not for a 64-bit task
+        // calling through `int 0x80`.
+        word(regs, CS) == USER32_CS
+    }
+}
