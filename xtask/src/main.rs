@@ -183,7 +183,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     if args.is_empty() || args.iter().any(|a| a == "e2e_systemd") {
         for release in OTHER_TESTBED_RELEASES {
             println!("== the end-to-end suite under Debian {release}'s systemd ==");
-            let run = cargo_test(&["--test".into(), "e2e_systemd".into()], &[("TB_RELEASE", release)], &logs)?;
+            // The same selection as asked for (a test name filter), or the whole suite.
+            let suite = if args.is_empty() { vec!["--test".into(), "e2e_systemd".into()] } else { args.to_vec() };
+            let run = cargo_test(&suite, &[("TB_RELEASE", release)], &logs)?;
             (passed, failed, success) = (passed + run.0, failed + run.1, success && run.2);
         }
     }

@@ -46,12 +46,14 @@ pub fn run(options: &CheckOptions) -> anyhow::Result<()> {
                 "baseline": options.baseline,
                 "baseline_seconds": baseline.recording.seconds,
                 "hardened_seconds": hardened.recording.seconds,
-                "findings": findings,
+                "findings": findings.findings,
+                "findings_counted": findings.count(),
+                "info": findings.info,
                 "refused": degradation::refusals(&hardened),
             });
             println!("{}", serde_json::to_string_pretty(&doc).context("serialising the findings")?);
         }
     }
     // Exit 1 on findings, so a rollout can be gated on it.
-    if findings.is_empty() { Ok(()) } else { Err(Found(format!("{} finding(s)", findings.len())).into()) }
+    if findings.is_empty() { Ok(()) } else { Err(Found(format!("{} finding(s)", findings.count())).into()) }
 }

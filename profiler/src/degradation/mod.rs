@@ -1,36 +1,95 @@
 //! Signs that hardening degraded a service: a run under the drop-in compared with its
-//! baseline profile: calls that now fail, capability checks that now fail, things that went
-//! quiet, and new places it writes, each with the directive most likely responsible.
+//! baseline profile. Causes (a call, a capability check or a write now refused) come first,
+//! each with the effects that most likely followed from it (what went quiet, a new place read
+//! or written, an error explained by it); documented fallbacks are only information.
+//!
+//! Like is compared with like: paths by the directories the drop-in works with (`places`),
+//! ordinary misses by their rate per call made, capability checks per kernel call site.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt::Write as _,
-};
+mod places;
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::profile::{
-    ItemUse, PathOp, Profile, names,
-    path_text::{self, is_proc_pid},
-};
+use crate::profile::{ItemUse, PathOp, Profile, names, path_text};
+pub use text::{refusals, report};
+
+use places::Places;
 
 /// The unit settings that tell which directive refused a call (`systemctl show -p ...`).
-pub const SETTINGS: &str =
-    "SystemCallFilter,SystemCallErrorNumber,CapabilityBoundingSet,RestrictAddressFamilies,ProtectSystem,ReadWritePaths";
+pub const SETTINGS: &str = "SystemCallFilter,SystemCallErrorNumber,CapabilityBoundingSet,RestrictAddressFamilies,ProtectSystem,ReadWritePaths,\
+     MemoryDenyWriteExecute";
 
 /// One sign that hardening changed the service's behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// `error`, `capability`, `write-failed`, `new-write`, `new-read` or `quiet`.
+    /// Causes: `error`, `capability`, `write-failed`. Effects: `quiet`, `new-read`,
+    /// `new-write`, and an `error` that a cause explains. Information: `fallback`.
     pub kind: &'static str,
     /// The executables involved.
     pub process: Vec<String>,
-    /// What was done: `mlockall EPERM`, `CAP_NET_RAW`, `syscall mlockall`, `/tmp/x`.
+    /// What was done: `mlockall EPERM`, `CAP_NET_RAW at raw_create`, `syscall mlockall`.
     pub operation: String,
     pub baseline: u64,
     pub hardened: u64,
     /// The directive most likely responsible, and why it is suspected.
     pub directive: String,
+    /// What most likely followed from this cause: same executable, seen after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Finding>,
+    /// When the hardened run first showed it (a sample time; absent for what went quiet).
+    #[serde(skip)]
+    first: Option<String>,
+}
+
+impl Finding {
+    fn new(kind: &'static str, use_: &ItemUse, operation: String, baseline: u64, hardened: u64, directive: String) -> Finding {
+        Finding {
+            kind,
+            process: use_.executables.iter().cloned().collect(),
+            operation,
+            baseline,
+            hardened,
+            directive,
+            effects: Vec::new(),
+            first: use_.seen.as_ref().map(|s| s.first.clone()),
+        }
+    }
+
+    /// Whether `effect` most likely followed from this cause: one of its executables, and not
+    /// seen before it.
+    fn explains(&self, effect: &Finding) -> bool {
+        let same_process = self.process.iter().any(|p| effect.process.contains(p));
+        let not_before = match (&self.first, &effect.first) {
+            (Some(cause), Some(effect)) => effect >= cause,
+            _ => true,
+        };
+        same_process && not_before
+    }
+}
+
+/// What `check` found: causes with their effects, effects no cause explains, and
+/// information that is no finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Findings {
+    /// Causes first, in the order to look at them, each with its effects; then effects that
+    /// no cause explains.
+    pub findings: Vec<Finding>,
+    /// Differences with a known harmless reason (a documented fallback), with that reason.
+    pub info: Vec<Finding>,
+}
+
+impl Findings {
+    /// Findings counted one by one, effects included; information is not counted.
+    pub fn count(&self) -> usize {
+        self.findings.iter().map(|f| 1 + f.effects.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
 }
 
 /// A new error needs no threshold; a risen one must be this many times the baseline's rate.
@@ -40,54 +99,162 @@ const RISE_MIN: u64 = 10;
 /// "In as long a watch": the hardened run must have been watched this share of the baseline's
 /// time before what it never did counts as gone quiet.
 const QUIET_WATCH_SHARE: f64 = 0.9;
+/// Errnos of ordinary life: a probe for a file that may not exist. A sandbox causes them too
+/// (a hidden path), so they are judged by their rate per call made, over all calls, not call
+/// by call: a daemon that probes a different file this run is not degraded.
+const ORDINARY: [&str; 1] = ["ENOENT"];
 
 /// Every sign in `hardened` that the service behaves differently from `baseline`.
-pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let scale = hardened.recording.seconds.max(1.0) / baseline.recording.seconds.max(1.0);
-    for (name, now) in &hardened.errors {
-        let before = baseline.errors.get(name).map_or(0, |u| u.count);
-        let expected = before as f64 * scale;
-        let risen = before > 0 && now.count as f64 > expected * RISE_FACTOR && now.count >= before + RISE_MIN;
-        if before == 0 || risen {
-            findings.push(Finding {
-                kind: "error",
-                process: now.executables.iter().cloned().collect(),
-                operation: name.clone(),
-                baseline: before,
-                hardened: now.count,
-                directive: error_directive(name, hardened, baseline, settings),
-            });
-        }
-    }
-    for (cap, now) in &hardened.capabilities {
-        if now.denied > 0 && baseline.capabilities.get(cap).is_some_and(|b| b.needed()) {
-            findings.push(Finding {
-                kind: "capability",
-                process: now.executables.iter().cloned().collect(),
-                operation: cap.clone(),
-                baseline: baseline.capabilities[cap].granted,
-                hardened: now.denied,
-                directive: format!("CapabilityBoundingSet= ({cap} was granted in the baseline and is now refused)"),
-            });
+pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>) -> Findings {
+    let mut info = Vec::new();
+    let mut causes = capabilities(baseline, hardened);
+    let places = Places::of(baseline);
+    let (write_failures, mut effects) = paths(baseline, hardened, &places);
+    causes.extend(write_failures);
+    for error in errors(baseline, hardened, settings, &mut info) {
+        // A refused write's or a refused capability's errno is its effect, not a second cause.
+        let explained = causes.iter().any(|c| {
+            c.explains(&error)
+                && match c.kind {
+                    "capability" => error.operation.ends_with(" EPERM") || error.operation.ends_with(" EACCES"),
+                    _ => error.operation.ends_with(" EROFS") || error.operation.ends_with(" EACCES"),
+                }
+        });
+        if explained {
+            effects.push(error);
+        } else {
+            causes.push(error);
         }
     }
     if hardened.recording.seconds >= baseline.recording.seconds * QUIET_WATCH_SHARE {
-        findings.extend(gone_quiet(baseline, hardened));
+        effects.extend(gone_quiet(baseline, hardened));
     }
-    findings.extend(paths(baseline, hardened));
-    // Causes first (what failed), then their likely effects (fallbacks, silence).
-    let rank = |kind: &str| ["error", "capability", "write-failed", "new-write", "new-read", "quiet"].iter().position(|k| *k == kind);
-    findings.sort_by_key(|f| rank(f.kind));
+    Findings { findings: group(causes, effects), info }
+}
+
+/// Causes in the order to look at them (by kind, then first seen), each effect under the first
+/// cause that explains it; effects no cause explains follow on their own.
+fn group(mut causes: Vec<Finding>, effects: Vec<Finding>) -> Vec<Finding> {
+    let rank = |kind: &str| ["capability", "write-failed", "error"].iter().position(|k| *k == kind);
+    causes.sort_by(|a, b| (rank(a.kind), &a.first).cmp(&(rank(b.kind), &b.first)));
+    let mut alone = Vec::new();
+    for effect in effects {
+        match causes.iter_mut().find(|c| c.explains(&effect)) {
+            Some(cause) => cause.effects.push(effect),
+            None => alone.push(effect),
+        }
+    }
+    causes.extend(alone);
+    causes
+}
+
+/// Capability checks refused now at a kernel call site that always granted them in the
+/// baseline. The same capability refused elsewhere (a check made in another context: after a
+/// privilege drop, for another operation) is not the baseline's need refused.
+fn capabilities(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (cap, now) in &hardened.capabilities {
+        let Some(before) = baseline.capabilities.get(cap).filter(|b| b.needed()) else {
+            continue;
+        };
+        let same_process =
+            now.executables.is_empty() || before.executables.is_empty() || now.executables.iter().any(|e| before.executables.contains(e));
+        if now.denied == 0 || !same_process {
+            continue;
+        }
+        // Profiles without call sites are compared by capability alone.
+        let sites: Vec<(&str, u64, u64)> = if now.callers.is_empty() || before.callers.is_empty() {
+            vec![("", before.granted, now.denied)]
+        } else {
+            now.callers
+                .iter()
+                .filter(|(_, c)| c.denied > 0 && !c.probe)
+                // A site the baseline also refused at checks in more than one context (a
+                // privileged parent and its unprivileged workers): a refusal there is normal.
+                .filter_map(|(site, c)| {
+                    before.callers.get(site).filter(|b| b.granted > 0 && b.denied == 0).map(|b| (site.as_str(), b.granted, c.denied))
+                })
+                .collect()
+        };
+        for (site, granted, denied) in sites {
+            let at = if site.is_empty() { String::new() } else { format!(" at {site}") };
+            let use_ = ItemUse { count: denied, executables: now.executables.clone(), seen: now.seen.clone(), coverage: None };
+            findings.push(Finding::new(
+                "capability",
+                &use_,
+                format!("{cap}{at}"),
+                granted,
+                denied,
+                format!("CapabilityBoundingSet= ({cap} was granted here in the baseline and is now refused)"),
+            ));
+        }
+    }
     findings
 }
 
-/// Writes refused where the baseline's succeeded or were never tried, and new places written
-/// or read.
-fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
+/// Calls made per unit of work: every syscall the profile counted.
+fn calls(profile: &Profile) -> f64 {
+    profile.syscalls.values().flat_map(|m| m.values()).map(|u| u.count as f64).sum::<f64>().max(1.0)
+}
+
+/// All failures with `errno`, whatever the call.
+fn with_errno(profile: &Profile, errno: &str) -> u64 {
+    profile.errors.iter().filter(|(name, _)| name.rsplit(' ').next() == Some(errno)).map(|(_, u)| u.count).sum()
+}
+
+/// Whether `now` failures, against `before` in the baseline scaled by `scale` (calls made),
+/// are more than the baseline's rate can explain.
+fn risen(before: u64, now: u64, scale: f64) -> bool {
+    now as f64 > before as f64 * scale * RISE_FACTOR && now >= before + RISE_MIN
+}
+
+/// Calls that now fail: new errors, and errors risen well past the baseline's rate per call.
+fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>, info: &mut Vec<Finding>) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let scale = calls(hardened) / calls(baseline);
+    let hardened_calls = hardened.syscall_names();
+    for (name, now) in &hardened.errors {
+        let (call, errno) = name.rsplit_once(' ').unwrap_or((name, ""));
+        let bare_call = call.rsplit(':').next().unwrap_or(call);
+        // Profiles before the recorder knew better took the result rt_sigreturn restores (the
+        // interrupted call's) for its own.
+        if bare_call.ends_with("sigreturn") {
+            continue;
+        }
+        let before = baseline.errors.get(name).map_or(0, |u| u.count);
+        let filtered = refused_by_filter(bare_call, settings.get("SystemCallFilter").map_or("", String::as_str));
+        if !filtered && ORDINARY.contains(&errno) && !risen(with_errno(baseline, errno), with_errno(hardened, errno), scale) {
+            continue;
+        }
+        if before > 0 && !risen(before, now.count, scale) {
+            continue;
+        }
+        let directive = error_directive(name, hardened, baseline, settings);
+        if name == "clone3 ENOSYS" && !filtered && hardened_calls.contains("clone") {
+            info.push(Finding::new(
+                "fallback",
+                now,
+                name.clone(),
+                before,
+                now.count,
+                "systemd answers clone3 with ENOSYS wherever its seccomp filter must see clone's flags \
+                 (RestrictNamespaces=, SystemCallFilter=), and glibc then uses clone, which this run did"
+                    .into(),
+            ));
+            continue;
+        }
+        findings.push(Finding::new("error", now, name.clone(), before, now.count, directive));
+    }
+    findings
+}
+
+/// Writes refused where the baseline's succeeded or were never tried (causes), and new places
+/// written or read (effects).
+fn paths(baseline: &Profile, hardened: &Profile, places: &Places) -> (Vec<Finding>, Vec<Finding>) {
+    let (mut causes, mut effects) = (Vec::new(), Vec::new());
     for (path, now) in &hardened.paths {
         let before = baseline.paths.get(path);
+        let use_ = ItemUse { count: 1, executables: now.executables.clone(), seen: now.seen.clone(), coverage: None };
         let new_failures: Vec<&String> = now
             .failures
             .iter()
@@ -95,39 +262,37 @@ fn paths(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
             .collect();
         if !new_failures.is_empty() {
             let wrote_before = before.is_some_and(|b| b.ops.iter().any(|op| op.is_write()));
-            findings.push(Finding {
-                kind: "write-failed",
-                process: now.executables.iter().cloned().collect(),
-                operation: format!("{} {path}", new_failures.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")),
-                baseline: u64::from(wrote_before),
-                hardened: new_failures.len() as u64,
-                directive: write_directive(path, &new_failures, wrote_before),
-            });
+            causes.push(Finding::new(
+                "write-failed",
+                &use_,
+                format!("{} {path}", new_failures.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")),
+                u64::from(wrote_before),
+                new_failures.len() as u64,
+                write_directive(path, &new_failures, wrote_before),
+            ));
         }
-        let read = now.ops.iter().any(|op| !op.is_write());
-        if read && before.is_none() && !is_proc_pid(path) {
-            findings.push(Finding {
-                kind: "new-read",
-                process: now.executables.iter().cloned().collect(),
-                operation: format!("{} {path}", op_names(now.ops.iter().filter(|op| !op.is_write()))),
-                baseline: 0,
-                hardened: 1,
-                directive: "a fallback? The baseline never looked here; look for what failed before it".into(),
-            });
+        if now.ops.iter().any(|op| !op.is_write()) && !places.read_near(path) {
+            effects.push(Finding::new(
+                "new-read",
+                &use_,
+                format!("{} {path}", op_names(now.ops.iter().filter(|op| !op.is_write()))),
+                0,
+                1,
+                "a fallback? The baseline never looked here; look for what failed before it".into(),
+            ));
         }
-        let written = now.ops.iter().any(|op| op.is_write());
-        if written && before.is_none() {
-            findings.push(Finding {
-                kind: "new-write",
-                process: now.executables.iter().cloned().collect(),
-                operation: format!("{} {path}", op_names(now.ops.iter())),
-                baseline: 0,
-                hardened: 1,
-                directive: "a fallback location? The baseline never wrote here; look for a write that now fails (EROFS, EACCES)".into(),
-            });
+        if now.ops.iter().any(|op| op.is_write()) && !places.wrote_near(path) {
+            effects.push(Finding::new(
+                "new-write",
+                &use_,
+                format!("{} {path}", op_names(now.ops.iter())),
+                0,
+                1,
+                "a fallback location? The baseline never wrote here; look for a write that now fails (EROFS, EACCES)".into(),
+            ));
         }
     }
-    findings
+    (causes, effects)
 }
 
 /// `create,write`.
@@ -150,20 +315,22 @@ fn write_directive(path: &str, failures: &[&String], wrote_before: bool) -> Stri
     }
 }
 
-/// What the baseline did that the hardened run never did: syscalls, families, sockets,
-/// namespaces, acts and devices.
+/// What the baseline did that the hardened run never did: syscalls, families, namespaces and
+/// acts.
 fn gone_quiet(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut quiet = |kind: &str, name: &str, use_: &ItemUse, present: bool| {
         if !present {
-            out.push(Finding {
-                kind: "quiet",
-                process: use_.executables.iter().cloned().collect(),
-                operation: format!("{kind} {name}"),
-                baseline: use_.count,
-                hardened: 0,
-                directive: "a feature that went quiet? Look for the error or refused capability before it".into(),
-            });
+            let mut finding = Finding::new(
+                "quiet",
+                use_,
+                format!("{kind} {name}"),
+                use_.count,
+                0,
+                "a feature that went quiet? Look for the error or refused capability before it".into(),
+            );
+            finding.first = None;
+            out.push(finding);
         }
     };
     let hardened_calls = hardened.syscall_names();
@@ -206,7 +373,11 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
         .filter(|(cap, u)| u.denied > 0 && baseline.capabilities.get(*cap).is_none_or(|b| b.denied == 0))
         .map(|(cap, _)| cap.as_str())
         .collect();
+    let write_exec = matches!(call, "mmap" | "mprotect" | "pkey_mprotect" | "shmat");
     match errno {
+        "EPERM" if write_exec && setting("MemoryDenyWriteExecute") == "yes" => {
+            format!("MemoryDenyWriteExecute= (the unit refuses mappings both writable and executable, and {call} asked for one)")
+        }
         "EPERM" | "EACCES" if !newly_refused.is_empty() => {
             format!("CapabilityBoundingSet= ({} now refused)", newly_refused.into_iter().collect::<Vec<_>>().join(", "))
         }
@@ -238,54 +409,6 @@ fn refused_by_filter(call: &str, filter: &str) -> bool {
     }
 }
 
-/// The findings for people: a summary line, then each finding with its likely directive.
-pub fn report(unit: &str, baseline: &Profile, hardened: &Profile, findings: &[Finding]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{unit}: hardened run watched {:.0} s, baseline {:.0} s: {}",
-        hardened.recording.seconds,
-        baseline.recording.seconds,
-        match findings.len() {
-            0 => "no sign that hardening changed what it does".to_string(),
-            n => format!("{n} finding(s)"),
-        }
-    );
-    if hardened.recording.seconds < baseline.recording.seconds * QUIET_WATCH_SHARE {
-        out.push_str("  (watched for less time than the baseline: what went quiet is not judged)\n");
-    }
-    for f in findings {
-        let _ = writeln!(
-            out,
-            "\n  [{}] {} by {}\n      baseline {} time(s), hardened {} time(s)\n      likely: {}",
-            f.kind,
-            f.operation,
-            if f.process.is_empty() { "?".to_string() } else { f.process.join(", ") },
-            f.baseline,
-            f.hardened,
-            f.directive
-        );
-    }
-    let refused = refusals(hardened);
-    if !refused.is_empty() {
-        out.push_str("\n  refused in the hardened run (the sandbox at work; a finding above says where that hurt):\n");
-        for line in refused {
-            let _ = writeln!(out, "    {line}");
-        }
-    }
-    out
-}
-
-/// The hardened run's refused attempts, one line each: refused syscalls and the families and
-/// namespaces asked for and not given.
-pub fn refusals(profile: &Profile) -> Vec<String> {
-    let syscalls = profile.refused_syscalls().into_iter().map(|((abi, name), r)| {
-        let abi = if abi == names::NATIVE_ABI { String::new() } else { format!("{abi}:") };
-        format!("syscall {abi}{name} {} ({} time(s))", r.errnos.join(","), r.count)
-    });
-    syscalls.chain(profile.refused.iter().map(|(what, u)| format!("{what} ({} time(s))", u.count))).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,7 +433,7 @@ mod tests {
         hard.errors.insert("mlockall EPERM".into(), item(1, "/usr/bin/d"));
         let settings =
             [("SystemCallFilter".to_string(), "read write".to_string()), ("SystemCallErrorNumber".into(), "EPERM".into())].into();
-        let found = compare(&base, &hard, &settings);
+        let found = compare(&base, &hard, &settings).findings;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
             (found[0].kind, found[0].operation.as_str(), found[0].process.as_slice()),
@@ -328,7 +451,7 @@ mod tests {
         assert!(compare(&base, &same, &BTreeMap::new()).is_empty());
         let mut risen = watched(100.0);
         risen.errors.insert("openat ENOENT".into(), item(500, "/d"));
-        assert_eq!(compare(&base, &risen, &BTreeMap::new())[0].directive.split(' ').next(), Some("PrivateTmp=,"));
+        assert_eq!(compare(&base, &risen, &BTreeMap::new()).findings[0].directive.split(' ').next(), Some("PrivateTmp=,"));
     }
 
     #[test]
@@ -336,12 +459,16 @@ mod tests {
         let mut base = watched(10.0);
         base.capabilities.insert("CAP_NET_RAW".into(), CapabilityUse { granted: 1, ..Default::default() });
         let mut hard = watched(10.0);
-        hard.capabilities.insert("CAP_NET_RAW".into(), CapabilityUse { denied: 1, ..Default::default() });
+        hard.capabilities
+            .insert("CAP_NET_RAW".into(), CapabilityUse { denied: 1, executables: ["/d".into()].into(), ..Default::default() });
         hard.errors.insert("socket EPERM".into(), item(1, "/d"));
-        let found = compare(&base, &hard, &BTreeMap::new());
-        let kinds: Vec<&str> = found.iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, ["error", "capability"]);
-        assert!(found[0].directive.contains("CapabilityBoundingSet= (CAP_NET_RAW now refused)"), "{}", found[0].directive);
+        let found = compare(&base, &hard, &BTreeMap::new()).findings;
+        // The refused capability is the cause; socket's EPERM is how it showed.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].kind, found[0].effects.len()), ("capability", 1), "{found:?}");
+        let error = &found[0].effects[0];
+        assert_eq!(error.operation, "socket EPERM");
+        assert!(error.directive.contains("CapabilityBoundingSet= (CAP_NET_RAW now refused)"), "{}", error.directive);
     }
 
     #[test]
@@ -349,7 +476,7 @@ mod tests {
         let mut base = watched(100.0);
         base.families.insert("AF_NETLINK".into(), item(1, "/d"));
         assert!(compare(&base, &watched(50.0), &BTreeMap::new()).is_empty());
-        let found = compare(&base, &watched(100.0), &BTreeMap::new());
+        let found = compare(&base, &watched(100.0), &BTreeMap::new()).findings;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].operation, "family AF_NETLINK");
     }
@@ -363,7 +490,7 @@ mod tests {
             "/var/lib/d/state".into(),
             crate::profile::PathUse { failures: ["create EROFS".to_string()].into(), ..Default::default() },
         );
-        let found = compare(&base, &hard, &BTreeMap::new());
+        let found = compare(&base, &hard, &BTreeMap::new()).findings;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].operation, "create EROFS /var/lib/d/state");
         assert!(found[0].directive.contains("ReadWritePaths=/var/lib/d would allow it"), "{}", found[0].directive);
@@ -380,7 +507,7 @@ mod tests {
         let mut hard = watched(10.0);
         hard.paths.insert("/proc/200".into(), read());
         hard.paths.insert("/tmp/fallback.conf".into(), read());
-        let found = compare(&base, &hard, &BTreeMap::new());
+        let found = compare(&base, &hard, &BTreeMap::new()).findings;
         assert_eq!(found.iter().map(|f| (f.kind, f.operation.as_str())).collect::<Vec<_>>(), [("new-read", "read /tmp/fallback.conf")]);
     }
 
@@ -391,8 +518,145 @@ mod tests {
         hard.errors.insert("clock_settime EPERM".into(), item(2, "/d"));
         hard.refused.insert("family AF_NETLINK EAFNOSUPPORT".into(), item(1, "/d"));
         assert_eq!(refusals(&hard), ["syscall clock_settime EPERM (2 time(s))", "family AF_NETLINK EAFNOSUPPORT (1 time(s))"]);
-        let text = report("x.service", &watched(10.0), &hard, &[]);
+        let text = report("x.service", &watched(10.0), &hard, &Findings::default());
         assert!(text.contains("refused in the hardened run") && text.contains("    family AF_NETLINK EAFNOSUPPORT (1 time(s))"), "{text}");
+    }
+
+    fn calls(profile: &mut Profile, name: &str, count: u64) {
+        profile.syscalls.entry("x86_64".into()).or_default().insert(name.into(), item(count, "/d"));
+    }
+
+    #[test]
+    fn an_ordinary_miss_at_the_baselines_rate_is_not_a_finding_even_from_another_call() {
+        let mut base = watched(10.0);
+        calls(&mut base, "openat", 1000);
+        base.errors.insert("openat ENOENT".into(), item(40, "/d"));
+        let mut hard = watched(10.0);
+        calls(&mut hard, "openat", 1000);
+        hard.errors.insert("openat ENOENT".into(), item(38, "/d"));
+        hard.errors.insert("truncate ENOENT".into(), item(1, "/d"));
+        assert_eq!(compare(&base, &hard, &BTreeMap::new()), Findings::default());
+        // Ten times as many misses per call made is a finding, call by call.
+        hard.errors.insert("stat ENOENT".into(), item(400, "/d"));
+        let found = compare(&base, &hard, &BTreeMap::new()).findings;
+        assert_eq!(found.iter().map(|f| f.operation.as_str()).collect::<Vec<_>>(), ["stat ENOENT", "truncate ENOENT"]);
+        // A miss the unit's filter answers is a finding at any rate.
+        let mut filtered = watched(10.0);
+        calls(&mut filtered, "openat", 1000);
+        filtered.errors.insert("truncate ENOENT".into(), item(1, "/d"));
+        let settings = [("SystemCallFilter".to_string(), "~truncate".to_string())].into();
+        assert_eq!(compare(&base, &filtered, &settings).count(), 1);
+    }
+
+    #[test]
+    fn clone3_answered_with_enosys_then_clone_is_information_not_a_finding() {
+        let mut base = watched(10.0);
+        calls(&mut base, "clone3", 2);
+        let mut hard = watched(10.0);
+        calls(&mut hard, "clone3", 2);
+        hard.errors.insert("clone3 ENOSYS".into(), item(2, "/usr/bin/ctl"));
+        // Without the fallback to clone, it is a call that now fails.
+        assert_eq!(compare(&base, &hard, &BTreeMap::new()).count(), 1);
+        calls(&mut hard, "clone", 2);
+        let found = compare(&base, &hard, &BTreeMap::new());
+        assert_eq!(found.count(), 0, "{found:?}");
+        assert_eq!(found.info.len(), 1);
+        assert!(found.info[0].directive.contains("glibc then uses clone"), "{:?}", found.info);
+        let text = report("x.service", &base, &hard, &found);
+        assert!(text.contains("no sign that hardening changed") && text.contains("information, not findings"), "{text}");
+    }
+
+    #[test]
+    fn rt_sigreturn_errors_of_older_profiles_are_not_findings() {
+        let mut hard = watched(10.0);
+        hard.errors.insert("rt_sigreturn EPERM".into(), item(1, "/d"));
+        assert!(compare(&watched(10.0), &hard, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn a_capability_is_compared_per_kernel_call_site() {
+        use crate::profile::CallerUse;
+        let site = |granted, denied| CallerUse { granted, denied, probe: false };
+        let mut base = watched(10.0);
+        base.capabilities.insert(
+            "CAP_CHOWN".into(),
+            CapabilityUse {
+                granted: 1,
+                executables: ["/d".into()].into(),
+                callers: [("chown_common".to_string(), site(1, 0))].into(),
+                ..Default::default()
+            },
+        );
+        // Refused at another call site (another operation, in another context): not the
+        // baseline's need refused.
+        let mut hard = watched(10.0);
+        hard.capabilities.insert(
+            "CAP_CHOWN".into(),
+            CapabilityUse {
+                granted: 1,
+                denied: 1,
+                executables: ["/d".into()].into(),
+                callers: [("chown_common".to_string(), site(1, 0)), ("setattr_prepare".to_string(), site(0, 1))].into(),
+                ..Default::default()
+            },
+        );
+        assert!(compare(&base, &hard, &BTreeMap::new()).is_empty());
+        // Refused where it was granted: found, with the site.
+        hard.capabilities.get_mut("CAP_CHOWN").unwrap().callers.insert("chown_common".into(), site(0, 1));
+        let found = compare(&base, &hard, &BTreeMap::new()).findings;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].operation, "CAP_CHOWN at chown_common");
+    }
+
+    #[test]
+    fn the_cause_comes_first_with_what_followed_from_it_underneath() {
+        let seen = |first: &str| Some(crate::profile::seen::Seen { first: first.into(), last: first.into(), phase: None });
+        let mut base = watched(10.0);
+        calls(&mut base, "mlockall", 1);
+        base.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { ops: [PathOp::Create].into(), ..Default::default() });
+        let mut hard = watched(10.0);
+        hard.paths.insert(
+            "/var/lib/d/state".into(),
+            crate::profile::PathUse {
+                failures: ["create EROFS".into()].into(),
+                executables: ["/d".into()].into(),
+                seen: seen("t1"),
+                ..Default::default()
+            },
+        );
+        hard.paths.insert(
+            "/tmp/d-state".into(),
+            crate::profile::PathUse {
+                ops: [PathOp::Create].into(),
+                executables: ["/d".into()].into(),
+                seen: seen("t2"),
+                ..Default::default()
+            },
+        );
+        let mut erofs = item(1, "/d");
+        erofs.seen = seen("t1");
+        hard.errors.insert("openat EROFS".into(), erofs);
+        let found = compare(&base, &hard, &BTreeMap::new());
+        assert_eq!(found.findings.len(), 1, "{found:?}");
+        let cause = &found.findings[0];
+        assert_eq!(cause.operation, "create EROFS /var/lib/d/state");
+        let effects: Vec<&str> = cause.effects.iter().map(|f| f.operation.as_str()).collect();
+        assert_eq!(effects, ["create /tmp/d-state", "openat EROFS", "syscall mlockall"]);
+        assert_eq!(found.count(), 4);
+        let json = serde_json::to_value(&found).unwrap();
+        assert_eq!(json["findings"][0]["effects"].as_array().unwrap().len(), 3);
+        let text = report("x.service", &base, &hard, &found);
+        let first = text.lines().find(|l| l.trim_start().starts_with('[')).unwrap();
+        assert!(first.contains("[write-failed] create EROFS /var/lib/d/state"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_writable_executable_mapping_names_memorydenywriteexecute() {
+        let mut hard = watched(10.0);
+        hard.errors.insert("mmap EPERM".into(), item(1, "/jit"));
+        let settings = [("MemoryDenyWriteExecute".to_string(), "yes".to_string())].into();
+        let found = compare(&watched(10.0), &hard, &settings).findings;
+        assert!(found[0].directive.starts_with("MemoryDenyWriteExecute="), "{found:?}");
     }
 
     #[test]
