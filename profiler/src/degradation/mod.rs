@@ -111,15 +111,10 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
     let places = Places::of(baseline);
     let (write_failures, mut effects) = paths(baseline, hardened, &places);
     causes.extend(write_failures);
-    for error in errors(baseline, hardened, settings, &mut info) {
-        // A refused write's or a refused capability's errno is its effect, not a second cause.
-        let explained = causes.iter().any(|c| {
-            c.explains(&error)
-                && match c.kind {
-                    "capability" => error.operation.ends_with(" EPERM") || error.operation.ends_with(" EACCES"),
-                    _ => error.operation.ends_with(" EROFS") || error.operation.ends_with(" EACCES"),
-                }
-        });
+    for (error, filtered) in errors(baseline, hardened, settings, &mut info) {
+        // A refused write's or a refused capability's errno is its effect, not a second
+        // cause; a call the unit's filter refused is a cause of its own.
+        let explained = !filtered && likely_causes(&error).iter().any(|kind| causes.iter().any(|c| c.kind == *kind && c.explains(&error)));
         if explained {
             effects.push(error);
         } else {
@@ -132,15 +127,30 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
     Findings { findings: group(causes, effects), info }
 }
 
-/// Causes in the order to look at them (by kind, then first seen), each effect under the first
-/// cause that explains it; effects no cause explains follow on their own.
+/// The kinds of cause an effect most likely follows from, best first: a read-only path's
+/// EROFS from a refused write, a fallback location from one too.
+fn likely_causes(effect: &Finding) -> &'static [&'static str] {
+    let errno = effect.operation.rsplit(' ').next().unwrap_or("");
+    match (effect.kind, errno) {
+        ("error", "EROFS") => &["write-failed"],
+        ("error", "EPERM") => &["capability"],
+        ("error", "EACCES") => &["write-failed", "capability"],
+        ("new-write" | "new-read", _) => &["write-failed"],
+        _ => &[],
+    }
+}
+
+/// Causes in the order to look at them (by kind, then first seen), each effect under the cause
+/// that most likely explains it (`likely_causes`, else the first that explains it); effects no
+/// cause explains follow on their own.
 fn group(mut causes: Vec<Finding>, effects: Vec<Finding>) -> Vec<Finding> {
     let rank = |kind: &str| ["capability", "write-failed", "error"].iter().position(|k| *k == kind);
     causes.sort_by(|a, b| (rank(a.kind), &a.first).cmp(&(rank(b.kind), &b.first)));
     let mut alone = Vec::new();
     for effect in effects {
-        match causes.iter_mut().find(|c| c.explains(&effect)) {
-            Some(cause) => cause.effects.push(effect),
+        let likely = likely_causes(&effect).iter().find_map(|kind| causes.iter().position(|c| c.kind == *kind && c.explains(&effect)));
+        match likely.or_else(|| causes.iter().position(|c| c.explains(&effect))) {
+            Some(i) => causes[i].effects.push(effect),
             None => alone.push(effect),
         }
     }
@@ -209,7 +219,8 @@ fn risen(before: u64, now: u64, scale: f64) -> bool {
 }
 
 /// Calls that now fail: new errors, and errors risen well past the baseline's rate per call.
-fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>, info: &mut Vec<Finding>) -> Vec<Finding> {
+/// Each with whether the unit's own filter refused the call.
+fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>, info: &mut Vec<Finding>) -> Vec<(Finding, bool)> {
     let mut findings = Vec::new();
     let scale = calls(hardened) / calls(baseline);
     let hardened_calls = hardened.syscall_names();
@@ -243,7 +254,7 @@ fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, St
             ));
             continue;
         }
-        findings.push(Finding::new("error", now, name.clone(), before, now.count, directive));
+        findings.push((Finding::new("error", now, name.clone(), before, now.count, directive), filtered));
     }
     findings
 }
@@ -271,7 +282,9 @@ fn paths(baseline: &Profile, hardened: &Profile, places: &Places) -> (Vec<Findin
                 write_directive(path, &new_failures, wrote_before),
             ));
         }
-        if now.ops.iter().any(|op| !op.is_write()) && !places.read_near(path) {
+        let new_write = now.ops.iter().any(|op| op.is_write()) && !places.wrote_near(path);
+        // A path written somewhere new is one finding, whatever else was done to it.
+        if !new_write && now.ops.iter().any(|op| !op.is_write()) && !places.read_near(path) {
             effects.push(Finding::new(
                 "new-read",
                 &use_,
@@ -281,7 +294,7 @@ fn paths(baseline: &Profile, hardened: &Profile, places: &Places) -> (Vec<Findin
                 "a fallback? The baseline never looked here; look for what failed before it".into(),
             ));
         }
-        if now.ops.iter().any(|op| op.is_write()) && !places.wrote_near(path) {
+        if new_write {
             effects.push(Finding::new(
                 "new-write",
                 &use_,
@@ -648,6 +661,40 @@ mod tests {
         let text = report("x.service", &base, &hard, &found);
         let first = text.lines().find(|l| l.trim_start().starts_with('[')).unwrap();
         assert!(first.contains("[write-failed] create EROFS /var/lib/d/state"), "{text}");
+    }
+
+    #[test]
+    fn each_effect_goes_under_the_cause_it_most_likely_follows_from() {
+        let mut base = watched(10.0);
+        base.capabilities
+            .insert("CAP_NET_RAW".into(), CapabilityUse { granted: 1, executables: ["/d".into()].into(), ..Default::default() });
+        base.paths.insert("/var/lib/d/state".into(), crate::profile::PathUse { ops: [PathOp::Create].into(), ..Default::default() });
+        let mut hard = watched(10.0);
+        hard.capabilities
+            .insert("CAP_NET_RAW".into(), CapabilityUse { denied: 1, executables: ["/d".into()].into(), ..Default::default() });
+        hard.paths.insert(
+            "/var/lib/d/state".into(),
+            crate::profile::PathUse { failures: ["create EROFS".into()].into(), executables: ["/d".into()].into(), ..Default::default() },
+        );
+        hard.paths.insert(
+            "/tmp/d-state".into(),
+            crate::profile::PathUse { ops: [PathOp::Create].into(), executables: ["/d".into()].into(), ..Default::default() },
+        );
+        for error in ["openat EROFS", "socket EPERM", "setpriority EPERM"] {
+            hard.errors.insert(error.into(), item(1, "/d"));
+        }
+        let settings = [("SystemCallFilter".to_string(), "~setpriority".to_string())].into();
+        let found = compare(&base, &hard, &settings).findings;
+        let tree: Vec<(&str, Vec<&str>)> =
+            found.iter().map(|c| (c.operation.as_str(), c.effects.iter().map(|e| e.operation.as_str()).collect())).collect();
+        assert_eq!(
+            tree,
+            [
+                ("CAP_NET_RAW", vec!["socket EPERM"]),
+                ("create EROFS /var/lib/d/state", vec!["create /tmp/d-state", "openat EROFS"]),
+                ("setpriority EPERM", vec![]),
+            ]
+        );
     }
 
     #[test]
