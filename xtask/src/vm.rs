@@ -185,6 +185,8 @@ for i in $(seq 60); do
   sleep 1
 done
 journalctl -u profiler-record@nginx.service -o cat --no-pager
+# The unit's state comes from its manager's announcements on the system bus.
+journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -q "following nginx.service's state on its manager's bus (/run/dbus/system_bus_socket)"
 step "nginx, driven by curl, reloaded"
 systemctl start nginx.service
 for i in 1 2 3; do [ "$(http)" = 200 ]; done

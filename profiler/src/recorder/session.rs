@@ -15,6 +15,7 @@ use log::{info, warn};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
+    sync::mpsc,
 };
 
 use super::{
@@ -134,6 +135,7 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         // SAFETY: the ring buffer owns its map fd and keeps it open, unchanged, until dropped.
         let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("watching the path ring buffer: {}", e.into_parts().1))?;
+        phases.follow().await;
         let end = wait_for_end(options, scratch.as_ref());
         tokio::pin!(end);
         let mut tick = tokio::time::interval(TICK);
@@ -290,28 +292,83 @@ impl Run {
     }
 }
 
-/// The phases a unit went through since the last sample, from systemd's ActiveState.
+/// The phases a unit went through since the last sample, from systemd's ActiveState: as its
+/// manager announces each change on its bus, or, where the bus cannot be reached, as
+/// `systemctl show` gives it at each tick (which misses a phase shorter than a tick).
 struct PhaseWatch<'a> {
     unit: Option<(&'a str, Systemd)>,
     last_state: Option<String>,
     seen: Vec<&'static str>,
+    /// The state the unit was in when following began, not yet noted.
+    first: Option<String>,
+    /// The manager's announcements, while it is followed on its bus.
+    changes: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 impl<'a> PhaseWatch<'a> {
     fn new(unit: Option<(&'a str, Systemd)>) -> Self {
-        Self { unit, last_state: None, seen: Vec::new() }
+        Self { unit, last_state: None, seen: Vec::new(), first: None, changes: None }
     }
 
-    /// Asks systemd for the unit's state; true when it changed.
+    /// Follows the unit on its manager's bus (inside the runtime); without the bus, `poll`
+    /// asks `systemctl show`.
+    async fn follow(&mut self) {
+        let Some((name, systemd)) = self.unit else { return };
+        // In a task of its own: a panic in the D-Bus code ends that task, not the recording.
+        let unit = name.to_string();
+        let followed = tokio::spawn(async move { systemd.follow_state(&unit).await.map_err(|e| e.to_string()) }).await;
+        match followed.unwrap_or_else(|e| Err(format!("the D-Bus client failed: {e}"))) {
+            Ok(follow) => {
+                info!("following {name}'s state on its manager's bus ({})", follow.socket.display());
+                self.first = Some(follow.current);
+                self.changes = Some(follow.changes);
+            }
+            Err(e) => warn!("cannot follow {name}'s state on its manager's bus ({e}); asking systemctl once a second instead"),
+        }
+    }
+
+    /// Takes in the unit's state changes since the last call; true when it changed.
     fn poll(&mut self) -> bool {
         let Some((name, systemd)) = self.unit else { return false };
-        let Ok(state) = systemd.show(name) else { return false };
-        self.seen.push(timeline::phase_of(&state.active_state));
-        let changed = self.last_state.as_deref() != Some(state.active_state.as_str());
-        if changed {
-            log::debug!("{name} is {}", state.active_state);
+        let Some(changes) = self.changes.as_mut() else {
+            let Ok(state) = systemd.show(name) else { return false };
+            return self.note(state.active_state);
+        };
+        let mut announced: Vec<String> = self.first.take().into_iter().collect();
+        loop {
+            match changes.try_recv() {
+                Ok(state) => announced.push(state),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    warn!("{name}'s manager closed its bus connection; asking systemctl once a second instead");
+                    self.changes = None;
+                    break;
+                }
+            }
         }
-        self.last_state = Some(state.active_state);
+        if announced.is_empty() {
+            // Still in the state it was in: that phase goes on.
+            if let Some(state) = &self.last_state {
+                self.seen.push(timeline::phase_of(state));
+            }
+            return false;
+        }
+        // Every state is noted (no short-circuit): each phase counts.
+        let mut changed = false;
+        for state in announced {
+            changed |= self.note(state);
+        }
+        changed
+    }
+
+    /// Notes a state the unit was in; true when it differs from the one before.
+    fn note(&mut self, state: String) -> bool {
+        self.seen.push(timeline::phase_of(&state));
+        let changed = self.last_state.as_deref() != Some(state.as_str());
+        if changed {
+            log::debug!("{} is {state}", self.unit.map_or("", |(name, _)| name));
+        }
+        self.last_state = Some(state);
         changed
     }
 

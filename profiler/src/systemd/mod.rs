@@ -2,6 +2,7 @@
 //! the drop-in file `apply` installs, and systemd-analyze's own verdicts.
 
 pub mod analyze;
+pub mod bus;
 pub mod dropin_file;
 pub mod journal;
 pub mod target;
