@@ -184,7 +184,15 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         for release in OTHER_TESTBED_RELEASES {
             println!("== the end-to-end suite under Debian {release}'s systemd ==");
             // The same selection as asked for (a test name filter), or the whole suite.
-            let suite = if args.is_empty() { vec!["--test".into(), "e2e_systemd".into()] } else { args.to_vec() };
+            let suite = if args.iter().any(|a| a == "--test") {
+                args.to_vec()
+            } else {
+                ["--test", "e2e_systemd"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(args.iter().filter(|a| *a != "e2e_systemd").cloned())
+                    .collect()
+            };
             let run = cargo_test(&suite, &[("TB_RELEASE", release)], &logs)?;
             (passed, failed, success) = (passed + run.0, failed + run.1, success && run.2);
         }

@@ -103,6 +103,39 @@ const QUIET_WATCH_SHARE: f64 = 0.9;
 /// (a hidden path), so they are judged by their rate per call made, over all calls, not call
 /// by call: a daemon that probes a different file this run is not degraded.
 const ORDINARY: [&str; 1] = ["ENOENT"];
+/// Calls whose ENOENT says only that a path is not there: a probe.
+const FILE_PROBES: [&str; 30] = [
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "stat",
+    "lstat",
+    "newfstatat",
+    "fstatat64",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "truncate",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "statfs",
+    "chdir",
+    "mkdir",
+    "mkdirat",
+    "inotify_add_watch",
+    "name_to_handle_at",
+];
 
 /// Every sign in `hardened` that the service behaves differently from `baseline`.
 pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>) -> Findings {
@@ -128,13 +161,19 @@ pub fn compare(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<Strin
 }
 
 /// The kinds of cause an effect most likely follows from, best first: a read-only path's
-/// EROFS from a refused write, a fallback location from one too.
+/// EROFS from a refused write, a fallback location from one too, an EPERM the directive
+/// guess puts on a refused capability from that capability.
 fn likely_causes(effect: &Finding) -> &'static [&'static str] {
-    let errno = effect.operation.rsplit(' ').next().unwrap_or("");
+    let (call, errno) = effect.operation.rsplit_once(' ').unwrap_or(("", ""));
+    let on_capability = effect.directive.starts_with("CapabilityBoundingSet=");
+    let on_path =
+        FILE_PROBES.contains(&call) || matches!(call, "write" | "pwrite64" | "ftruncate" | "chmod" | "chown" | "fchmodat" | "fchownat");
     match (effect.kind, errno) {
         ("error", "EROFS") => &["write-failed"],
-        ("error", "EPERM") => &["capability"],
-        ("error", "EACCES") => &["write-failed", "capability"],
+        ("error", "EPERM") if on_capability => &["capability"],
+        ("error", "EACCES") if on_path => &["write-failed"],
+        ("error", "EACCES") if on_capability => &["capability"],
+        ("error", _) => &[],
         ("new-write" | "new-read", _) => &["write-failed"],
         _ => &[],
     }
@@ -172,19 +211,33 @@ fn capabilities(baseline: &Profile, hardened: &Profile) -> Vec<Finding> {
         if now.denied == 0 || !same_process {
             continue;
         }
-        // Profiles without call sites are compared by capability alone.
+        // Profiles without call sites are compared by capability alone; so is a site the
+        // baseline never saw (another kernel names its functions otherwise): refused there
+        // and granted nowhere now.
+        let by_capability = vec![("", before.granted, now.denied)];
         let sites: Vec<(&str, u64, u64)> = if now.callers.is_empty() || before.callers.is_empty() {
-            vec![("", before.granted, now.denied)]
+            by_capability
         } else {
-            now.callers
+            let mut sites: Vec<(&str, u64, u64)> = now
+                .callers
                 .iter()
                 .filter(|(_, c)| c.denied > 0 && !c.probe)
                 // A site the baseline also refused at checks in more than one context (a
-                // privileged parent and its unprivileged workers): a refusal there is normal.
+                // privileged parent and its unprivileged workers): a refusal there is normal,
+                // unless nothing is granted there any more.
                 .filter_map(|(site, c)| {
-                    before.callers.get(site).filter(|b| b.granted > 0 && b.denied == 0).map(|b| (site.as_str(), b.granted, c.denied))
+                    before
+                        .callers
+                        .get(site)
+                        .filter(|b| b.granted > 0 && (b.denied == 0 || c.granted == 0))
+                        .map(|b| (site.as_str(), b.granted, c.denied))
                 })
-                .collect()
+                .collect();
+            let unknown_site = now.callers.iter().any(|(site, c)| c.denied > 0 && !c.probe && !before.callers.contains_key(site));
+            if sites.is_empty() && unknown_site && now.granted == 0 {
+                sites = by_capability;
+            }
+            sites
         };
         for (site, granted, denied) in sites {
             let at = if site.is_empty() { String::new() } else { format!(" at {site}") };
@@ -209,7 +262,12 @@ fn calls(profile: &Profile) -> f64 {
 
 /// All failures with `errno`, whatever the call.
 fn with_errno(profile: &Profile, errno: &str) -> u64 {
-    profile.errors.iter().filter(|(name, _)| name.rsplit(' ').next() == Some(errno)).map(|(_, u)| u.count).sum()
+    profile
+        .errors
+        .iter()
+        .filter(|(name, _)| name.rsplit(' ').next() == Some(errno) && !name.contains("sigreturn "))
+        .map(|(_, u)| u.count)
+        .sum()
 }
 
 /// Whether `now` failures, against `before` in the baseline scaled by `scale` (calls made),
@@ -223,7 +281,6 @@ fn risen(before: u64, now: u64, scale: f64) -> bool {
 fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, String>, info: &mut Vec<Finding>) -> Vec<(Finding, bool)> {
     let mut findings = Vec::new();
     let scale = calls(hardened) / calls(baseline);
-    let hardened_calls = hardened.syscall_names();
     for (name, now) in &hardened.errors {
         let (call, errno) = name.rsplit_once(' ').unwrap_or((name, ""));
         let bare_call = call.rsplit(':').next().unwrap_or(call);
@@ -234,14 +291,22 @@ fn errors(baseline: &Profile, hardened: &Profile, settings: &BTreeMap<String, St
         }
         let before = baseline.errors.get(name).map_or(0, |u| u.count);
         let filtered = refused_by_filter(bare_call, settings.get("SystemCallFilter").map_or("", String::as_str));
-        if !filtered && ORDINARY.contains(&errno) && !risen(with_errno(baseline, errno), with_errno(hardened, errno), scale) {
+        // A new miss is pooled only where missing is what the call asks about (a path probed);
+        // a miss of connect or execve the baseline never had is a finding.
+        let ordinary = ORDINARY.contains(&errno) && (before > 0 || FILE_PROBES.contains(&bare_call));
+        if !filtered && ordinary && !risen(with_errno(baseline, errno), with_errno(hardened, errno), scale) {
             continue;
         }
         if before > 0 && !risen(before, now.count, scale) {
             continue;
         }
         let directive = error_directive(name, hardened, baseline, settings);
-        if name == "clone3 ENOSYS" && !filtered && hardened_calls.contains("clone") {
+        let cloned = hardened
+            .syscalls
+            .values()
+            .filter_map(|calls| calls.get("clone"))
+            .any(|c| c.executables.iter().any(|e| now.executables.contains(e)));
+        if name == "clone3 ENOSYS" && !filtered && cloned {
             info.push(Finding::new(
                 "fallback",
                 now,
@@ -559,6 +624,11 @@ mod tests {
         filtered.errors.insert("truncate ENOENT".into(), item(1, "/d"));
         let settings = [("SystemCallFilter".to_string(), "~truncate".to_string())].into();
         assert_eq!(compare(&base, &filtered, &settings).count(), 1);
+        // A miss that is no probe (a socket hidden by PrivateTmp=) is a finding at any rate.
+        let mut hidden = watched(10.0);
+        calls(&mut hidden, "openat", 1000);
+        hidden.errors.insert("connect ENOENT".into(), item(1, "/d"));
+        assert_eq!(compare(&base, &hidden, &BTreeMap::new()).findings[0].operation, "connect ENOENT");
     }
 
     #[test]
@@ -570,7 +640,10 @@ mod tests {
         hard.errors.insert("clone3 ENOSYS".into(), item(2, "/usr/bin/ctl"));
         // Without the fallback to clone, it is a call that now fails.
         assert_eq!(compare(&base, &hard, &BTreeMap::new()).count(), 1);
+        // Nor when another executable is the one that used clone.
         calls(&mut hard, "clone", 2);
+        assert_eq!(compare(&base, &hard, &BTreeMap::new()).count(), 1);
+        hard.syscalls.get_mut("x86_64").unwrap().get_mut("clone").unwrap().executables.insert("/usr/bin/ctl".into());
         let found = compare(&base, &hard, &BTreeMap::new());
         assert_eq!(found.count(), 0, "{found:?}");
         assert_eq!(found.info.len(), 1);
@@ -619,6 +692,40 @@ mod tests {
         let found = compare(&base, &hard, &BTreeMap::new()).findings;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].operation, "CAP_CHOWN at chown_common");
+
+        // A site the baseline both granted and refused at: normal while something is still
+        // granted there, a finding once nothing is.
+        let mut both = base.clone();
+        both.capabilities.get_mut("CAP_CHOWN").unwrap().callers.insert("chown_common".into(), site(5, 2));
+        let mut still = watched(10.0);
+        still.capabilities.insert(
+            "CAP_CHOWN".into(),
+            CapabilityUse {
+                granted: 3,
+                denied: 2,
+                executables: ["/d".into()].into(),
+                callers: [("chown_common".to_string(), site(3, 2))].into(),
+                ..Default::default()
+            },
+        );
+        assert!(compare(&both, &still, &BTreeMap::new()).is_empty());
+        let mut lost = still.clone();
+        lost.capabilities.get_mut("CAP_CHOWN").unwrap().callers.insert("chown_common".into(), site(0, 2));
+        assert_eq!(compare(&both, &lost, &BTreeMap::new()).count(), 1);
+
+        // Refused only at a site the baseline never saw (another kernel's name for it) and
+        // granted nowhere: compared by capability.
+        let mut elsewhere = watched(10.0);
+        elsewhere.capabilities.insert(
+            "CAP_CHOWN".into(),
+            CapabilityUse {
+                denied: 1,
+                executables: ["/d".into()].into(),
+                callers: [("chown_common_v2".to_string(), site(0, 1))].into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(compare(&base, &elsewhere, &BTreeMap::new()).findings[0].operation, "CAP_CHOWN");
     }
 
     #[test]
@@ -701,9 +808,17 @@ mod tests {
     fn a_refused_writable_executable_mapping_names_memorydenywriteexecute() {
         let mut hard = watched(10.0);
         hard.errors.insert("mmap EPERM".into(), item(1, "/jit"));
-        let settings = [("MemoryDenyWriteExecute".to_string(), "yes".to_string())].into();
+        let settings: BTreeMap<String, String> = [("MemoryDenyWriteExecute".to_string(), "yes".to_string())].into();
         let found = compare(&watched(10.0), &hard, &settings).findings;
         assert!(found[0].directive.starts_with("MemoryDenyWriteExecute="), "{found:?}");
+        // A capability refused in the same executable does not absorb it: it is a cause.
+        let mut base = watched(10.0);
+        base.capabilities
+            .insert("CAP_NET_RAW".into(), CapabilityUse { granted: 1, executables: ["/jit".into()].into(), ..Default::default() });
+        hard.capabilities
+            .insert("CAP_NET_RAW".into(), CapabilityUse { denied: 1, executables: ["/jit".into()].into(), ..Default::default() });
+        let found = compare(&base, &hard, &settings).findings;
+        assert_eq!(found.iter().map(|f| f.operation.as_str()).collect::<Vec<_>>(), ["CAP_NET_RAW", "mmap EPERM"], "{found:?}");
     }
 
     #[test]

@@ -188,8 +188,9 @@ pub fn record(options: &RecordOptions) -> anyhow::Result<Profile> {
         };
         anyhow::Ok((exit, ring.into_inner()))
     })?;
-    // What the kernel sent after the last wake-up.
+    // What the kernel sent, and the manager announced, after the last wake-up.
     file_path_records(&mut ring, &mut run.path_log);
+    phases.poll();
     let last = run.sample(phases.take(), command_exit.and_then(|s| s.code()), false)?;
     if last.recording.restarts > 0 {
         info!("the unit started again {} time(s) while recorded", last.recording.restarts);
@@ -292,6 +293,9 @@ impl Run {
     }
 }
 
+/// How long the manager has to answer on its bus before the recorder polls instead.
+const BUS_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The phases a unit went through since the last sample, from systemd's ActiveState: as its
 /// manager announces each change on its bus, or, where the bus cannot be reached, as
 /// `systemctl show` gives it at each tick (which misses a phase shorter than a tick).
@@ -316,8 +320,13 @@ impl<'a> PhaseWatch<'a> {
         let Some((name, systemd)) = self.unit else { return };
         // In a task of its own: a panic in the D-Bus code ends that task, not the recording.
         let unit = name.to_string();
-        let followed = tokio::spawn(async move { systemd.follow_state(&unit).await.map_err(|e| e.to_string()) }).await;
-        match followed.unwrap_or_else(|e| Err(format!("the D-Bus client failed: {e}"))) {
+        // A bus that accepts and never answers (a paused container) must not hold up recording.
+        let follow = tokio::spawn(async move { systemd.follow_state(&unit).await.map_err(|e| e.to_string()) });
+        let followed = match tokio::time::timeout(BUS_TIMEOUT, follow).await {
+            Ok(joined) => joined.unwrap_or_else(|e| Err(format!("the D-Bus client failed: {e}"))),
+            Err(_) => Err(format!("no answer in {} s", BUS_TIMEOUT.as_secs())),
+        };
+        match followed {
             Ok(follow) => {
                 info!("following {name}'s state on its manager's bus ({})", follow.socket.display());
                 self.first = Some(follow.current);

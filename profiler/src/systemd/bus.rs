@@ -53,6 +53,9 @@ impl Systemd {
         let (conn, socket) = self.connect_to_manager().await?;
         let path: OwnedObjectPath =
             conn.call_method(Some(MANAGER), MANAGER_PATH, Some(MANAGER_IFACE), "LoadUnit", &(unit,)).await?.body().deserialize()?;
+        // Held loaded while we are connected: a unit the manager unloads when it stops is
+        // announced anew (UnitNew) on its next start, not by a change of its ActiveState.
+        let _ = conn.call_method(Some(MANAGER), &path, Some(UNIT_IFACE), "Ref", &()).await;
         let rule = MatchRule::builder()
             .msg_type(Type::Signal)
             .interface(PROPERTIES_IFACE)?
