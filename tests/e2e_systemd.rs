@@ -796,14 +796,6 @@ server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", 7071))
 server.listen()
-try:
-    address = os.environ["NOTIFY_SOCKET"]
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.connect("\0" + address[1:] if address.startswith("@") else address)
-    notify.send(b"READY=1")
-    notify.close()
-except OSError:
-    pass
 while True:
     client, _ = server.accept()
     client.recv(100)
@@ -1021,14 +1013,6 @@ server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", 7081))
 server.listen()
-try:
-    address = os.environ["NOTIFY_SOCKET"]
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.connect("\0" + address[1:] if address.startswith("@") else address)
-    notify.send(b"READY=1")
-    notify.close()
-except OSError:
-    pass
 while True:
     client, _ = server.accept()
     path = f"{state}/count"
