@@ -18,9 +18,10 @@ use crate::{ensure_packages, run};
 
 /// What the benchmark needs beyond the build: the served workload, its load generator and
 /// the reference tracer.
-const PACKAGES: &[&str] = &["redis-server", "redis-tools", "strace", "util-linux"];
-/// A port unlikely to be in use; the server binds loopback only.
+const PACKAGES: &[&str] = &["redis-server", "redis-tools", "nginx-light", "wrk", "strace", "util-linux"];
+/// Ports unlikely to be in use; the servers bind loopback only.
 const REDIS_PORT: &str = "6391";
+const NGINX_PORT: &str = "8391";
 const CGROUP_NAME: &str = "profiler-bench";
 
 #[derive(Debug, Clone, clap::Args)]
@@ -78,11 +79,12 @@ impl Mode {
     }
 }
 
-/// One redis-benchmark run.
+/// One run of a served load.
+#[derive(Clone)]
 struct Sample {
     mode: Mode,
     rps: f64,
-    /// redis-server's CPU time per request, in microseconds.
+    /// The server's CPU time per request, in microseconds.
     server_us_per_request: f64,
     /// The recorder's CPU time over the run, in clock ticks (recorded mode only).
     recorder_ticks: u64,
@@ -102,23 +104,17 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let micro = getppid_rounds(&profiler, &release.join("workload"), &cgroup, &elsewhere, &scratch, args.rounds)?;
     let program_time = program_time(&profiler, &release.join("workload"), &cgroup, &elsewhere, &scratch)?;
 
-    let redis = Redis::start(&cgroup)?;
     let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
     if !args.no_strace {
         modes.push(Mode::Strace);
     }
-    let mut samples = Vec::new();
-    for round in 0..args.rounds as usize {
-        // Rotate the order so no mode always runs first (warm caches) or last.
-        for i in 0..modes.len() {
-            let mode = modes[(round + i) % modes.len()];
-            let sample = redis.measure(mode, &profiler, &cgroup, &elsewhere, &scratch, args.requests)?;
-            eprintln!("round {} {:>9}: {:>9.0} rps", round + 1, mode.name(), sample.rps);
-            samples.push(sample);
-        }
-    }
-    let idle_ticks = recorder_idle(&profiler, &cgroup, &scratch, args.idle_seconds)?;
+    let redis = Redis::start(&cgroup)?;
+    let redis_samples = served_rounds(&redis, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
     drop(redis);
+    let nginx = Nginx::start(&cgroup, &scratch)?;
+    let nginx_samples = served_rounds(&nginx, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
+    drop(nginx);
+    let idle_ticks = recorder_idle(&profiler, &cgroup, &scratch, args.idle_seconds)?;
     let _ = fs::remove_dir(&cgroup);
 
     let churn = churn(&profiler, release, &scratch, args.churn_seconds)?;
@@ -127,7 +123,11 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     print_micro(&micro, args.rounds);
     print_program_time(&program_time);
-    print_served(&samples, &modes, args, idle_ticks);
+    let redis_title = format!("redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1)", args.requests);
+    print_served(&redis_title, &redis_samples, &modes, args);
+    let nginx_title = format!("nginx serving a 1 KiB file (CPU 0) under wrk -t1 -c50 -d{}s (CPU 1)", NGINX_SECONDS);
+    print_served(&nginx_title, &nginx_samples, &modes, args);
+    print_recorder_cpu(&[&redis_samples[..], &nginx_samples[..]].concat(), args, idle_ticks);
     churn.print();
     Ok(())
 }
@@ -176,34 +176,142 @@ impl Redis {
         }
         Ok(Redis { server })
     }
+}
 
+impl Served for Redis {
     fn pid(&self) -> u32 {
         self.server.id()
     }
 
-    fn measure(
-        &self,
-        mode: Mode,
-        profiler: &Path,
-        cgroup: &Path,
-        elsewhere: &Path,
-        scratch: &Path,
-        requests: u64,
-    ) -> anyhow::Result<Sample> {
-        let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("served.json"), self.pid())?;
-        let recorder_before = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))?;
-        let server_before = cpu_ticks(self.pid())?;
-        let started = Instant::now();
-        let rps = redis_benchmark(requests)?;
-        let seconds = started.elapsed().as_secs_f64();
-        let server_ticks = cpu_ticks(self.pid())? - server_before;
-        let recorder_ticks = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))? - recorder_before;
-        if let Some(observer) = observer {
-            observer.stop()?;
-        }
+    fn load(&self, requests: u64) -> anyhow::Result<(f64, u64)> {
         // Two tests (SET, GET) of `requests` each.
-        let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / (2 * requests) as f64;
-        Ok(Sample { mode, rps, server_us_per_request, recorder_ticks, seconds })
+        Ok((redis_benchmark(requests)?, 2 * requests))
+    }
+}
+
+/// A server under load: its process, and one run of its load generator.
+trait Served {
+    fn pid(&self) -> u32;
+    /// Requests per second, and requests made.
+    fn load(&self, requests: u64) -> anyhow::Result<(f64, u64)>;
+}
+
+/// Every mode, `args.rounds` rounds, the order rotated each round so that no mode always runs
+/// first (warm caches) or last.
+fn served_rounds(
+    server: &dyn Served,
+    modes: &[Mode],
+    profiler: &Path,
+    cgroup: &Path,
+    elsewhere: &Path,
+    scratch: &Path,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    for round in 0..args.rounds as usize {
+        for i in 0..modes.len() {
+            let mode = modes[(round + i) % modes.len()];
+            let sample = measure(server, mode, profiler, cgroup, elsewhere, scratch, args.requests)?;
+            eprintln!("round {} {:>9}: {:>9.0} rps", round + 1, mode.name(), sample.rps);
+            samples.push(sample);
+        }
+    }
+    Ok(samples)
+}
+
+fn measure(
+    server: &dyn Served,
+    mode: Mode,
+    profiler: &Path,
+    cgroup: &Path,
+    elsewhere: &Path,
+    scratch: &Path,
+    requests: u64,
+) -> anyhow::Result<Sample> {
+    let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("served.json"), server.pid())?;
+    let recorder_before = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))?;
+    let server_before = cpu_ticks(server.pid())?;
+    let started = Instant::now();
+    let (rps, made) = server.load(requests)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let server_ticks = cpu_ticks(server.pid())? - server_before;
+    let recorder_ticks = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))? - recorder_before;
+    if let Some(observer) = observer {
+        observer.stop()?;
+    }
+    let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / made.max(1) as f64;
+    Ok(Sample { mode, rps, server_us_per_request, recorder_ticks, seconds })
+}
+
+/// Seconds of each wrk run.
+const NGINX_SECONDS: u64 = 5;
+
+/// nginx on loopback as one process (no master), pinned to CPU 0, in the measured cgroup,
+/// serving a 1 KiB file and logging each request.
+struct Nginx {
+    server: Child,
+}
+
+impl Nginx {
+    fn start(cgroup: &Path, scratch: &Path) -> anyhow::Result<Nginx> {
+        let dir = scratch.join("nginx");
+        fs::create_dir_all(dir.join("www")).context("creating nginx's directory")?;
+        fs::write(dir.join("www/index.html"), "x".repeat(1024)).context("writing nginx's page")?;
+        let d = dir.display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};\n\
+             uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{NGINX_PORT}; root {d}/www; }} }}\n"
+        );
+        fs::write(dir.join("nginx.conf"), conf).context("writing nginx.conf")?;
+        let mut server = Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo $$ > {}/cgroup.procs && exec taskset -c 0 nginx -p {d} -c {d}/nginx.conf", cgroup.display()))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting nginx")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", NGINX_PORT.parse::<u16>()?)).is_err() {
+            if Instant::now() > deadline || server.try_wait()?.is_some() {
+                let _ = server.kill();
+                bail!("nginx did not listen on 127.0.0.1:{NGINX_PORT} within 10 s (see {d}/error.log)");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(Nginx { server })
+    }
+}
+
+impl Served for Nginx {
+    fn pid(&self) -> u32 {
+        self.server.id()
+    }
+
+    /// One wrk run: its requests per second and request count.
+    fn load(&self, _requests: u64) -> anyhow::Result<(f64, u64)> {
+        let out = Command::new("taskset")
+            .args(["-c", "1", "wrk", "-t1", "-c50"])
+            .arg(format!("-d{NGINX_SECONDS}s"))
+            .arg(format!("http://127.0.0.1:{NGINX_PORT}/index.html"))
+            .output()
+            .context("running wrk")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "  123456 requests in 5.00s, ..." and "Requests/sec:  24691.20".
+        let made: u64 = text.lines().find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok()).unwrap_or(0);
+        let rps = text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok());
+        match rps {
+            Some(rps) if out.status.success() && made > 0 => Ok((rps, made)),
+            _ => bail!("wrk gave no rate ({}): {text}", out.status),
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
     }
 }
 
@@ -564,12 +672,8 @@ fn median(mut values: Vec<f64>) -> f64 {
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
-fn print_served(samples: &[Sample], modes: &[Mode], args: &BenchArgs, idle_ticks: u64) {
-    let hz = clock_ticks_per_second();
-    println!(
-        "\n## Served workload: redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1), {} rounds interleaved",
-        args.requests, args.rounds
-    );
+fn print_served(title: &str, samples: &[Sample], modes: &[Mode], args: &BenchArgs) {
+    println!("\n## Served workload: {title}, {} rounds interleaved", args.rounds);
     let of = |mode: Mode| samples.iter().filter(move |s| s.mode == mode);
     let baseline = median(of(Mode::Baseline).map(|s| s.rps).collect());
     let floor = median(of(Mode::Floor).map(|s| s.rps).collect());
@@ -592,7 +696,13 @@ fn print_served(samples: &[Sample], modes: &[Mode], args: &BenchArgs, idle_ticks
             cpu / base_cpu
         );
     }
-    let (ticks, seconds) = of(Mode::Recorded).fold((0, 0.0), |(t, s), x| (t + x.recorder_ticks, s + x.seconds));
+}
+
+/// The recorder's own CPU under the served loads and while idle.
+fn print_recorder_cpu(samples: &[Sample], args: &BenchArgs, idle_ticks: u64) {
+    let hz = clock_ticks_per_second();
+    let (ticks, seconds) =
+        samples.iter().filter(|s| s.mode == Mode::Recorded).fold((0, 0.0), |(t, s), x| (t + x.recorder_ticks, s + x.seconds));
     println!(
         "recorder CPU: {:.2}% of one core under load ({ticks} ticks in {seconds:.0} s), {:.2}% idle ({idle_ticks} ticks in {} s)",
         ticks as f64 / hz / seconds * 100.0,
