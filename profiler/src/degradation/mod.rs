@@ -453,7 +453,9 @@ fn error_directive(name: &str, hardened: &Profile, baseline: &Profile, settings:
         .collect();
     let write_exec = matches!(call, "mmap" | "mprotect" | "pkey_mprotect" | "shmat");
     match errno {
-        "EPERM" if write_exec && setting("MemoryDenyWriteExecute") == "yes" => {
+        // seccomp answers EPERM; the kernel's own MDWE (prctl, used by systemd 254+ on 6.3+)
+        // answers EACCES.
+        "EPERM" | "EACCES" if write_exec && setting("MemoryDenyWriteExecute") == "yes" => {
             format!("MemoryDenyWriteExecute= (the unit refuses mappings both writable and executable, and {call} asked for one)")
         }
         "EPERM" | "EACCES" if !newly_refused.is_empty() => {
@@ -811,6 +813,10 @@ mod tests {
         let settings: BTreeMap<String, String> = [("MemoryDenyWriteExecute".to_string(), "yes".to_string())].into();
         let found = compare(&watched(10.0), &hard, &settings).findings;
         assert!(found[0].directive.starts_with("MemoryDenyWriteExecute="), "{found:?}");
+        // The kernel's own MDWE (systemd 254+ on 6.3+) answers EACCES.
+        let mut kernel_mdwe = watched(10.0);
+        kernel_mdwe.errors.insert("mmap EACCES".into(), item(1, "/jit"));
+        assert!(compare(&watched(10.0), &kernel_mdwe, &settings).findings[0].directive.starts_with("MemoryDenyWriteExecute="));
         // A capability refused in the same executable does not absorb it: it is a cause.
         let mut base = watched(10.0);
         base.capabilities
