@@ -18,7 +18,7 @@ use crate::{ensure_packages, run};
 
 /// What the benchmark needs beyond the build: the served workload, its load generator and
 /// the reference tracer.
-const PACKAGES: &[&str] = &["redis-server", "redis-tools", "nginx-light", "wrk", "strace", "util-linux"];
+const PACKAGES: &[&str] = &["redis-server", "redis-tools", "nginx", "wrk", "strace", "util-linux"];
 /// Ports unlikely to be in use; the servers bind loopback only.
 const REDIS_PORT: &str = "6391";
 const NGINX_PORT: &str = "8391";
