@@ -164,9 +164,13 @@ impl Drop for Testbed {
 
 /// `profiler record` in the background; waits until its probes are attached.
 fn start_recording(args: &[&str]) -> Child {
-    let mut child = Command::new(profiler_bin()).arg("record").args(args).stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    until_recording(Command::new(profiler_bin()).arg("record").args(args).stderr(Stdio::piped()).spawn().unwrap())
+}
+
+/// Waits until the profiler (`record` or `check`, stderr piped) says its probes are attached,
+/// then keeps draining its stderr so it never blocks on a full pipe.
+fn until_recording(mut child: Child) -> Child {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -176,7 +180,6 @@ fn start_recording(args: &[&str]) -> Child {
         }
         assert!(Instant::now() < deadline, "profiler did not start recording");
     }
-    // Keep draining stderr so the profiler never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(|l| eprintln!("profiler: {}", l.unwrap_or_default())));
     child
 }
@@ -610,16 +613,7 @@ fn check_degrade(tb: &Testbed, baseline: &Path, format: &str) -> (Option<i32>, S
         "--format",
         format,
     ];
-    let mut child = Command::new(profiler_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        eprintln!("profiler: {line}");
-        if line.contains("recording ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(|l| eprintln!("profiler: {}", l.unwrap_or_default())));
+    let child = until_recording(Command::new(profiler_bin()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
     // Not waiting for the start: a daemon that cannot notify never finishes starting.
     tb.ok(&["systemctl", "start", "--no-block", DEGRADE_UNIT]);
     let modes = degrade_modes(tb);
@@ -1084,16 +1078,7 @@ fn through_restarts_and_load(tb: &Testbed, unit: &str, profiler_args: &[&str], d
     let leader = tb.leader();
     let mut args = vec![profiler_args[0], "--unit", unit, "--container-pid", &leader, "--duration", HEALTHY_WATCH];
     args.extend_from_slice(&profiler_args[1..]);
-    let mut child = Command::new(profiler_bin()).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        eprintln!("profiler: {line}");
-        if line.contains("recording ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(|l| eprintln!("profiler: {}", l.unwrap_or_default())));
+    let child = until_recording(Command::new(profiler_bin()).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
     for _ in 0..2 {
         tb.ok(&["systemctl", "restart", unit]);
         drive(tb);
