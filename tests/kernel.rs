@@ -224,3 +224,87 @@ fn every_capability_hook_this_kernel_offers_sees_the_same_checks() {
     assert!(!dropin.lines().any(|l| l.starts_with("CapabilityBoundingSet=")), "{dropin}");
     assert!(dropin.contains("#   CapabilityBoundingSet=: no hook for capability checks"), "{dropin}");
 }
+
+/// `record` with the syscall hook forced to `hook`: the profile, or None where this kernel
+/// does not offer that hook (the recorder must then refuse, saying so).
+fn record_with_syscall_hook(hook: Option<&str>, cmd: &[&str]) -> Option<profiler_tests::Profile> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("profile.json");
+    let mut record = std::process::Command::new(profiler_tests::profiler_bin());
+    match hook {
+        Some(hook) => record.env("PROFILER_SYSCALL_HOOK", hook),
+        None => record.env_remove("PROFILER_SYSCALL_HOOK"),
+    };
+    let recorded = record.args(["record", "-o", out.to_str().unwrap(), "--"]).args(cmd).output().unwrap();
+    let stderr = String::from_utf8_lossy(&recorded.stderr);
+    if !recorded.status.success() {
+        assert!(stderr.contains("not offered by this kernel"), "{hook:?}: {stderr}");
+        eprintln!("syscall hook {hook:?}: not offered by this kernel: {stderr}");
+        return None;
+    }
+    Some(profiler::profile::load(&out).unwrap())
+}
+
+/// What a syscall hook saw of a workload, in the terms the drop-in is made of: the calls per
+/// ABI, their errors, the refusals, the paths.
+fn seen(profile: &profiler_tests::Profile) -> Vec<String> {
+    let calls = profile.syscalls.iter().flat_map(|(abi, calls)| calls.keys().map(move |call| format!("call {abi}:{call}")));
+    let errors = profile.errors.keys().map(|e| format!("error {e}"));
+    let refused = profile.refused.keys().map(|r| format!("refused {r}"));
+    let paths = profile.paths.iter().map(|(path, used)| format!("path {path} {:?}", used.ops));
+    calls.chain(errors).chain(refused).chain(paths).collect()
+}
+
+/// Each way of seeing syscalls this kernel offers (fexit on the syscall tables, the sys_exit
+/// tracepoint), forced in turn, sees the same thing of workloads that exercise what differs
+/// between them: calls seccomp refused with an errno (with their arguments decoded) or killed
+/// for, i386 calls through `int 0x80`, forks (the child's return is not a call), failures and
+/// rt_sigreturn. Unforced, the recorder takes the best one offered.
+#[test]
+fn every_syscall_hook_this_kernel_offers_sees_the_same_calls() {
+    if !is_root_or_skip("every_syscall_hook_this_kernel_offers_sees_the_same_calls") {
+        return;
+    }
+    let workloads: [&[&str]; 5] = [
+        &[WORKLOAD, "refused"],
+        &[WORKLOAD, "seccomp-kill"],
+        &[WORKLOAD, "int80-getpid"],
+        &[WORKLOAD, "forks", "3"],
+        &[WORKLOAD, "errors"],
+    ];
+    let mut offered = Vec::new();
+    let mut first: Option<Vec<Vec<String>>> = None;
+    for hook in ["fexit", "tracepoint"] {
+        let mut seen_here = Vec::new();
+        for cmd in workloads {
+            let Some(profile) = record_with_syscall_hook(Some(hook), cmd) else { break };
+            assert_eq!(profile.recording.hooks.get("syscalls"), Some(&[hook.to_string()].into()), "{:?}", profile.recording.hooks);
+            assert_eq!(profile.recording.command_exit, Some(0), "{hook}: {cmd:?}");
+            // The parts each hook reaches differently, asserted on their own as well.
+            match cmd[1] {
+                "refused" => assert!(profile.refused.contains_key("namespace net EPERM"), "{hook}: {:?}", profile.refused),
+                "seccomp-kill" => assert_eq!(profile.errors.get("getppid SIGSYS").map(|e| e.count), Some(1), "{hook}"),
+                "int80-getpid" => assert!(profile.syscalls.get("i386").is_some_and(|c| c.contains_key("getpid")), "{hook}"),
+                "forks" => assert_eq!(profile.syscalls["x86_64"].get("clone").map(|c| c.count), Some(3), "{hook}"),
+                _ => assert!(!profile.errors.keys().any(|e| e.starts_with("rt_sigreturn")), "{hook}: {:?}", profile.errors),
+            }
+            seen_here.push(seen(&profile));
+        }
+        if seen_here.len() < workloads.len() {
+            continue;
+        }
+        match &first {
+            None => first = Some(seen_here),
+            Some(first) => {
+                for ((cmd, a), b) in workloads.iter().zip(first).zip(&seen_here) {
+                    assert_eq!(a, b, "{cmd:?}: {} and {hook} differ", offered[0]);
+                }
+            }
+        }
+        profiler_tests::note_hook_exercised(&format!("syscalls {hook}"));
+        offered.push(hook);
+    }
+    assert_eq!(offered.last(), Some(&"tracepoint"), "the tracepoint is on every kernel the profiler supports");
+    let unforced = record_with_syscall_hook(None, &[WORKLOAD, "marker"]).unwrap();
+    assert_eq!(unforced.recording.hooks.get("syscalls"), Some(&[offered[0].to_string()].into()), "the best offered hook is the default");
+}

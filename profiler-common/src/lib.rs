@@ -24,6 +24,8 @@ pub mod map_names {
     pub const ERRORS: &str = "ERRORS";
     pub const PATH_EVENTS: &str = "PATH_EVENTS";
     pub const ARG_DECODERS: &str = "ARG_DECODERS";
+    pub const ARG_DECODERS_X64: &str = "ARG_DECODERS_X64";
+    pub const ARG_DECODERS_SECCOMP: &str = "ARG_DECODERS_SECCOMP";
 }
 
 /// Names of the `Global`s the loader fills with tracepoint field offsets read from tracefs, so

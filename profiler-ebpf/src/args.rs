@@ -1,16 +1,16 @@
 //! What watched tasks asked for in their syscall arguments: paths, socket families, namespace
 //! flags, W+X mappings, set-user-ID modes, personalities, realtime policies.
 //!
-//! Runs as a tail call from `sys_exit`, only for watched tasks of the native ABI, so the
+//! Runs as a tail call from the syscall hook (`syscalls`), only for watched tasks of the native ABI, so the
 //! machine-wide cost of the syscall hooks does not grow with what is decoded here. Every call
 //! is decoded whatever it returned: an attempt shows what the service wants. Only x86_64
 //! calls are decoded; i386 and x32 calls are counted but not decoded.
 
 use aya_ebpf::{
-    helpers::bpf_probe_read_user,
-    macros::{btf_tracepoint, map},
+    helpers::{bpf_probe_read_user, generated::bpf_get_current_task_btf},
+    macros::{btf_tracepoint, fexit, map},
     maps::ProgramArray,
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, FExitContext},
 };
 use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
@@ -21,9 +21,14 @@ use crate::{
     regs,
 };
 
-/// Slot 0: `decode_args`, installed by the loader.
+/// Slot 0 of each: the decoder of one syscall hook, installed by the loader. One array per
+/// hook: a tail call reaches only a program of the same kind on the same kernel function.
 #[map]
 pub static ARG_DECODERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+#[map]
+pub static ARG_DECODERS_X64: ProgramArray = ProgramArray::with_max_entries(1, 0);
+#[map]
+pub static ARG_DECODERS_SECCOMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 // include/uapi/linux/fcntl.h, asm-generic/fcntl.h, sched.h, mman-common.h.
 const O_WRONLY: u64 = 0o1;
@@ -248,14 +253,42 @@ fn note_mode(mode: u64, exe: u32) {
     }
 }
 
+/// Decodes the call `sys_exit` tail-called for.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn decode_args(ctx: BtfTracePointContext) -> i32 {
+    // `btf_trace_sys_exit(void *, struct pt_regs *regs, long ret)`.
+    decode_call(ctx.arg(0), ctx.arg(1));
+    0
+}
+
+/// Decodes the call `x64_sys_call_exit` tail-called for.
+#[fexit(function = "x64_sys_call")]
+pub fn decode_args_x64(ctx: FExitContext) -> i32 {
+    // `long x64_sys_call(const struct pt_regs *regs, unsigned int nr)`.
+    decode_call(ctx.arg(0), ctx.arg(2));
+    0
+}
+
+/// Decodes the call seccomp refused, which `seccomp_refused` tail-called for.
+#[fexit(function = "__secure_computing")]
+pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
+    // SAFETY: a plain helper; the current task is a valid BTF pointer for this run.
+    let current = unsafe { bpf_get_current_task_btf() } as *const u8;
+    if let Some(regs) = regs::task_regs(current) {
+        decode_call(regs, regs::ax(regs) as i64);
+    }
+    0
+}
+
+/// Decodes a watched task's native call, whose registers are `regs` (a BTF pointer) and
+/// which returned `ret`.
+#[inline(always)]
+fn decode_call(regs: *const u8, ret: i64) {
     let Some(task) = watched_task() else {
-        return 0;
+        return;
     };
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe = unsafe { (*task).exe_slot };
-    let regs: *const u8 = ctx.arg(0);
     let nr = regs::orig_ax(regs);
     let a = |n| regs::arg(regs, n);
     // At most two paths per call (rename); emitted after the match, so the path code is
@@ -264,13 +297,11 @@ pub fn decode_args(ctx: BtfTracePointContext) -> i32 {
     let mut second: Option<PathArg> = None;
     // A failed call is decoded too, with its errno: a write or a family a sandbox refused is
     // what `check` looks for, and it must not read as one that happened.
-    let ret: i64 = ctx.arg(1);
     let errno = if ret < 0 { ret.unsigned_abs().min(u16::MAX as u64) as u16 } else { 0 };
     decode(nr, &a, exe, errno, &mut path, &mut second);
     for (op, dirfd, user) in [path, second].into_iter().flatten() {
         emit(op, exe, dirfd, user, errno);
     }
-    0
 }
 
 /// The file system name of an AF_UNIX address at `addr` (`len` bytes), as a path to record

@@ -1,16 +1,20 @@
 //! The saved user registers of the current task (`struct pt_regs`), read with plain loads.
 //!
-//! Every pointer given here is one the verifier knows by its BTF type (a `tp_btf` argument,
-//! `bpf_task_pt_regs`, `bpf_get_current_task_btf`), so a load is one instruction it guards
+//! Every pointer given here is one the verifier knows by its BTF type (a `tp_btf` or fexit
+//! argument, `bpf_task_pt_regs`, `bpf_get_current_task_btf`), so a load is one instruction it guards
 //! with an exception-table entry: no helper call, which on this path costs more than the
 //! rest of the program (each call pays the CPU's return-thunk mitigations).
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_get_current_pid_tgid, generated::bpf_get_current_task_btf},
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
+    },
 };
 
 /// `struct pt_regs` on x86_64 (arch/x86/include/asm/ptrace.h), in u64 words.
+const AX: usize = 10;
 const ORIG_AX: usize = 15;
 const CS: usize = 17;
 
@@ -53,6 +57,20 @@ fn word(base: *const u8, index: usize) -> u64 {
     // SAFETY: `base` is a BTF pointer (see the module comment): the verifier turns this into
     // a guarded load, which yields 0 instead of faulting.
     unsafe { core::ptr::read_volatile(base.add(index * 8) as *const u64) }
+}
+
+/// The saved user registers of `task` (a BTF task pointer), as a BTF pointer.
+#[inline(always)]
+pub fn task_regs(task: *const u8) -> Option<*const u8> {
+    // SAFETY: a plain helper taking a BTF task pointer.
+    let regs = unsafe { bpf_task_pt_regs(task as *mut _) } as *const u8;
+    (!regs.is_null()).then_some(regs)
+}
+
+/// The return value the task will see (`ax`).
+#[inline(always)]
+pub fn ax(regs: *const u8) -> u64 {
+    word(regs, AX)
 }
 
 /// The syscall id the task entered with (`orig_ax`): -1 after rt_sigreturn.

@@ -1,21 +1,29 @@
 //! Syscall numbers per ABI, counted per CPU and marked per executable, and the error returns
 //! a sandbox can cause, per syscall and executable.
 //!
-//! A BTF raw tracepoint (`tp_btf`), not `raw_syscalls:sys_exit`: it passes the registers
-//! without the tracepoint record copy, typed, so they are read with plain loads (`regs`); and
-//! this runs on every syscall of the whole machine.
+//! Two ways in, chosen by the loader (`recorder/syscall_hook.rs`):
+//! - fexit on the kernel's syscall tables (`x64_sys_call`, `ia32_sys_call`, `x32_sys_call`,
+//!   Linux 6.9 and the stable kernels it was backported to, Debian 12's and 13's among them),
+//!   with fexit on `__secure_computing` for the calls seccomp refuses before any table: the
+//!   rest of the host pays a trampoline, not the tracepoint slow path that enabling
+//!   `sys_exit` puts every task on;
+//! - else the BTF raw tracepoint `sys_exit` (`tp_btf`), not `raw_syscalls:sys_exit`: it
+//!   passes the registers without the tracepoint record copy, typed, so they are read with
+//!   plain loads (`regs`).
+//!
+//! Both run on every syscall of the whole machine, and both see the same calls.
 
 use aya_ebpf::{
     Global,
-    helpers::generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
-    macros::{btf_tracepoint, map, tracepoint},
+    helpers::generated::bpf_get_current_task_btf,
+    macros::{btf_tracepoint, fexit, map, tracepoint},
     maps::{Array, PerCpuArray},
-    programs::{BtfTracePointContext, TracePointContext},
+    programs::{BtfTracePointContext, FExitContext, TracePointContext},
 };
-use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
+use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, TaskState, abi, errno, loss};
 
 use crate::{
-    args::ARG_DECODERS,
+    args::{ARG_DECODERS, ARG_DECODERS_SECCOMP, ARG_DECODERS_X64},
     filter::{count_loss, watched_task, watched_thread},
     observations::note_error,
     regs,
@@ -47,28 +55,100 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let id = regs::orig_ax(regs);
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
     // are not taken for a syscall to restart.
-    let (abi, nr) = if id == u64::MAX { sigreturn(current, regs) } else { syscall_abi(current, regs, id) };
+    let sigreturn = id == u64::MAX;
+    let (abi, nr) = if sigreturn { self::sigreturn(current, regs) } else { syscall_abi(current, regs, id) };
     // The child of clone, fork or vfork leaves the call too, with 0 and the parent's
     // registers: that is the parent's one call, counted (and decoded) on the parent's side.
     if ret == 0 && is_fork(abi, nr) {
         return 0;
     }
-    // SAFETY: `task` points into TASKS, valid for this program run.
-    let exe_slot = unsafe { (*task).exe_slot };
-    let Some(slot) = record(exe_slot, abi, nr) else {
-        return 0;
-    };
-    // rt_sigreturn "returns" the registers it restores: a negative ax is the result of the
-    // call the signal interrupted, already counted there, not a failure of rt_sigreturn.
-    if ret < 0 && id != u64::MAX && errno::recorded(ret.unsigned_abs()) {
-        note_error(ret.unsigned_abs() as u16, slot, exe_slot);
-    }
-    if abi == abi::NATIVE && crate::args::decodes(nr) {
+    if counted(task, abi, nr, ret, sigreturn) {
         // A tail call does not return here.
         // SAFETY: the target is a tp_btf program on the same tracepoint, taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
     }
     0
+}
+
+/// `long x64_sys_call(const struct pt_regs *regs, unsigned int nr)`: every x86_64 call the
+/// kernel runs. A new task does not return from its clone here (it starts in
+/// `ret_from_fork`), so the parent's call is the only one seen, as at `sys_exit`.
+#[fexit(function = "x64_sys_call")]
+pub fn x64_sys_call_exit(ctx: FExitContext) -> i32 {
+    if returned(ctx.arg(0), ctx.arg(1), ctx.arg(2), abi::NATIVE) {
+        // SAFETY: the target is an fexit program on x64_sys_call, taking the same context.
+        let _ = unsafe { ARG_DECODERS_X64.tail_call(&ctx, 0) };
+    }
+    0
+}
+
+/// i386 calls (32-bit tasks, and `int 0x80` from 64-bit ones); counted, not decoded.
+#[fexit(function = "ia32_sys_call")]
+pub fn ia32_sys_call_exit(ctx: FExitContext) -> i32 {
+    returned(ctx.arg(0), ctx.arg(1), ctx.arg(2), abi::IA32);
+    0
+}
+
+/// x32 calls, on kernels built with that ABI (`nr` without its marker bit).
+#[fexit(function = "x32_sys_call")]
+pub fn x32_sys_call_exit(ctx: FExitContext) -> i32 {
+    returned(ctx.arg(0), ctx.arg(1), ctx.arg(2), abi::X32);
+    0
+}
+
+/// A call of `abi` numbered `nr` came back from the kernel's table with `ret`: counted if the
+/// current task is watched; whether to decode it.
+#[inline(always)]
+fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
+    let (_, tid) = regs::current_task();
+    let Some(task) = watched_thread(tid) else {
+        return false;
+    };
+    // `nr` is an unsigned int: the rest of its argument slot is not the caller's.
+    let nr = nr & 0xffff_ffff;
+    // rt_sigreturn has set `orig_ax` to -1 by the time it returns (see `sys_exit`).
+    counted(task, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
+}
+
+/// `int __secure_computing(const struct seccomp_data *sd)`, run on entry to every call of a
+/// task under seccomp; -1 when the call is not to run. A refused call never reaches a
+/// syscall table, so this is where the fexit way sees it: with the errno seccomp put in `ax`
+/// (or the call number, for a filter that traps with SIGSYS), as `sys_exit` would.
+#[fexit(function = "__secure_computing")]
+pub fn seccomp_refused(ctx: FExitContext) -> i32 {
+    let verdict: u64 = ctx.arg(1);
+    if verdict as u32 as i32 != -1 {
+        return 0;
+    }
+    let (current, tid) = regs::current_task();
+    let Some(task) = watched_thread(tid) else {
+        return 0;
+    };
+    let Some(regs) = regs::task_regs(current) else {
+        return 0;
+    };
+    let (abi, nr) = syscall_abi(current, regs, regs::orig_ax(regs));
+    if counted(task, abi, nr, regs::ax(regs) as i64, false) {
+        // SAFETY: the target is an fexit program on __secure_computing, taking the same context.
+        let _ = unsafe { ARG_DECODERS_SECCOMP.tail_call(&ctx, 0) };
+    }
+    0
+}
+
+/// Counts a watched task's call and its error; whether its arguments are to be decoded.
+#[inline(always)]
+fn counted(task: *mut TaskState, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
+    // SAFETY: `task` points into TASKS, valid for this program run.
+    let exe_slot = unsafe { (*task).exe_slot };
+    let Some(slot) = record(exe_slot, abi, nr) else {
+        return false;
+    };
+    // rt_sigreturn "returns" the registers it restores: a negative ax is the result of the
+    // call the signal interrupted, already counted there, not a failure of rt_sigreturn.
+    if ret < 0 && !sigreturn && errno::recorded(ret.unsigned_abs()) {
+        note_error(ret.unsigned_abs() as u16, slot, exe_slot);
+    }
+    abi == abi::NATIVE && crate::args::decodes(nr)
 }
 
 /// exit and exit_group never reach sys_exit: when a watched task ends, its registers still
@@ -91,14 +171,10 @@ pub fn count_exit(exe_slot: u32) {
 /// registers: for hooks that are not syscall tracepoints.
 #[inline(always)]
 fn current_syscall() -> Option<(u32, u64)> {
-    // SAFETY: plain helpers; the current task is a valid BTF task pointer for this run.
-    let task = unsafe { bpf_get_current_task_btf() };
-    // SAFETY: as above.
-    let regs = unsafe { bpf_task_pt_regs(task) } as *const u8;
-    if regs.is_null() {
-        return None;
-    }
-    Some(syscall_abi(task as *const u8, regs, regs::orig_ax(regs)))
+    // SAFETY: a plain helper; the current task is a valid BTF task pointer for this run.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let regs = regs::task_regs(task)?;
+    Some(syscall_abi(task, regs, regs::orig_ax(regs)))
 }
 
 /// `SIGSYS` and its `si_code` from seccomp (`SYS_SECCOMP`, include/uapi/asm-generic/siginfo.h).
@@ -196,9 +272,17 @@ fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
         // SAFETY: per-CPU counter.
         unsafe { *count += 1 };
     }
-    if let Some(used) = EXE_SYSCALLS.get_ptr_mut(exe_slot) {
+    // The compiler proves `slot` in range from the test above and may drop a second test;
+    // the verifier cannot always follow its proof (for a constant `abi` it tested a masked
+    // copy of `nr`), so the slot is read back through memory, opaque to the compiler, and
+    // tested where the verifier sees it.
+    // SAFETY: a read of a local.
+    let index = unsafe { core::ptr::read_volatile(&slot) } as usize;
+    if index < SYSCALL_SLOTS as usize
+        && let Some(used) = EXE_SYSCALLS.get_ptr_mut(exe_slot)
+    {
         // SAFETY: shared across CPUs, but every writer stores the same value 1.
-        let byte = unsafe { &mut (*used).used[slot as usize % SYSCALL_SLOTS as usize] };
+        let byte = unsafe { &mut (*used).used[index] };
         if *byte == 0 {
             *byte = 1;
         }
@@ -206,10 +290,15 @@ fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
     Some(slot)
 }
 
-/// The benchmark's floor: an empty program on the same hook as `sys_exit`. What it costs every
-/// syscall is the kernel's own toll for any syscall recorder on this kernel (`profiler
-/// floor`, used by `cargo xtask bench`); never attached while recording.
+/// The benchmark's floors: an empty program on each syscall hook. What it costs every
+/// syscall is the kernel's own toll for any syscall recorder on that hook (`profiler floor`,
+/// used by `cargo xtask bench`); never attached while recording.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit_floor(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[fexit(function = "x64_sys_call")]
+pub fn x64_sys_call_floor(_ctx: FExitContext) -> i32 {
     0
 }

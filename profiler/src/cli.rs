@@ -50,10 +50,14 @@ pub enum Command {
     /// A report for review: the drop-in, each directive with its evidence, what was left open,
     /// per-executable attribution, losses and the convergence curve (HTML, or --markdown).
     Report(ReportArgs),
-    /// For the benchmark: attach only an empty program on the recorder's syscall hook until
-    /// SIGINT or SIGTERM (the floor any syscall recorder pays on this kernel).
+    /// For the benchmark: attach only an empty program on one of the recorder's syscall hooks
+    /// until SIGINT or SIGTERM (the floor any syscall recorder on that hook pays here).
     #[command(hide = true)]
-    Floor,
+    Floor {
+        /// `tracepoint` (sys_exit) or `fexit` (x64_sys_call).
+        #[arg(long, default_value = "tracepoint")]
+        hook: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -305,7 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             markdown: args.markdown,
             systemd: args.systemd.into(),
         }),
-        Command::Floor => crate::commands::floor::run(),
+        Command::Floor { hook } => crate::commands::floor::run(&hook),
         Command::Diff(args) => crate::commands::diff::run(&DiffOptions { a: args.a, b: args.b, format: args.format }),
         Command::Merge(args) => {
             crate::commands::merge::run(&MergeOptions { inputs: args.inputs, output: args.output, any_target: args.any_target })

@@ -91,9 +91,9 @@ pub fn needed_capabilities(profile: &Profile) -> Vec<&str> {
     profile.capabilities.iter().filter(|(_, c)| c.needed()).map(|(n, _)| n.as_str()).collect()
 }
 
-/// Notes that a capability hook was attached and checked by a test: a line in the file named
-/// by PROFILER_HOOK_LOG, which `cargo xtask test` reads to require that every hook ran on some
-/// kernel of the matrix.
+/// Notes that a hook (a capability hook by its name, a syscall hook as `syscalls NAME`) was
+/// attached and checked by a test: a line in the file named by PROFILER_HOOK_LOG, which
+/// `cargo xtask test` reads to require that every hook ran on some kernel of the matrix.
 pub fn note_hook_exercised(hook: &str) {
     eprintln!("capability hook exercised: {hook}");
     if let Some(log) = std::env::var_os("PROFILER_HOOK_LOG") {

@@ -86,7 +86,12 @@ pub fn status(path: &Path, profile: &Profile, now: SystemTime) -> Status {
         last_learned,
         quiet_seconds,
         losses: profile.losses.clone(),
-        hooks: [(crate::profile::CAPABILITY_HOOKS.to_string(), rec.capability_hooks().into_iter().map(str::to_string).collect())].into(),
+        hooks: {
+            let mut hooks: BTreeMap<String, Vec<String>> =
+                rec.hooks.iter().map(|(kind, hooks)| (kind.clone(), hooks.iter().cloned().collect())).collect();
+            hooks.insert(crate::profile::CAPABILITY_HOOKS.to_string(), rec.capability_hooks().into_iter().map(str::to_string).collect());
+            hooks
+        },
         recorder: Recorder {
             state,
             checkpointed: rec.checkpointed.clone(),

@@ -243,7 +243,8 @@ pub struct Recording {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub hosts: BTreeSet<String>,
     /// The kernel hooks each kind of evidence came from, where the kernel offered a choice
-    /// (`capabilities`: `tracepoint`, `fexit`, `kprobe` or `none`); every hook used by any
+    /// (`capabilities`: `tracepoint`, `fexit`, `kprobe` or `none`; `syscalls`: `fexit` or
+    /// `tracepoint`); every hook used by any
     /// recording merged in. Absent in profiles older than this field: the tracepoint.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hooks: BTreeMap<String, BTreeSet<String>>,
@@ -251,6 +252,8 @@ pub struct Recording {
 
 /// `recording.hooks` kind for capability checks, and what each hook means for the evidence.
 pub const CAPABILITY_HOOKS: &str = "capabilities";
+/// `recording.hooks` kind for syscalls (`fexit` or `tracepoint`): both see the same calls.
+pub const SYSCALL_HOOKS: &str = "syscalls";
 
 impl Recording {
     /// The capability hooks the evidence came from (the tracepoint for older profiles; an

@@ -2,11 +2,11 @@
 //! and ring buffer into a `Profile`, follow the unit's cgroup, and checkpoint as it goes.
 
 pub mod btf;
-pub mod cap_hook;
 pub mod cgroup;
 pub mod checkpoint;
 pub mod collect;
 pub mod exec_helpers;
+pub mod hooks;
 pub mod kernel_stack;
 pub mod path_log;
 pub mod probes;

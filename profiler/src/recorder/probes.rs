@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, fs, path::Path};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
-    programs::{BtfTracePoint, CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, TracePoint},
+    programs::{BtfTracePoint, CgroupAttachMode, CgroupDevice, CgroupSockAddr, FExit, KProbe, Program, TracePoint},
 };
 use log::{debug, info, warn};
 use profiler_common::{
@@ -16,9 +16,10 @@ use profiler_common::{
 
 use super::{
     btf::Btf,
-    cap_hook::{self, CapabilityHook},
     cgroup::WatchedCgroup,
-    exec_helpers, kernel_stack,
+    exec_helpers,
+    hooks::{CapabilityHook, HookChoice, SyscallHook},
+    kernel_stack,
     tracefs::{self, TracefsError},
 };
 
@@ -57,8 +58,8 @@ pub enum LoadError {
     Missing(&'static str),
     #[error("reading the kernel's BTF for the syscall hook: {0}")]
     Btf(String),
-    #[error("capability hook: {0}")]
-    CapabilityHook(String),
+    #[error("{kind}: {reason}")]
+    Hook { kind: &'static str, reason: String },
 }
 
 /// The loaded programs and their maps.
@@ -73,6 +74,8 @@ pub struct Probes {
     cap_tracepoint: bool,
     /// The hook attached for capability checks, once attached.
     capability_hook: Option<CapabilityHook>,
+    /// The hook attached for syscalls, once attached.
+    syscall_hook: Option<SyscallHook>,
 }
 
 impl Probes {
@@ -150,23 +153,29 @@ impl Probes {
             exec_helpers: BTreeSet::new(),
             cap_tracepoint,
             capability_hook: None,
+            syscall_hook: None,
         })
     }
 
-    /// Attaches only the empty program on the syscall hook (`sys_exit_floor`): the floor any
-    /// syscall recorder pays on this kernel, for the benchmark. Detached when the value drops.
-    pub fn floor() -> Result<Ebpf, LoadError> {
+    /// Attaches only the empty program on a syscall hook (`sys_exit_floor`, or
+    /// `x64_sys_call_floor` for fexit): the floor any syscall recorder pays on that hook, for
+    /// the benchmark. Detached when the value drops.
+    pub fn floor(hook: SyscallHook) -> Result<Ebpf, LoadError> {
         Self::preflight()?;
         tracefs::ensure_mounted()?;
         let mut ebpf = EbpfLoader::new().load(PROBES_OBJECT).map_err(LoadError::Object)?;
         let btf = aya::Btf::from_sys_fs().map_err(|source| LoadError::Btf(source.to_string()))?;
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut("sys_exit_floor")
-            .ok_or(LoadError::Missing("sys_exit_floor"))?
-            .try_into()
-            .map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
-        program.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
-        program.attach().map_err(|source| LoadError::Program { program: "sys_exit_floor", source })?;
+        let (name, target) = match hook {
+            SyscallHook::Tracepoint => ("sys_exit_floor", "sys_exit"),
+            SyscallHook::Fexit => ("x64_sys_call_floor", "x64_sys_call"),
+        };
+        let program = ebpf.program_mut(name).ok_or(LoadError::Missing(name))?;
+        let attached = match (hook, program) {
+            (SyscallHook::Tracepoint, Program::BtfTracePoint(p)) => p.load(target, &btf).and_then(|()| p.attach().map(drop)),
+            (SyscallHook::Fexit, Program::FExit(p)) => p.load(target, &btf).and_then(|()| p.attach().map(drop)),
+            _ => return Err(LoadError::Missing(name)),
+        };
+        attached.map_err(|source| LoadError::Program { program: name, source })?;
         Ok(ebpf)
     }
 
@@ -207,54 +216,113 @@ impl Probes {
             tp.load().map_err(|source| LoadError::Program { program, source })?;
             tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
         }
-        self.capability_hook = Some(self.attach_capability_hook()?);
-        // The argument decoder is tail-called from sys_exit, so it is in place first.
-        let btf = aya::Btf::from_sys_fs().map_err(|source| LoadError::Btf(source.to_string()))?;
-        let decoder: &mut BtfTracePoint = self.program("decode_args")?;
-        decoder.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "decode_args", source })?;
-        let decoder = decoder
-            .fd()
-            .map_err(|source| LoadError::Program { program: "decode_args", source })?
-            .try_clone()
-            .map_err(|e| LoadError::Program { program: "decode_args", source: aya::programs::ProgramError::IOError(e) })?;
-        let mut decoders: ProgramArray<_> = self.map(map_names::ARG_DECODERS)?;
-        decoders.set(0, &decoder, 0).map_err(|source| LoadError::Map { map: map_names::ARG_DECODERS, source })?;
+        self.capability_hook = Some(self.choose("capability hook", Self::try_capability_hook)?);
         self.attach_cgroup_hooks(hooks_cgroup)?;
-        // One syscall hook only: sys_exit sees every call that returns (see syscalls.rs).
-        let exit: &mut BtfTracePoint = self.program("sys_exit")?;
-        exit.load("sys_exit", &btf).map_err(|source| LoadError::Program { program: "sys_exit", source })?;
-        exit.attach().map_err(|source| LoadError::Program { program: "sys_exit", source })?;
+        self.syscall_hook = Some(self.choose("syscall hook", Self::try_syscall_hook)?);
         Ok(())
     }
 
-    /// The hook that sees capability checks (`cap_hook`), once attached.
-    pub fn capability_hook(&self) -> Option<CapabilityHook> {
-        self.capability_hook
+    /// The hooks attached for capability checks and for syscalls, once attached.
+    pub fn hooks(&self) -> (Option<CapabilityHook>, Option<SyscallHook>) {
+        (self.capability_hook, self.syscall_hook)
     }
 
-    /// Attaches the best capability hook this kernel takes, or the forced one.
-    fn attach_capability_hook(&mut self) -> Result<CapabilityHook, LoadError> {
-        let (candidates, forced) = CapabilityHook::candidates().map_err(LoadError::CapabilityHook)?;
+    /// Attaches the best hook of kind `H` this kernel takes (`attach` tries one), or the
+    /// forced one.
+    fn choose<H: HookChoice>(
+        &mut self,
+        kind: &'static str,
+        mut attach: impl FnMut(&mut Self, H) -> Result<(), String>,
+    ) -> Result<H, LoadError> {
+        let (candidates, forced) = H::candidates().map_err(|reason| LoadError::Hook { kind, reason })?;
         let mut refused = Vec::new();
         for hook in candidates {
-            match self.try_capability_hook(hook) {
+            match attach(self, hook) {
                 Ok(()) => {
                     if !refused.is_empty() {
-                        info!("capability checks through {} ({})", hook.name(), refused.join("; "));
+                        info!("{kind}: {} ({})", hook.name(), refused.join("; "));
                     }
                     return Ok(hook);
                 }
                 Err(reason) if forced => {
-                    return Err(LoadError::CapabilityHook(format!(
-                        "{}={}: not offered by this kernel: {reason}",
-                        cap_hook::FORCE,
-                        hook.name()
-                    )));
+                    let reason = format!("{}={}: not offered by this kernel: {reason}", H::FORCE, hook.name());
+                    return Err(LoadError::Hook { kind, reason });
                 }
                 Err(reason) => refused.push(format!("no {}: {reason}", hook.name())),
             }
         }
-        Ok(CapabilityHook::None)
+        Err(LoadError::Hook { kind, reason: format!("none this kernel offers ({})", refused.join("; ")) })
+    }
+
+    /// Attaches one way of seeing syscalls, with the argument decoder it tail-calls in place
+    /// first; on failure, nothing of it stays attached.
+    fn try_syscall_hook(&mut self, hook: SyscallHook) -> Result<(), String> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
+        match hook {
+            SyscallHook::Tracepoint => {
+                self.install_decoder("decode_args", "sys_exit", map_names::ARG_DECODERS, &btf)?;
+                let exit: &mut BtfTracePoint = self.program("sys_exit").map_err(|e| e.to_string())?;
+                exit.load("sys_exit", &btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                exit.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
+            }
+            SyscallHook::Fexit => {
+                self.install_decoder("decode_args_x64", "x64_sys_call", map_names::ARG_DECODERS_X64, &btf)?;
+                self.install_decoder("decode_args_seccomp", "__secure_computing", map_names::ARG_DECODERS_SECCOMP, &btf)?;
+                let mut attached = Vec::new();
+                let result = self.attach_syscall_tables(&btf, &mut attached);
+                if result.is_err() {
+                    for program in attached {
+                        if let Some(Program::FExit(p)) = self.ebpf.program_mut(program) {
+                            let _ = p.unload();
+                        }
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    /// fexit on each syscall table and on seccomp's verdict (see `syscalls.rs` in the kernel
+    /// programs), the x86_64 table last; the names attached go in `attached`.
+    fn attach_syscall_tables(&mut self, btf: &aya::Btf, attached: &mut Vec<&'static str>) -> Result<(), String> {
+        // A table the kernel's BTF lacks is one it was built without (the i386 or x32 ABI,
+        // seccomp): there are no such calls to see. The x86_64 one is always there, on a
+        // kernel that has the tables at all (6.9, and stable kernels since 2024).
+        for (program, function, required) in [
+            ("seccomp_refused", "__secure_computing", false),
+            ("ia32_sys_call_exit", "ia32_sys_call", false),
+            ("x32_sys_call_exit", "x32_sys_call", false),
+            ("x64_sys_call_exit", "x64_sys_call", true),
+        ] {
+            let exit: &mut FExit = self.program(program).map_err(|e| e.to_string())?;
+            match exit.load(function, btf) {
+                Err(aya::programs::ProgramError::Btf(aya::BtfError::UnknownBtfTypeName { .. })) if !required => continue,
+                Err(e) => return Err(format!("{function}: {e} ({})", error_chain(&e))),
+                Ok(()) => {}
+            }
+            exit.attach().map_err(|e| format!("{function}: {e} ({})", error_chain(&e)))?;
+            attached.push(program);
+        }
+        Ok(())
+    }
+
+    /// Loads decoder `program` for `target` and puts it in slot 0 of the program array `map`.
+    fn install_decoder(&mut self, program: &'static str, target: &str, map: &'static str, btf: &aya::Btf) -> Result<(), String> {
+        let loaded = match self.ebpf.program_mut(program) {
+            Some(Program::BtfTracePoint(p)) => p.load(target, btf),
+            Some(Program::FExit(p)) => p.load(target, btf),
+            _ => return Err(format!("the eBPF object has no decoder {program}")),
+        };
+        loaded.map_err(|e| format!("{program}: {e} ({})", error_chain(&e)))?;
+        let fd = self
+            .ebpf
+            .program(program)
+            .ok_or_else(|| format!("the eBPF object has no decoder {program}"))?
+            .fd()
+            .and_then(|fd| fd.try_clone().map_err(aya::programs::ProgramError::IOError))
+            .map_err(|e| format!("{program}: {e}"))?;
+        let mut decoders: ProgramArray<_> = self.map(map).map_err(|e| e.to_string())?;
+        decoders.set(0, &fd, 0).map_err(|e| format!("{map}: {e}"))
     }
 
     fn try_capability_hook(&mut self, hook: CapabilityHook) -> Result<(), String> {

@@ -239,8 +239,14 @@ struct Run {
 impl Run {
     /// The hooks the evidence comes from, where the kernel offered a choice.
     fn hooks(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
-        let capabilities = self.probes.capability_hook().map_or("none", |h| h.name());
-        [(profile::CAPABILITY_HOOKS.to_string(), [capabilities.to_string()].into())].into()
+        use super::hooks::HookChoice as _;
+        let (capabilities, syscalls) = self.probes.hooks();
+        let mut hooks = std::collections::BTreeMap::new();
+        hooks.insert(profile::CAPABILITY_HOOKS.to_string(), [capabilities.map_or("none", |h| h.name()).to_string()].into());
+        if let Some(syscalls) = syscalls {
+            hooks.insert(profile::SYSCALL_HOOKS.to_string(), [syscalls.name().to_string()].into());
+        }
+        hooks
     }
 
     /// The profile of this recording so far, read from the kernel maps, with what is new
