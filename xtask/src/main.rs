@@ -12,6 +12,7 @@ use std::{
 
 mod bench;
 mod vm;
+mod vm_bench;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -65,6 +66,15 @@ enum Task {
     /// Build, then measure what recording costs a served workload and what the recorder holds
     /// under churn (see the README's Performance section).
     Bench(bench::BenchArgs),
+    /// The getppid microbenchmark in Debian's kernels in qemu, each syscall hook against its
+    /// floor (emulated: ratios only).
+    VmBench {
+        /// 6.1 (Debian 12) or 6.12 (Debian 13).
+        #[arg(long, default_value = "6.12")]
+        kernel: String,
+        #[arg(long, default_value_t = 5)]
+        rounds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +84,10 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo(),
         Task::Test { args } => test(&args),
         Task::VmTest { kernel } => vm_test(&kernel),
+        Task::VmBench { kernel, rounds } => {
+            build()?;
+            vm_bench::bench(&kernel, rounds)
+        }
         Task::Bench(args) => {
             build()?;
             bench::bench(&target_dir().join("release"), &args)

@@ -129,7 +129,7 @@ fn stage(dir: &Path, binaries: &[PathBuf]) -> anyhow::Result<()> {
 
 /// Boots `kernel` with the guest of `kind` on `dir`, passing each line of its output to
 /// `each` (and printing it); its exit status.
-fn guest(script: &Path, kernel: &str, dir: &Path, kind: &str, mut each: impl FnMut(&str)) -> anyhow::Result<std::process::ExitStatus> {
+pub fn guest(script: &Path, kernel: &str, dir: &Path, kind: &str, mut each: impl FnMut(&str)) -> anyhow::Result<std::process::ExitStatus> {
     run(Command::new(script).args(["setup", kernel, kind]))?;
     let mut child =
         Command::new(script).args(["run", kernel]).arg(dir).arg(kind).stdout(Stdio::piped()).spawn().context("starting vm.sh run")?;

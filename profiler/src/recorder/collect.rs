@@ -97,6 +97,10 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         obs.losses.insert("path_records_malformed".into(), path_log.malformed);
     }
 
+    let skipped = probes.syscall_hook_misses();
+    if skipped > 0 {
+        obs.losses.insert("syscall_hook_runs_skipped".into(), skipped);
+    }
     let losses: PerCpuArray<_, u64> = probes.map(map_names::LOSSES)?;
     for (index, name) in [
         (loss::TASKS_FULL, "tasks_table_full"),

@@ -227,6 +227,31 @@ impl Probes {
         (self.capability_hook, self.syscall_hook)
     }
 
+    /// Runs of the syscall hook's programs the kernel skipped, host-wide: it runs a program
+    /// only once at a time per CPU, and a task preempted inside one (possible with fexit, on
+    /// a kernel booted with `preempt=full`) makes the next call on that CPU go unseen.
+    pub fn syscall_hook_misses(&self) -> u64 {
+        const PROGRAMS: [&str; 8] = [
+            "sys_exit",
+            "decode_args",
+            "x64_sys_call_exit",
+            "ia32_sys_call_exit",
+            "x32_sys_call_exit",
+            "seccomp_refused",
+            "decode_args_x64",
+            "decode_args_seccomp",
+        ];
+        PROGRAMS
+            .iter()
+            .filter_map(|name| self.ebpf.program(name)?.fd().ok())
+            .filter_map(|fd| {
+                use std::os::fd::{AsFd as _, AsRawFd as _};
+                let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd())).ok()?;
+                info.lines().find_map(|l| l.strip_prefix("recursion_misses:")).and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .sum()
+    }
+
     /// Attaches the best hook of kind `H` this kernel takes (`attach` tries one), or the
     /// forced one.
     fn choose<H: HookChoice>(
