@@ -320,3 +320,24 @@ fn every_syscall_hook_this_kernel_offers_sees_the_same_calls() {
     let unforced = record_with_syscall_hook(None, &[WORKLOAD, "marker"]).unwrap();
     assert_eq!(unforced.recording.hooks.get("syscalls"), Some(&[offered[0].to_string()].into()), "the best offered hook is the default");
 }
+
+/// fstat(3) on an open descriptor (in glibc 2.33 to 2.38, newfstatat with an empty name and
+/// AT_EMPTY_PATH; statx likewise; fstat(2)) looks no name up, so it is no use of the file's
+/// path: the file shows as read, from its open, and not as stat'ed.
+#[test]
+fn a_look_at_an_open_descriptor_is_not_a_path_use() {
+    if !is_root_or_skip("a_look_at_an_open_descriptor_is_not_a_path_use") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("looked-at");
+    std::fs::write(&file, b"x").unwrap();
+    let profile = record_command(&[WORKLOAD, "fstat-by-fd", file.to_str().unwrap()]);
+    assert_eq!(profile.recording.command_exit, Some(0));
+    for call in ["newfstatat", "statx", "fstat"] {
+        assert!(has_syscall(&profile, call), "{call}: {:?}", profile.syscalls);
+    }
+    let used = &profile.paths[file.to_str().unwrap()];
+    let ops: Vec<&str> = used.ops.iter().map(|o| o.name()).collect();
+    assert_eq!(ops, ["read"], "{:?}", profile.paths.keys());
+}

@@ -9,13 +9,13 @@
 use aya_ebpf::{
     helpers::{bpf_probe_read_user, generated::bpf_get_current_task_btf},
     macros::{btf_tracepoint, fexit, map},
-    maps::ProgramArray,
+    maps::{PerCpuArray, ProgramArray},
     programs::{BtfTracePointContext, FExitContext},
 };
 use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
 use crate::{
-    filter::watched_task,
+    filter::watched_thread,
     observations::note,
     paths::{AT_FDCWD, emit},
     regs,
@@ -30,6 +30,30 @@ pub static ARG_DECODERS_X64: ProgramArray = ProgramArray::with_max_entries(1, 0)
 #[map]
 pub static ARG_DECODERS_SECCOMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
+/// The watched call the syscall hook is about to tail-call a decoder for: its thread and
+/// executable slot, so the decoder need not look the thread up in TASKS again.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct HandOver {
+    tid: u32,
+    exe: u32,
+}
+
+/// One per CPU: the tail call runs on the caller's CPU, straight after it. The thread is
+/// checked too, in case another program run came between (a task preempted inside an fexit
+/// program, on a fully preemptible kernel): then the decoder looks the thread up itself.
+#[map]
+static HAND_OVER: PerCpuArray<HandOver> = PerCpuArray::with_max_entries(1, 0);
+
+/// Leaves `exe` for the decoder about to be tail-called on this CPU for thread `tid`.
+#[inline(always)]
+pub fn hand_over(tid: u32, exe: u32) {
+    if let Some(slot) = HAND_OVER.get_ptr_mut(0) {
+        // SAFETY: this CPU's entry.
+        unsafe { *slot = HandOver { tid, exe } };
+    }
+}
+
 // include/uapi/linux/fcntl.h, asm-generic/fcntl.h, sched.h, mman-common.h.
 const O_WRONLY: u64 = 0o1;
 const O_RDWR: u64 = 0o2;
@@ -37,6 +61,7 @@ const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
 const O_TMPFILE: u64 = 0o20_200_000;
 const AT_REMOVEDIR: u64 = 0x200;
+const AT_EMPTY_PATH: u64 = 0x1000;
 const S_ISUID_OR_GID: u64 = 0o6000;
 const PROT_WRITE: u64 = 0x2;
 const PROT_EXEC: u64 = 0x4;
@@ -102,7 +127,16 @@ decoders! {
         },
         // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx
         STAT | LSTAT | ACCESS | READLINK => *path = Some((op::STAT, AT_FDCWD, a(0))),
-        NEWFSTATAT | READLINKAT | FACCESSAT | FACCESSAT2 | STATX => *path = Some((op::STAT, a(0) as i32 as i64, a(1))),
+        READLINKAT | FACCESSAT | FACCESSAT2 => *path = Some((op::STAT, a(0) as i32 as i64, a(1))),
+        // newfstatat, statx: with an empty name and AT_EMPTY_PATH, a look at a descriptor
+        // already open (glibc 2.33 to 2.38 make every fstat(3) so): no name is looked up, no
+        // sandbox directive governs it, and the name was taken when the file was opened.
+        NEWFSTATAT | STATX => {
+            let flags = if nr == NEWFSTATAT { a(3) } else { a(2) };
+            if flags & AT_EMPTY_PATH == 0 || user::<u8>(a(1)).is_none_or(|first| first != 0) {
+                *path = Some((op::STAT, a(0) as i32 as i64, a(1)));
+            }
+        },
         // mkdir, mkdirat, mknod, mknodat
         MKDIR => {
             note_mode(a(1), exe);
@@ -284,11 +318,15 @@ pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
 /// which returned `ret`.
 #[inline(always)]
 fn decode_call(regs: *const u8, ret: i64) {
-    let Some(task) = watched_task() else {
-        return;
+    let (_, tid) = regs::current_task();
+    let exe = match HAND_OVER.get(0) {
+        Some(left) if left.tid == tid => left.exe,
+        _ => match watched_thread(tid) {
+            // SAFETY: `task` points into TASKS, valid for this program run.
+            Some(task) => unsafe { (*task).exe_slot },
+            None => return,
+        },
     };
-    // SAFETY: `task` points into TASKS, valid for this program run.
-    let exe = unsafe { (*task).exe_slot };
     let nr = regs::orig_ax(regs);
     let a = |n| regs::arg(regs, n);
     // At most two paths per call (rename); emitted after the match, so the path code is

@@ -62,7 +62,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if ret == 0 && is_fork(abi, nr) {
         return 0;
     }
-    if counted(task, abi, nr, ret, sigreturn) {
+    if counted(task, tid, abi, nr, ret, sigreturn) {
         // A tail call does not return here.
         // SAFETY: the target is a tp_btf program on the same tracepoint, taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
@@ -107,7 +107,7 @@ fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
     // `nr` is an unsigned int: the rest of its argument slot is not the caller's.
     let nr = nr & 0xffff_ffff;
     // rt_sigreturn has set `orig_ax` to -1 by the time it returns (see `sys_exit`).
-    counted(task, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
+    counted(task, tid, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
 }
 
 /// `int __secure_computing(const struct seccomp_data *sd)`, run on entry to every call of a
@@ -128,7 +128,7 @@ pub fn seccomp_refused(ctx: FExitContext) -> i32 {
         return 0;
     };
     let (abi, nr) = syscall_abi(current, regs, regs::orig_ax(regs));
-    if counted(task, abi, nr, regs::ax(regs) as i64, false) {
+    if counted(task, tid, abi, nr, regs::ax(regs) as i64, false) {
         // SAFETY: the target is an fexit program on __secure_computing, taking the same context.
         let _ = unsafe { ARG_DECODERS_SECCOMP.tail_call(&ctx, 0) };
     }
@@ -137,7 +137,7 @@ pub fn seccomp_refused(ctx: FExitContext) -> i32 {
 
 /// Counts a watched task's call and its error; whether its arguments are to be decoded.
 #[inline(always)]
-fn counted(task: *mut TaskState, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
+fn counted(task: *mut TaskState, tid: u32, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe_slot = unsafe { (*task).exe_slot };
     let Some(slot) = record(exe_slot, abi, nr) else {
@@ -148,7 +148,11 @@ fn counted(task: *mut TaskState, abi: u32, nr: u64, ret: i64, sigreturn: bool) -
     if ret < 0 && !sigreturn && errno::recorded(ret.unsigned_abs()) {
         note_error(ret.unsigned_abs() as u16, slot, exe_slot);
     }
-    abi == abi::NATIVE && crate::args::decodes(nr)
+    let decode = abi == abi::NATIVE && crate::args::decodes(nr);
+    if decode {
+        crate::args::hand_over(tid, exe_slot);
+    }
+    decode
 }
 
 /// exit and exit_group never reach sys_exit: when a watched task ends, its registers still

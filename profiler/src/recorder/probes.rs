@@ -129,7 +129,7 @@ impl Probes {
         // side can name (it clears a thread's memory on each, see `filter::forget_unwatched`).
         let possible_cpus = cpu_id_bound().unwrap_or(u32::MAX);
         loader.override_global(globals::POSSIBLE_CPUS, &possible_cpus, true);
-        // The capability tracepoint is 6.14's: older kernels get another hook (`cap_hook`).
+        // The capability tracepoint is 6.14's: older kernels get another hook (`hooks`).
         let cap_fields =
             (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
         let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {

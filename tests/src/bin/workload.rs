@@ -14,6 +14,7 @@ fn main() {
         "chown" => chown(arg(2)),
         "raw-icmp" => raw_icmp(),
         "own-files" => own_files(arg(2)),
+        "fstat-by-fd" => fstat_by_fd(arg(2)),
         "outsider" => outsider(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "grandchild" => grandchild(),
         "marker" => marker(),
@@ -95,6 +96,25 @@ fn own_files(dir: &str) {
     std::fs::remove_file(format!("{path}.moved")).expect("unlink");
     let big: Vec<u8> = vec![1; 32 << 20];
     assert_eq!(big.iter().map(|&b| b as usize).sum::<usize>(), 32 << 20);
+}
+
+/// Opens FILE for reading, then looks at the open descriptor the ways fstat(3) does:
+/// newfstatat and statx with an empty name and AT_EMPTY_PATH, and fstat(2) itself.
+fn fstat_by_fd(file: &str) {
+    let file = std::fs::File::open(file).expect("open");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let empty = cstr("");
+    // SAFETY: plain syscalls on an open descriptor, into buffers that outlive them.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::syscall(libc::SYS_newfstatat, fd, empty.as_ptr(), &mut st, libc::AT_EMPTY_PATH) as libc::c_int, "newfstatat");
+        let mut stx: libc::statx = std::mem::zeroed();
+        check(
+            libc::syscall(libc::SYS_statx, fd, empty.as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_BASIC_STATS, &mut stx) as libc::c_int,
+            "statx",
+        );
+        check(libc::syscall(libc::SYS_fstat, fd, &mut st) as libc::c_int, "fstat");
+    }
 }
 
 /// Runs outside the watched cgroup at the same time: chown and sysinfo(2) in a loop.
