@@ -54,8 +54,9 @@ pub enum Command {
     /// until SIGINT or SIGTERM (the floor any syscall recorder on that hook pays here).
     #[command(hide = true)]
     Floor {
-        /// `tracepoint` (sys_exit) or `fexit` (x64_sys_call).
-        #[arg(long, default_value = "tracepoint")]
+        /// `auto` (the hook `record` takes here), `fexit` (x64_sys_call) or `tracepoint`
+        /// (sys_exit).
+        #[arg(long, default_value = "auto")]
         hook: String,
     },
 }
