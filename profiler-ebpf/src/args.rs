@@ -30,27 +30,21 @@ pub static ARG_DECODERS_X64: ProgramArray = ProgramArray::with_max_entries(1, 0)
 #[map]
 pub static ARG_DECODERS_SECCOMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
-/// The watched call the syscall hook is about to tail-call a decoder for: its thread and
-/// executable slot, so the decoder need not look the thread up in TASKS again.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct HandOver {
-    tid: u32,
-    exe: u32,
-}
-
+/// The watched call the syscall hook is about to tail-call a decoder for: its thread (high
+/// half) and executable slot (low half), so the decoder need not look the thread up in TASKS
+/// again. One word, written and read by one instruction each, so never torn.
 /// One per CPU: the tail call runs on the caller's CPU, straight after it. The thread is
 /// checked too, in case another program run came between (a task preempted inside an fexit
 /// program, on a fully preemptible kernel): then the decoder looks the thread up itself.
 #[map]
-static HAND_OVER: PerCpuArray<HandOver> = PerCpuArray::with_max_entries(1, 0);
+static HAND_OVER: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Leaves `exe` for the decoder about to be tail-called on this CPU for thread `tid`.
 #[inline(always)]
 pub fn hand_over(tid: u32, exe: u32) {
     if let Some(slot) = HAND_OVER.get_ptr_mut(0) {
         // SAFETY: this CPU's entry.
-        unsafe { *slot = HandOver { tid, exe } };
+        unsafe { core::ptr::write_volatile(slot, (tid as u64) << 32 | exe as u64) };
     }
 }
 
@@ -133,7 +127,8 @@ decoders! {
         // sandbox directive governs it, and the name was taken when the file was opened.
         NEWFSTATAT | STATX => {
             let flags = if nr == NEWFSTATAT { a(3) } else { a(2) };
-            if flags & AT_EMPTY_PATH == 0 || user::<u8>(a(1)).is_none_or(|first| first != 0) {
+            // With AT_FDCWD an empty name is the working directory: a path use.
+            if flags & AT_EMPTY_PATH == 0 || (a(0) as i32) < 0 || user::<u8>(a(1)).is_none_or(|first| first != 0) {
                 *path = Some((op::STAT, a(0) as i32 as i64, a(1)));
             }
         },
@@ -319,8 +314,10 @@ pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
 #[inline(always)]
 fn decode_call(regs: *const u8, ret: i64) {
     let (_, tid) = regs::current_task();
-    let exe = match HAND_OVER.get(0) {
-        Some(left) if left.tid == tid => left.exe,
+    // SAFETY: this CPU's entry, read once.
+    let left = HAND_OVER.get_ptr(0).map(|slot| unsafe { core::ptr::read_volatile(slot) });
+    let exe = match left {
+        Some(left) if (left >> 32) as u32 == tid => left as u32,
         _ => match watched_thread(tid) {
             // SAFETY: `task` points into TASKS, valid for this program run.
             Some(task) => unsafe { (*task).exe_slot },

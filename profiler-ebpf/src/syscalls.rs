@@ -1,21 +1,22 @@
 //! Syscall numbers per ABI, counted per CPU and marked per executable, and the error returns
 //! a sandbox can cause, per syscall and executable.
 //!
-//! Two ways in, chosen by the loader (`recorder/syscall_hook.rs`):
+//! Two ways in, chosen by the loader (`recorder/hooks.rs`):
+//! - the BTF raw tracepoint `sys_exit` (`tp_btf`), not `raw_syscalls:sys_exit`: it passes
+//!   the registers without the tracepoint record copy, typed, so they are read with plain
+//!   loads (`regs`). Every call that returns passes there. The default.
 //! - fexit on the kernel's syscall tables (`x64_sys_call`, `ia32_sys_call`, `x32_sys_call`,
 //!   Linux 6.9 and the stable kernels it was backported to, Debian 12's and 13's among them),
 //!   with fexit on `__secure_computing` for the calls seccomp refuses before any table: the
 //!   rest of the host pays a trampoline, not the tracepoint slow path that enabling
-//!   `sys_exit` puts every task on;
-//! - else the BTF raw tracepoint `sys_exit` (`tp_btf`), not `raw_syscalls:sys_exit`: it
-//!   passes the registers without the tracepoint record copy, typed, so they are read with
-//!   plain loads (`regs`).
+//!   `sys_exit` puts every task on. A number past the end of the table never reaches one,
+//!   so it is not seen. Only when forced.
 //!
-//! Both run on every syscall of the whole machine, and both see the same calls.
+//! Both run on every syscall of the whole machine.
 
 use aya_ebpf::{
-    Global,
-    helpers::generated::bpf_get_current_task_btf,
+    EbpfContext as _, Global,
+    helpers::generated::{bpf_get_current_task_btf, bpf_get_func_ret},
     macros::{btf_tracepoint, fexit, map, tracepoint},
     maps::{Array, PerCpuArray},
     programs::{BtfTracePointContext, FExitContext, TracePointContext},
@@ -110,14 +111,16 @@ fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
     counted(task, tid, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
 }
 
-/// `int __secure_computing(const struct seccomp_data *sd)`, run on entry to every call of a
-/// task under seccomp; -1 when the call is not to run. A refused call never reaches a
+/// `int __secure_computing(...)` (its argument went away in 6.15), run on entry to every
+/// call of a task under seccomp; -1 when the call is not to run. A refused call never reaches a
 /// syscall table, so this is where the fexit way sees it: with the errno seccomp put in `ax`
 /// (or the call number, for a filter that traps with SIGSYS), as `sys_exit` would.
 #[fexit(function = "__secure_computing")]
 pub fn seccomp_refused(ctx: FExitContext) -> i32 {
-    let verdict: u64 = ctx.arg(1);
-    if verdict as u32 as i32 != -1 {
+    let mut verdict: u64 = 0;
+    // SAFETY: the helper writes the traced function's return value into our local; it takes
+    // the context it was given.
+    if unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut verdict) } != 0 || verdict as u32 as i32 != -1 {
         return 0;
     }
     let (current, tid) = regs::current_task();

@@ -116,12 +116,12 @@ fn stage(dir: &Path, binaries: &[PathBuf]) -> anyhow::Result<()> {
         copy(binary, name)?;
         script.push_str(&format!("/mnt/xfer/{name} --test-threads=2 || status=1\n"));
     }
-    // These kernels take fexit on the syscall tables, so the recorder chose it above; the
-    // tracepoint, its fallback, runs the same tests again.
-    script.push_str("echo '== again, the syscall hook forced to the sys_exit tracepoint =='\n");
+    // These kernels also take fexit on the syscall tables, which the recorder uses only when
+    // forced: the same tests again on it.
+    script.push_str("echo '== again, the syscall hook forced to fexit on the syscall tables =='\n");
     for binary in binaries {
         let name = binary.file_name().and_then(|n| n.to_str()).context("a test binary's name")?;
-        script.push_str(&format!("PROFILER_SYSCALL_HOOK=tracepoint /mnt/xfer/{name} --test-threads=2 || status=1\n"));
+        script.push_str(&format!("PROFILER_SYSCALL_HOOK=fexit /mnt/xfer/{name} --test-threads=2 || status=1\n"));
     }
     script.push_str("exit $status\n");
     std::fs::write(dir.join("cmd.sh"), script).context("writing the guest's script")

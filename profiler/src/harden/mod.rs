@@ -111,7 +111,15 @@ fn compose(profile: &Profile, target: &Target, options: &Options) -> DropIn {
     let unit = target.unit_security();
     let mut dropin = DropIn { header: header(profile, target, options), ..Default::default() };
     dropin.blocks.push(architectures(profile, unit.as_ref()));
-    dropin.blocks.push(syscall_filter(profile, target, options));
+    // fexit on the syscall tables does not see a number past the table's end: an ENOSYS
+    // probe for a call newer than the kernel, which the filter must keep.
+    if profile.recording.hooks.get(crate::profile::SYSCALL_HOOKS).is_some_and(|hooks| hooks.contains("fexit")) {
+        let why = "syscalls were recorded through fexit on the kernel's syscall tables (PROFILER_SYSCALL_HOOK=fexit), \
+                   which does not see a call numbered past the end of the kernel's table; record with the default hook";
+        dropin.left_open.push(LeftOpen { directive: "SystemCallFilter".into(), why: why.into() });
+    } else {
+        dropin.blocks.push(syscall_filter(profile, target, options));
+    }
     // Without a hook for capability checks nothing says what the service needed.
     if profile.recording.capability_hooks().contains("none") {
         let why = "no hook for capability checks was there while recording (the kernel had no cap_capable tracepoint, fexit or kprobe)";

@@ -99,6 +99,17 @@ fn a_web_server_dropin() {
 }
 
 #[test]
+fn syscalls_seen_through_fexit_leave_the_filter_open() {
+    let mut p = profile(&[("read", 10), ("openat", 2)], &[]);
+    p.recording.hooks.insert(crate::profile::SYSCALL_HOOKS.into(), ["fexit".to_string()].into());
+    let out = text(&p, &target(), &options());
+    assert!(lines_of(&out, "SystemCallFilter=").is_empty(), "{out}");
+    assert!(out.contains("#   SystemCallFilter=: syscalls were recorded through fexit"), "{out}");
+    p.recording.hooks.insert(crate::profile::SYSCALL_HOOKS.into(), ["tracepoint".to_string()].into());
+    assert!(!lines_of(&text(&p, &target(), &options()), "SystemCallFilter=").is_empty());
+}
+
+#[test]
 fn nothing_needed_means_an_empty_bounding_set_and_kill() {
     let p = profile(&[("read", 1), ("exit_group", 1)], &[]);
     let dropin = text(&p, &target(), &Options { syscall_action: SyscallAction::Kill, ..options() });

@@ -252,7 +252,8 @@ pub struct Recording {
 
 /// `recording.hooks` kind for capability checks, and what each hook means for the evidence.
 pub const CAPABILITY_HOOKS: &str = "capabilities";
-/// `recording.hooks` kind for syscalls (`fexit` or `tracepoint`): both see the same calls.
+/// `recording.hooks` kind for syscalls: `tracepoint` (sys_exit, every call), or `fexit` (forced;
+/// blind to a number past the end of the kernel's table).
 pub const SYSCALL_HOOKS: &str = "syscalls";
 
 impl Recording {

@@ -5,9 +5,11 @@
 //! - Capability checks: the `capability:cap_capable` tracepoint (Linux 6.14+), else fexit on
 //!   `cap_capable` (BTF trampolines, Debian 12's and 13's kernels), else a kprobe/kretprobe
 //!   pair, else none, in which case the drop-in leaves `CapabilityBoundingSet=` open.
-//! - Syscalls: fexit on the kernel's syscall tables (`x64_sys_call` and its siblings, with
-//!   `__secure_computing` for seccomp's refusals), else the `sys_exit` tracepoint. Both see
-//!   the same calls; fexit spares every other task on the host the tracepoint slow path.
+//! - Syscalls: the `sys_exit` tracepoint, which sees every call; fexit on the kernel's
+//!   syscall tables (`x64_sys_call` and its siblings, with `__secure_computing` for seccomp's
+//!   refusals) only when forced: it spares the rest of the host the tracepoint slow path, but
+//!   is blind to a number past the end of the kernel's table (an `ENOSYS` probe for a call
+//!   newer than the kernel, a need the tracepoint sees), and no gain was measured for it.
 
 /// A kind of evidence that more than one kernel hook can give.
 pub trait HookChoice: Copy + PartialEq + 'static {
@@ -60,15 +62,15 @@ impl HookChoice for CapabilityHook {
 /// One way of seeing syscalls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyscallHook {
+    /// The `sys_exit` BTF raw tracepoint.
+    Tracepoint,
     /// fexit on `x64_sys_call`, `ia32_sys_call`, `x32_sys_call` (where the kernel has them)
     /// and `__secure_computing`.
     Fexit,
-    /// The `sys_exit` BTF raw tracepoint.
-    Tracepoint,
 }
 
 impl HookChoice for SyscallHook {
-    const ALL: &'static [Self] = &[Self::Fexit, Self::Tracepoint];
+    const ALL: &'static [Self] = &[Self::Tracepoint, Self::Fexit];
     const FORCE: &'static str = "PROFILER_SYSCALL_HOOK";
 
     fn name(self) -> &'static str {
@@ -90,6 +92,6 @@ mod tests {
     #[test]
     fn names_are_the_profiles() {
         assert_eq!(names::<CapabilityHook>(), ["tracepoint", "fexit", "kprobe", "none"]);
-        assert_eq!(names::<SyscallHook>(), ["fexit", "tracepoint"]);
+        assert_eq!(names::<SyscallHook>(), ["tracepoint", "fexit"]);
     }
 }

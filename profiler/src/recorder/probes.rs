@@ -291,6 +291,12 @@ impl Probes {
                 exit.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
             }
             SyscallHook::Fexit => {
+                if let Some(mode) = full_preemption() {
+                    return Err(format!(
+                        "this kernel preempts inside programs ({mode}): an fexit program could be interrupted \
+                         and runs of it on the same CPU skipped"
+                    ));
+                }
                 self.install_decoder("decode_args_x64", "x64_sys_call", map_names::ARG_DECODERS_X64, &btf)?;
                 self.install_decoder("decode_args_seccomp", "__secure_computing", map_names::ARG_DECODERS_SECCOMP, &btf)?;
                 let mut attached = Vec::new();
@@ -508,6 +514,28 @@ impl Probes {
     {
         let map = self.ebpf.map_mut(name).ok_or(LoadError::Missing(name))?;
         M::try_from(map).map_err(|source| LoadError::Map { map: name, source })
+    }
+}
+
+/// The kernel's preemption mode, if it can preempt a task inside an fexit program (`full`,
+/// `lazy`, PREEMPT_RT): from debugfs where mounted (`none voluntary (full) lazy`), else the
+/// command line's `preempt=`, else the build (`uname -v`). fexit programs run with only
+/// migration disabled; tracepoint programs run with preemption disabled.
+fn full_preemption() -> Option<String> {
+    let current = fs::read_to_string("/sys/kernel/debug/sched/preempt")
+        .ok()
+        .and_then(|modes| modes.split_whitespace().find(|m| m.starts_with('(')).map(|m| m.trim_matches(['(', ')']).to_string()));
+    let current = current.or_else(|| {
+        let cmdline = fs::read_to_string("/proc/cmdline").ok()?;
+        cmdline.split_whitespace().find_map(|arg| arg.strip_prefix("preempt=")).map(str::to_string)
+    });
+    match current {
+        Some(mode) => (mode != "none" && mode != "voluntary").then_some(mode),
+        None => {
+            let version = fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
+            // "PREEMPT_DYNAMIC" alone defaults to the build's choice, voluntary on Debian.
+            (version.contains("PREEMPT_RT") || version.split_whitespace().any(|w| w == "PREEMPT")).then(|| version.trim().to_string())
+        }
     }
 }
 

@@ -14,7 +14,7 @@ fn main() {
         "chown" => chown(arg(2)),
         "raw-icmp" => raw_icmp(),
         "own-files" => own_files(arg(2)),
-        "fstat-by-fd" => fstat_by_fd(arg(2)),
+        "fstat-by-fd" => fstat_by_fd(arg(2), arg(3)),
         "outsider" => outsider(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "grandchild" => grandchild(),
         "marker" => marker(),
@@ -99,8 +99,9 @@ fn own_files(dir: &str) {
 }
 
 /// Opens FILE for reading, then looks at the open descriptor the ways fstat(3) does:
-/// newfstatat and statx with an empty name and AT_EMPTY_PATH, and fstat(2) itself.
-fn fstat_by_fd(file: &str) {
+/// newfstatat and statx with an empty name and AT_EMPTY_PATH, and fstat(2) itself; then
+/// stat(2)s OTHER by its name with newfstatat, the control.
+fn fstat_by_fd(file: &str, other: &str) {
     let file = std::fs::File::open(file).expect("open");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     let empty = cstr("");
@@ -114,6 +115,8 @@ fn fstat_by_fd(file: &str) {
             "statx",
         );
         check(libc::syscall(libc::SYS_fstat, fd, &mut st) as libc::c_int, "fstat");
+        let other = cstr(other);
+        check(libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, other.as_ptr(), &mut st, 0) as libc::c_int, "newfstatat by name");
     }
 }
 
