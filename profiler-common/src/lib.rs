@@ -28,21 +28,18 @@ pub mod map_names {
     pub const ARG_DECODERS_SECCOMP: &str = "ARG_DECODERS_SECCOMP";
 }
 
-/// Names of the `Global`s the loader fills with tracepoint field offsets read from tracefs, so
-/// one object works on kernels whose tracepoint records are laid out differently.
+/// Names of the `Global`s the loader fills with offsets from the running kernel (tracepoint
+/// record fields from tracefs, struct members from BTF), so one object works on kernels laid
+/// out differently.
 pub mod globals {
-    pub const FORK_CHILD_PID: &str = "FORK_CHILD_PID_OFFSET";
-    pub const EXEC_FILENAME: &str = "EXEC_FILENAME_OFFSET";
-    pub const EXEC_OLD_PID: &str = "EXEC_OLD_PID_OFFSET";
-    pub const CAP_CAP: &str = "CAP_CAP_OFFSET";
-    pub const CAP_RET: &str = "CAP_RET_OFFSET";
     pub const MKDIR_ROOT: &str = "MKDIR_ROOT_OFFSET";
     pub const MKDIR_LEVEL: &str = "MKDIR_LEVEL_OFFSET";
     pub const MKDIR_ID: &str = "MKDIR_ID_OFFSET";
     pub const MKDIR_PATH: &str = "MKDIR_PATH_OFFSET";
-    pub const SIGNAL_SIG: &str = "SIGNAL_SIG_OFFSET";
-    pub const SIGNAL_CODE: &str = "SIGNAL_CODE_OFFSET";
-    pub const SIGNAL_PID: &str = "SIGNAL_PID_OFFSET";
+    /// `linux_binprm.filename` and `kernel_siginfo.si_code`, from BTF, for the BTF
+    /// tracepoints of exec and of signals.
+    pub const BINPRM_FILENAME_OFFSET: &str = "BINPRM_FILENAME_OFFSET";
+    pub const SIGINFO_CODE_OFFSET: &str = "SIGINFO_CODE_OFFSET";
     pub const POSSIBLE_CPUS: &str = "POSSIBLE_CPUS";
     /// Struct member offsets from the running kernel's BTF (`KernelOffsets`).
     pub const KERNEL_OFFSETS: &str = "KERNEL_OFFSETS";

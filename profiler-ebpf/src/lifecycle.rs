@@ -2,13 +2,18 @@
 //! exit; name the executable each watched task runs. The watched cgroup is followed by path:
 //! when systemd recreates it (a unit starting or restarting), `cgroup_mkdir` switches the
 //! filter to the new cgroup before any task is in it.
+//!
+//! Fork, exec and exit are BTF tracepoints (`tp_btf`): the kernel passes its own arguments
+//! (task pointers, the binprm) instead of first building a trace record for every fork, exec
+//! and exit on the host. `cgroup_mkdir`, which fires only when a cgroup is created, stays a
+//! classic tracepoint.
 
 use aya_ebpf::{
     Global,
     helpers::bpf_probe_read_kernel_str_bytes,
-    macros::{map, tracepoint},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{Array, HashMap, PerCpuArray},
-    programs::TracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use profiler_common::{EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelPath, MAX_EXECUTABLES, PATH_LEN, TaskState, loss, observation};
 
@@ -19,14 +24,12 @@ use crate::{
     filter::{CONFIG, TASKS, count_loss, current_tid, forget_unwatched, in_target_cgroup},
     observations::note,
     paths::{current_exe_id, current_exe_mode},
+    regs,
 };
 
+/// `linux_binprm.filename`'s offset from this kernel's BTF, set by the loader.
 #[unsafe(no_mangle)]
-static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
-#[unsafe(no_mangle)]
-static EXEC_FILENAME_OFFSET: Global<u32> = Global::new(8);
-#[unsafe(no_mangle)]
-static EXEC_OLD_PID_OFFSET: Global<u32> = Global::new(16);
+static BINPRM_FILENAME_OFFSET: Global<u32> = Global::new(0);
 
 #[unsafe(no_mangle)]
 static MKDIR_ROOT_OFFSET: Global<u32> = Global::new(8);
@@ -74,27 +77,29 @@ const BPF_NOEXIST: u64 = 1;
 #[map]
 static PATH_SCRATCH: PerCpuArray<KernelPath> = PerCpuArray::with_max_entries(1, 0);
 
-#[tracepoint(category = "sched", name = "sched_process_fork")]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+/// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     // The parent is the current task; threads come through here too.
     let Some(parent) = TASKS.get_ptr(current_tid()) else {
         return 0;
     };
-    // SAFETY: offset from this kernel's tracepoint format.
-    let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
+    let Some(child) = regs::task_pid(ctx.arg(1)) else {
         return 0;
     };
     // SAFETY: `parent` points into TASKS, valid for this program run.
     let state = TaskState { exe_slot: unsafe { (*parent).exe_slot }, flags: 0 };
-    if TASKS.insert(&(child as u32), &state, 0).is_err() {
+    if TASKS.insert(&child, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
-    forget_unwatched(child as u32);
+    forget_unwatched(child);
     0
 }
 
-#[tracepoint(category = "sched", name = "sched_process_exit")]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+/// `sched_process_exit(struct task_struct *p)`, with `bool group_dead` after it since 6.16:
+/// neither is needed, the exiting task is the current one.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: BtfTracePointContext) -> i32 {
     let tid = current_tid();
     if let Some(task) = TASKS.get_ptr(tid) {
         // SAFETY: `task` points into TASKS, valid for this program run.
@@ -129,8 +134,9 @@ fn starts_with(path: &KernelPath, prefix: &[u8]) -> bool {
     true
 }
 
-#[tracepoint(category = "sched", name = "sched_process_exec")]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+/// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)`.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     let tid = current_tid();
     let already_watched = TASKS.get_ptr(tid).is_some();
     if !already_watched && !in_target_cgroup() {
@@ -142,13 +148,12 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     // SAFETY: this CPU's scratch entry.
     let path = unsafe { &mut *path };
     path.bytes = [0; profiler_common::PATH_LEN];
-    // SAFETY: the filename is a __data_loc field: low 16 bits its offset in the record.
-    let Ok(loc) = (unsafe { ctx.read_at::<u32>(EXEC_FILENAME_OFFSET.load() as usize) }) else {
-        return 0;
-    };
-    let src = (context_base(&ctx) + (loc & 0xffff) as usize) as *const u8;
-    // SAFETY: a bounded kernel string read into our own buffer.
-    if unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
+    // `bprm->filename`: the path given to execve (or /dev/fd/N for fexecve), as the
+    // classic tracepoint's `filename` field holds it.
+    let bprm: *const u8 = ctx.arg(2);
+    let src = regs::load_u64(bprm, BINPRM_FILENAME_OFFSET.load()) as *const u8;
+    // SAFETY: a bounded kernel string read into our own buffer; a bad address fails it.
+    if src.is_null() || unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
         return 0;
     }
     if !already_watched && is_exec_helper(path) {
@@ -168,10 +173,8 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     #[cfg(feature = "debug-probes")]
     aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
     // A non-leader thread that execs takes over the leader's pid; drop its old id.
-    // SAFETY: offset from this kernel's tracepoint format.
-    if let Ok(old) = unsafe { ctx.read_at::<i32>(EXEC_OLD_PID_OFFSET.load() as usize) }
-        && old as u32 != tid
-    {
+    let old: u64 = ctx.arg(1);
+    if old as u32 != tid {
         let _ = TASKS.remove(&(old as u32));
     }
     0

@@ -51,6 +51,29 @@ pub fn current_task() -> (*const u8, u32) {
     (task, tid)
 }
 
+/// The thread id of `task`, a BTF task pointer (a `tp_btf` argument); None where the loader
+/// did not know `task_struct.pid` (it refuses to load the lifecycle hooks without it).
+#[inline(always)]
+pub fn task_pid(task: *const u8) -> Option<u32> {
+    let offset = TASK_PID_OFFSET.load();
+    if offset == 0 || task.is_null() {
+        return None;
+    }
+    // SAFETY: as in `word`, at a constant offset the verifier checks against the type.
+    Some(unsafe { core::ptr::read_volatile(task.add(offset as usize) as *const u32) })
+}
+
+/// The u64 at byte `offset` (a loader-set constant from BTF) of the BTF-typed object `base`;
+/// 0 where `offset` is unknown (0) or the load faults.
+#[inline(always)]
+pub fn load_u64(base: *const u8, offset: u32) -> u64 {
+    if offset == 0 || base.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `word`.
+    unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const u64) }
+}
+
 /// One u64 word of a BTF-typed kernel object.
 #[inline(always)]
 fn word(base: *const u8, index: usize) -> u64 {

@@ -16,10 +16,13 @@
 
 use aya_ebpf::{
     EbpfContext as _, Global,
-    helpers::generated::{bpf_get_current_task_btf, bpf_get_func_ret},
-    macros::{btf_tracepoint, fexit, map, tracepoint},
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{bpf_get_current_task_btf, bpf_get_func_ret},
+    },
+    macros::{btf_tracepoint, fexit, map},
     maps::{Array, PerCpuArray},
-    programs::{BtfTracePointContext, FExitContext, TracePointContext},
+    programs::{BtfTracePointContext, FExitContext},
 };
 use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, TaskState, abi, errno, loss};
 
@@ -188,30 +191,34 @@ fn current_syscall() -> Option<(u32, u64)> {
 const SIGSYS: i32 = 31;
 const SYS_SECCOMP: i32 = 1;
 
+/// `kernel_siginfo.si_code`'s offset from this kernel's BTF, set by the loader.
 #[unsafe(no_mangle)]
-static SIGNAL_SIG_OFFSET: Global<u32> = Global::new(8);
-#[unsafe(no_mangle)]
-static SIGNAL_CODE_OFFSET: Global<u32> = Global::new(16);
-#[unsafe(no_mangle)]
-static SIGNAL_PID_OFFSET: Global<u32> = Global::new(36);
+static SIGINFO_CODE_OFFSET: Global<u32> = Global::new(0);
 
 /// A call refused by a seccomp filter that kills (systemd's `SystemCallFilter=` without an
 /// errno) never returns, so sys_exit never sees it. The kernel sends SIGSYS to the caller from
 /// within the call, while its registers still hold the syscall number: count the call there,
 /// with `SIGSYS` as its error.
-#[tracepoint(category = "signal", name = "signal_generate")]
-pub fn signal_generate(ctx: TracePointContext) -> u32 {
-    // SAFETY: offsets from this kernel's tracepoint format.
-    let (Ok(sig), Ok(code), Ok(pid)) = (unsafe {
-        (
-            ctx.read_at::<i32>(SIGNAL_SIG_OFFSET.load() as usize),
-            ctx.read_at::<i32>(SIGNAL_CODE_OFFSET.load() as usize),
-            ctx.read_at::<i32>(SIGNAL_PID_OFFSET.load() as usize),
-        )
-    }) else {
+///
+/// `signal_generate(int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+/// int result)`, as a BTF tracepoint: every other signal on the host costs one comparison.
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
+    let sig: u64 = ctx.arg(0);
+    if sig as i32 != SIGSYS {
         return 0;
+    }
+    // `info` may also be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), no siginfo at all, so the
+    // verifier types it as a number, not a pointer: read through it with a checked helper.
+    let info: u64 = ctx.arg(1);
+    let code = if info > 1 {
+        let at = (info + SIGINFO_CODE_OFFSET.load() as u64) as *const i32;
+        // SAFETY: a checked kernel read; a bad address fails it.
+        unsafe { bpf_probe_read_kernel(at) }.unwrap_or(0)
+    } else {
+        0
     };
-    if sig != SIGSYS || code != SYS_SECCOMP || pid as u32 != crate::filter::current_tid() {
+    if code != SYS_SECCOMP || regs::task_pid(ctx.arg(2)) != Some(crate::filter::current_tid()) {
         return 0;
     }
     let Some(task) = watched_task() else {

@@ -17,6 +17,14 @@ pub enum BtfError {
     NoMember(String),
 }
 
+/// See `Btf::tracepoint_offsets`.
+#[derive(Debug, Clone, Copy)]
+pub struct TracepointOffsets {
+    pub task_pid: u32,
+    pub binprm_filename: u32,
+    pub siginfo_code: u32,
+}
+
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 
@@ -119,6 +127,17 @@ impl Btf {
         None
     }
 
+    /// What the BTF tracepoints of fork, exec and signals read through the kernel's
+    /// pointers: without these the recorder could not tell which task a fork made or what an
+    /// exec ran, so none of them is optional.
+    pub fn tracepoint_offsets(&self) -> Result<TracepointOffsets, BtfError> {
+        Ok(TracepointOffsets {
+            task_pid: self.offset("task_struct", "pid")?,
+            binprm_filename: self.offset("linux_binprm", "filename")?,
+            siginfo_code: self.offset("kernel_siginfo", "si_code")?,
+        })
+    }
+
     /// Every offset the kernel programs need.
     pub fn kernel_offsets(&self) -> Result<KernelOffsets, BtfError> {
         Ok(KernelOffsets {
@@ -184,5 +203,9 @@ mod tests {
         assert!(off.task_fs > 0 && off.task_files > 0 && off.task_fs != off.task_files);
         assert!(btf.offset("task_struct", "no_such_member").is_err());
         assert!(off.thread_status > 0, "x86's thread_info.status: {off:?}");
+        let tp = btf.tracepoint_offsets().unwrap();
+        // `struct kernel_siginfo` opens with si_signo, si_errno, si_code (all int).
+        assert_eq!(tp.siginfo_code, 8, "{tp:?}");
+        assert!(tp.task_pid > 0 && tp.binprm_filename > 0, "{tp:?}");
     }
 }

@@ -1,5 +1,5 @@
 //! Loads the embedded kernel programs, fits them to the running kernel (tracepoint field
-//! offsets), points them at a cgroup, and attaches them. The programs only observe: none of
+//! and struct member offsets), points them at a cgroup, and attaches them. The programs only observe: none of
 //! them can change what a watched task may do.
 
 use std::{collections::BTreeSet, fs, path::Path};
@@ -56,10 +56,12 @@ pub enum LoadError {
     Log(String),
     #[error("eBPF object has no {0}")]
     Missing(&'static str),
-    #[error("reading the kernel's BTF for the syscall hook: {0}")]
+    #[error("reading the kernel's BTF to attach the BTF tracepoints and trampolines: {0}")]
     Btf(String),
     #[error("{kind}: {reason}")]
     Hook { kind: &'static str, reason: String },
+    #[error(transparent)]
+    KernelBtf(#[from] super::btf::BtfError),
 }
 
 /// The loaded programs and their maps.
@@ -70,8 +72,6 @@ pub struct Probes {
     log: aya_log::EbpfLogger<&'static dyn log::Log>,
     /// systemd's exec helpers (see `exec_helpers`): their execs arm no task.
     exec_helpers: BTreeSet<FileId>,
-    /// Whether this kernel has the `capability:cap_capable` tracepoint.
-    cap_tracepoint: bool,
     /// The hook attached for capability checks, once attached.
     capability_hook: Option<CapabilityHook>,
     /// The hook attached for syscalls, once attached.
@@ -103,24 +103,23 @@ impl Probes {
         tracefs::ensure_mounted()?;
         raise_memlock_limit();
 
+        let kernel_btf = Btf::from_file(Path::new(&btf))?;
+        let tracepoint_offsets = kernel_btf.tracepoint_offsets()?;
         let offsets = [
-            (globals::FORK_CHILD_PID, tracefs::field_offset("sched", "sched_process_fork", "child_pid")?),
-            (globals::EXEC_FILENAME, tracefs::field_offset("sched", "sched_process_exec", "filename")?),
-            (globals::EXEC_OLD_PID, tracefs::field_offset("sched", "sched_process_exec", "old_pid")?),
             (globals::MKDIR_ROOT, tracefs::field_offset("cgroup", "cgroup_mkdir", "root")?),
             (globals::MKDIR_LEVEL, tracefs::field_offset("cgroup", "cgroup_mkdir", "level")?),
             (globals::MKDIR_ID, tracefs::field_offset("cgroup", "cgroup_mkdir", "id")?),
             (globals::MKDIR_PATH, tracefs::field_offset("cgroup", "cgroup_mkdir", "path")?),
-            (globals::SIGNAL_SIG, tracefs::field_offset("signal", "signal_generate", "sig")?),
-            (globals::SIGNAL_CODE, tracefs::field_offset("signal", "signal_generate", "code")?),
-            (globals::SIGNAL_PID, tracefs::field_offset("signal", "signal_generate", "pid")?),
+            (globals::BINPRM_FILENAME_OFFSET, tracepoint_offsets.binprm_filename),
+            (globals::SIGINFO_CODE_OFFSET, tracepoint_offsets.siginfo_code),
         ];
         // Without these the kernel side still records absolute paths, but cannot resolve a
         // relative one: say so once, loudly, instead of failing the whole recording.
-        let kernel_offsets = Btf::from_file(Path::new(&btf)).and_then(|b| b.kernel_offsets()).unwrap_or_else(|e| {
+        let mut kernel_offsets = kernel_btf.kernel_offsets().unwrap_or_else(|e| {
             warn!("{e}: relative paths will be recorded without their directory");
             KernelOffsets::default()
         });
+        kernel_offsets.task_pid = tracepoint_offsets.task_pid;
         let mut loader = EbpfLoader::new();
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
@@ -129,16 +128,6 @@ impl Probes {
         // side can name (it clears a thread's memory on each, see `filter::forget_unwatched`).
         let possible_cpus = cpu_id_bound().unwrap_or(u32::MAX);
         loader.override_global(globals::POSSIBLE_CPUS, &possible_cpus, true);
-        // The capability tracepoint is 6.14's: older kernels get another hook (`hooks`).
-        let cap_fields =
-            (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
-        let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {
-            loader.override_global(globals::CAP_CAP, cap, true);
-            loader.override_global(globals::CAP_RET, ret, true);
-            true
-        } else {
-            false
-        };
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
         loader.override_global(globals::THREAD_STATUS_OFFSET, &kernel_offsets.thread_status, true);
         loader.override_global(globals::TASK_PID_OFFSET, &kernel_offsets.task_pid, true);
@@ -151,7 +140,6 @@ impl Probes {
             #[cfg(feature = "debug-probes")]
             log,
             exec_helpers: BTreeSet::new(),
-            cap_tracepoint,
             capability_hook: None,
             syscall_hook: None,
         })
@@ -205,16 +193,16 @@ impl Probes {
     /// are counted. The cgroup hooks go on `hooks_cgroup` (the cgroup2 root, so a restarted
     /// unit and processes that leave its cgroup stay covered), in multi mode, allowing all.
     pub fn attach(&mut self, hooks_cgroup: &Path) -> Result<(), LoadError> {
-        for (program, category, name) in [
-            ("cgroup_mkdir", "cgroup", "cgroup_mkdir"),
-            ("sched_process_exit", "sched", "sched_process_exit"),
-            ("sched_process_fork", "sched", "sched_process_fork"),
-            ("sched_process_exec", "sched", "sched_process_exec"),
-            ("signal_generate", "signal", "signal_generate"),
-        ] {
-            let tp: &mut TracePoint = self.program(program)?;
-            tp.load().map_err(|source| LoadError::Program { program, source })?;
-            tp.attach(category, name).map_err(|source| LoadError::Program { program, source })?;
+        let cgroup_mkdir: &mut TracePoint = self.program("cgroup_mkdir")?;
+        let program = "cgroup_mkdir";
+        cgroup_mkdir.load().map_err(|source| LoadError::Program { program, source })?;
+        cgroup_mkdir.attach("cgroup", "cgroup_mkdir").map_err(|source| LoadError::Program { program, source })?;
+        let btf = aya::Btf::from_sys_fs().map_err(|source| LoadError::Btf(source.to_string()))?;
+        // Every one of these is in Debian 12's 6.1 (BTF tracepoints date from 5.5).
+        for program in ["sched_process_exit", "sched_process_fork", "sched_process_exec", "signal_generate"] {
+            let tp: &mut BtfTracePoint = self.program(program)?;
+            tp.load(program, &btf).map_err(|source| LoadError::Program { program, source })?;
+            tp.attach().map_err(|source| LoadError::Program { program, source })?;
         }
         self.capability_hook = Some(self.choose("capability hook", Self::try_capability_hook)?);
         self.attach_cgroup_hooks(hooks_cgroup)?;
@@ -359,12 +347,15 @@ impl Probes {
     fn try_capability_hook(&mut self, hook: CapabilityHook) -> Result<(), String> {
         match hook {
             CapabilityHook::Tracepoint => {
-                if !self.cap_tracepoint {
-                    return Err("the capability:cap_capable tracepoint is missing (it appeared in 6.14)".into());
+                let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
+                let tp: &mut BtfTracePoint = self.program("cap_capable").map_err(|e| e.to_string())?;
+                match tp.load("cap_capable", &btf) {
+                    Err(aya::programs::ProgramError::Btf(aya::BtfError::UnknownBtfTypeName { .. })) => {
+                        return Err("the cap_capable tracepoint is missing (it appeared in 6.14)".into());
+                    }
+                    loaded => loaded.map_err(|e| format!("{e} ({})", error_chain(&e)))?,
                 }
-                let tp: &mut TracePoint = self.program("cap_capable").map_err(|e| e.to_string())?;
-                tp.load().map_err(|e| e.to_string())?;
-                tp.attach("capability", "cap_capable").map(drop).map_err(|e| e.to_string())
+                tp.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
             }
             CapabilityHook::Fexit => {
                 let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
