@@ -101,8 +101,12 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let elsewhere = cgroup2_root()?.join(format!("{CGROUP_NAME}-elsewhere"));
     let _ = fs::create_dir(&elsewhere);
 
-    let micro = getppid_rounds(&profiler, &release.join("workload"), &cgroup, &elsewhere, &scratch, args.rounds)?;
-    let program_time = program_time(&profiler, &release.join("workload"), &cgroup, &elsewhere, &scratch)?;
+    let workload = release.join("workload");
+    let mut micro = Vec::new();
+    for kind in [GETPPID, SIGNALS] {
+        micro.push((kind, micro_rounds(kind, &profiler, &workload, &cgroup, &elsewhere, &scratch, args.rounds)?));
+    }
+    let program_time = program_time(&profiler, &workload, &cgroup, &elsewhere, &scratch)?;
 
     let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
     if !args.no_strace {
@@ -121,7 +125,9 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let _ = fs::remove_dir_all(&scratch);
     let _ = fs::remove_dir(&elsewhere);
 
-    print_micro(&micro, args.rounds);
+    for (kind, runs) in &micro {
+        print_micro(*kind, runs, args.rounds);
+    }
     print_program_time(&program_time);
     let redis_title = format!("redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1)", args.requests);
     print_served(&redis_title, &redis_samples, &modes, args);
@@ -559,12 +565,28 @@ impl Churn {
     }
 }
 
+/// A microbenchmark: a `workload` mode that does `calls` of one operation in a loop and
+/// prints `ns_per_call N`.
+#[derive(Clone, Copy)]
+struct Micro {
+    mode: &'static str,
+    calls: u64,
+    /// What one call is, for the table's title.
+    what: &'static str,
+}
+
+/// One syscall the recorder does not decode: what every syscall on the host pays.
+const GETPPID: Micro = Micro { mode: "getppid", calls: GETPPID_CALLS, what: "getppid in a loop" };
+/// One signal: two syscalls and the `signal_generate` tracepoint, which the recorder also
+/// hooks for every signal on the host (for seccomp's SIGSYS).
+const SIGNALS: Micro = Micro { mode: "signals", calls: 500_000, what: "a signal to itself (tgkill, then sigwaitinfo)" };
 /// getppid calls per microbenchmark run.
 const GETPPID_CALLS: u64 = 3_000_000;
 
-/// The syscall microbenchmark: nanoseconds per getppid, on CPU 1, in each mode but strace,
-/// `rounds` rounds interleaved; (mode, ns) per run.
-fn getppid_rounds(
+/// A microbenchmark's nanoseconds per call, on CPU 1, in each mode but strace, `rounds`
+/// rounds interleaved; (mode, ns) per run.
+fn micro_rounds(
+    micro: Micro,
     profiler: &Path,
     workload: &Path,
     cgroup: &Path,
@@ -578,30 +600,36 @@ fn getppid_rounds(
         for i in 0..modes.len() {
             let mode = modes[(round + i) % modes.len()];
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("micro.json"), 0)?;
-            let ns = getppid_ns(workload, cgroup)?;
+            let ns = micro_ns(micro, workload, cgroup)?;
             if let Some(observer) = observer {
                 observer.stop()?;
             }
-            eprintln!("round {} {:>9}: {ns:.1} ns per getppid", round + 1, mode.name());
+            eprintln!("round {} {:>9}: {ns:.1} ns per {}", round + 1, mode.name(), micro.mode);
             runs.push((mode, ns));
         }
     }
     Ok(runs)
 }
 
-/// One run of the getppid loop in `cgroup`, pinned to CPU 1: nanoseconds per call.
-fn getppid_ns(workload: &Path, cgroup: &Path) -> anyhow::Result<f64> {
+/// One run of a microbenchmark in `cgroup`, pinned to CPU 1: nanoseconds per call.
+fn micro_ns(micro: Micro, workload: &Path, cgroup: &Path) -> anyhow::Result<f64> {
     let out = Command::new("sh")
         .arg("-c")
-        .arg(format!("echo $$ > {}/cgroup.procs && exec taskset -c 1 {} getppid {GETPPID_CALLS}", cgroup.display(), workload.display()))
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec taskset -c 1 {} {} {}",
+            cgroup.display(),
+            workload.display(),
+            micro.mode,
+            micro.calls
+        ))
         .output()
-        .context("running the getppid loop")?;
+        .with_context(|| format!("running the {} loop", micro.mode))?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace().nth(1).and_then(|n| n.parse().ok()).with_context(|| format!("no ns_per_call in {text:?} ({})", out.status))
 }
 
-fn print_micro(runs: &[(Mode, f64)], rounds: u64) {
-    println!("\n## getppid in a loop on CPU 1 ({GETPPID_CALLS} calls per run, {rounds} rounds interleaved): median ns per call");
+fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
+    println!("\n## {} on CPU 1 ({} calls per run, {rounds} rounds interleaved): median ns per call", micro.what, micro.calls);
     let of = |mode: Mode| median(runs.iter().filter(|(m, _)| *m == mode).map(|(_, ns)| *ns).collect());
     let (baseline, floor) = (of(Mode::Baseline), of(Mode::Floor));
     println!("{:<10} {:>8} {:>14} {:>12}", "mode", "ns", "over baseline", "over floor");
@@ -613,9 +641,12 @@ fn print_micro(runs: &[(Mode, f64)], rounds: u64) {
 }
 
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
-/// spent in the observer's eBPF programs per getppid, one run per mode. Unlike the wall clock
-/// this is not blurred by the machine's noise; it adds two clock reads to every program run,
-/// in every mode alike, so only the differences between modes are the programs' own.
+/// spent in the observer's eBPF programs per run of its syscall hook, over a getppid loop,
+/// one run per mode. Unlike the wall clock this is not blurred by the machine's noise; it
+/// adds two clock reads to every program run, in every mode alike, so only the differences
+/// between modes are the programs' own. The hook is the program that ran most often; the
+/// other programs' time (rare during the loop) is counted with it, and so are the calls of
+/// every other task on the host while the loop ran.
 fn program_time(profiler: &Path, workload: &Path, cgroup: &Path, elsewhere: &Path, scratch: &Path) -> anyhow::Result<Vec<(Mode, f64)>> {
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
     let before = fs::read_to_string(STATS).with_context(|| format!("reading {STATS}"))?;
@@ -624,11 +655,12 @@ fn program_time(profiler: &Path, workload: &Path, cgroup: &Path, elsewhere: &Pat
     let result = (|| {
         for mode in [Mode::Floor, Mode::Unwatched, Mode::Recorded] {
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("stats.json"), 0)?.context("an observer")?;
-            let start = program_run_time(observer.pid())?;
-            getppid_ns(workload, cgroup)?;
-            let spent = program_run_time(observer.pid())? - start;
+            let (time_before, runs_before) = program_stats(observer.pid())?;
+            micro_ns(GETPPID, workload, cgroup)?;
+            let (time_after, runs_after) = program_stats(observer.pid())?;
             observer.stop()?;
-            times.push((mode, spent as f64 / GETPPID_CALLS as f64));
+            let runs = runs_after.saturating_sub(runs_before).max(1);
+            times.push((mode, time_after.saturating_sub(time_before) as f64 / runs as f64));
         }
         Ok(times)
     })();
@@ -636,21 +668,26 @@ fn program_time(profiler: &Path, workload: &Path, cgroup: &Path, elsewhere: &Pat
     result
 }
 
-/// Total `run_time_ns` of the eBPF programs `pid` holds, from its descriptors' fdinfo.
-fn program_run_time(pid: u32) -> anyhow::Result<u64> {
-    let mut total = 0;
+/// The total `run_time_ns` of the eBPF programs `pid` holds, and the largest `run_cnt` among
+/// them (its syscall hook's), from its descriptors' fdinfo.
+fn program_stats(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let (mut time, mut runs) = (0, 0);
     for entry in fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
         let Ok(info) = fs::read_to_string(entry?.path()) else { continue };
         if !info.contains("prog_type:") {
             continue;
         }
-        total += info.lines().find_map(|l| l.strip_prefix("run_time_ns:")).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        time += field("run_time_ns:");
+        runs = runs.max(field("run_cnt:"));
     }
-    Ok(total)
+    Ok((time, runs))
 }
 
 fn print_program_time(times: &[(Mode, f64)]) {
-    println!("\n## Time in eBPF programs per getppid (kernel.bpf_stats_enabled, {GETPPID_CALLS} calls, one run per mode)");
+    println!(
+        "\n## Time in eBPF programs per run of the syscall hook (kernel.bpf_stats_enabled, over {GETPPID_CALLS} getppid calls, one run per mode)"
+    );
     let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map_or(f64::NAN, |(_, ns)| *ns);
     println!("{:<10} {:>8} {:>12}", "mode", "ns", "over floor");
     for (mode, ns) in times {

@@ -43,6 +43,7 @@ fn main() {
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
+        "signals" => signals(arg(2).parse().unwrap_or_else(|_| usage())),
         "commoncap" => commoncap(),
         _ => usage(),
     }
@@ -55,7 +56,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N | commoncap"
+         \x20      | deep-write DIR | getppid N | signals N | commoncap"
     );
     std::process::exit(2)
 }
@@ -527,6 +528,25 @@ fn getppid(n: u64) {
         unsafe { libc::syscall(libc::SYS_getppid) };
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// N signals sent to itself (SIGUSR1, blocked) and taken with sigwaitinfo: two syscalls and
+/// one `signal_generate` each. Prints nanoseconds per signal, like `getppid`.
+fn signals(n: u64) {
+    // SAFETY: a signal set on our stack, filled by sigemptyset/sigaddset, and plain syscalls
+    // on it; SIGUSR1 stays blocked, so it is only ever taken by sigwaitinfo.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        check(libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()), "pthread_sigmask");
+        let started = Instant::now();
+        for _ in 0..n {
+            check(libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), libc::SIGUSR1) as libc::c_int, "tgkill");
+            check(libc::sigwaitinfo(&set, std::ptr::null_mut()), "sigwaitinfo");
+        }
+        println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+    }
 }
 
 /// Capability checks the kernel makes inside security/commoncap.c by calling cap_capable
