@@ -70,6 +70,30 @@ fn a_process_outside_the_cgroup_contributes_nothing() {
     assert!(has_syscall(&profile, "rename"));
 }
 
+/// The recorder remembers per CPU the last thread it found unwatched by where its registers
+/// are saved, on its kernel stack, and an ended thread's stack is soon given to a new one on
+/// the same CPU. Here an unwatched thread's stack is handed to a watched child, round after
+/// round (`workload handoff`): every call of every child must be counted.
+#[test]
+fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
+    if !is_root_or_skip("a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole") {
+        return;
+    }
+    const ROUNDS: u32 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    for fifo in ["token", "go"] {
+        let path = std::ffi::CString::new(dir.path().join(fifo).to_str().unwrap()).unwrap();
+        // SAFETY: a valid path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    }
+    let dir_arg = dir.path().to_str().unwrap();
+    let mut outside = std::process::Command::new(WORKLOAD).args(["handoff", dir_arg, "outside", &ROUNDS.to_string()]).spawn().unwrap();
+    let profile = record_command(&[WORKLOAD, "handoff", dir_arg, "inside", &ROUNDS.to_string()]);
+    assert!(outside.wait().unwrap().success());
+    let seen = profile.syscalls["x86_64"].get("getpgrp").map_or(0, |s| s.count);
+    assert_eq!(seen, 3 * ROUNDS as u64, "getpgrp calls of the watched children");
+}
+
 #[test]
 fn a_forked_and_execd_grandchild_is_included() {
     if !is_root_or_skip("a_forked_and_execd_grandchild_is_included") {

@@ -112,6 +112,19 @@ pub struct TaskState {
 }
 const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
 
+/// What a CPU last found unwatched (0: nothing), so that asking again costs a comparison
+/// instead of a hash lookup: a thread by id, and the thread a syscall hook ran for by the
+/// address of its saved registers (a syscall hook's own argument: no helper call needed).
+/// Both stay valid until that thread is watched, which clears them on every CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnwatchedHint {
+    pub tid: u32,
+    pub _pad: u32,
+    pub regs: u64,
+}
+const _: () = assert!(core::mem::size_of::<UnwatchedHint>() == 16);
+
 /// A path as a map key or value, NUL-padded: an executable as the kernel passed it to exec,
 /// or a cgroup path relative to the cgroup2 root.
 #[repr(C)]
@@ -481,6 +494,7 @@ mod pod {
     // SAFETY: all of these are repr(C) integers and byte arrays with no implicit padding.
     unsafe impl aya::Pod for TargetConfig {}
     unsafe impl aya::Pod for TaskState {}
+    unsafe impl aya::Pod for UnwatchedHint {}
     unsafe impl aya::Pod for KernelPath {}
     unsafe impl aya::Pod for FileId {}
     unsafe impl aya::Pod for ExeInfo {}

@@ -12,7 +12,7 @@ use aya_ebpf::{
 use core::ffi::c_void;
 
 use aya_ebpf::{Global, helpers::generated::bpf_map_lookup_percpu_elem};
-use profiler_common::{MAX_TASKS, TargetConfig, TaskState, loss};
+use profiler_common::{MAX_TASKS, TargetConfig, TaskState, UnwatchedHint, loss};
 
 #[map]
 pub static CONFIG: Array<TargetConfig> = Array::with_max_entries(1, 0);
@@ -23,14 +23,8 @@ pub static TASKS: HashMap<u32, TaskState> = HashMap::with_max_entries(MAX_TASKS,
 #[map]
 pub static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::COUNT, 0);
 
-/// The last thread this CPU found unwatched (0: none). Valid until that thread is put in
+/// What this CPU last found unwatched (`UnwatchedHint`). Valid until that thread is put in
 /// TASKS, which clears it on every CPU (`forget_unwatched`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct UnwatchedHint {
-    tid: u32,
-}
-
 #[map]
 static UNWATCHED_HINT: PerCpuArray<UnwatchedHint> = PerCpuArray::with_max_entries(1, 0);
 
@@ -46,11 +40,40 @@ pub fn watched_task() -> Option<*mut TaskState> {
     watched_thread(current_tid())
 }
 
-/// The watched state of thread `tid`, if it is watched.
+/// Whether the thread whose saved user registers are at `regs` is the one this CPU last
+/// found unwatched at a syscall.
 ///
-/// Every syscall of every task on the host asks this, and nearly all of them are not
-/// watched: the thread this CPU last found unwatched is remembered, and asking again costs an
-/// array read instead of the hash lookup, until the thread is put in TASKS.
+/// Every syscall of every task on the host asks this first, and nearly all of them are not
+/// watched. A syscall hook has `regs` at hand, and a thread's registers sit at a fixed place
+/// on its kernel stack for its whole life, so the answer costs two loads and no helper call
+/// (on this kind of host a helper call costs more than the rest of an unwatched run). A stack
+/// freed by an exit and given to a new thread names that thread from then on: a thread made
+/// by a watched one is watched at its fork, which clears the hint (`forget_unwatched`).
+#[inline(always)]
+pub fn known_unwatched(regs: *const u8) -> bool {
+    // SAFETY: this CPU's entry.
+    UNWATCHED_HINT.get_ptr(0).is_some_and(|hint| unsafe { (*hint).regs } == regs as u64)
+}
+
+/// The watched state of the thread `tid` making a syscall, whose saved registers are at
+/// `regs`, once `known_unwatched` said no; if it is not watched, remembered by both.
+#[inline(always)]
+pub fn watched_caller(tid: u32, regs: *const u8) -> Option<*mut TaskState> {
+    let task = TASKS.get_ptr_mut(tid);
+    if task.is_none()
+        && let Some(hint) = UNWATCHED_HINT.get_ptr_mut(0)
+    {
+        // SAFETY: this CPU's entry; as in `watched_thread`.
+        unsafe {
+            (*hint).tid = tid;
+            (*hint).regs = regs as u64;
+        }
+    }
+    task
+}
+
+/// The watched state of thread `tid`, if it is watched: for hooks other than the syscall
+/// ones, which remember the thread by id.
 #[inline(always)]
 pub fn watched_thread(tid: u32) -> Option<*mut TaskState> {
     let hint = UNWATCHED_HINT.get_ptr_mut(0);
@@ -76,9 +99,12 @@ pub fn watched_thread(tid: u32) -> Option<*mut TaskState> {
 static POSSIBLE_CPUS: Global<u32> = Global::new(1);
 const MAX_CPUS: u32 = 4096;
 
-/// After `tid` was put in TASKS: no CPU may go on taking it for unwatched.
+/// After thread `tid`, whose saved registers are at `regs`, was put in TASKS: no CPU may go on
+/// taking it for unwatched. With `regs` 0 (not known) every CPU forgets the registers it
+/// remembers, whoever's they were: a miss then costs one hash lookup, a wrong hint would lose
+/// the thread's syscalls.
 #[inline(never)]
-pub fn forget_unwatched(tid: u32) {
+pub fn forget_unwatched(tid: u32, regs: u64) {
     let cpus = POSSIBLE_CPUS.load().min(MAX_CPUS);
     let key = 0u32;
     let map = &raw const UNWATCHED_HINT as *mut c_void;
@@ -88,9 +114,17 @@ pub fn forget_unwatched(tid: u32) {
         }
         // SAFETY: a checked helper lookup in our own per-CPU map; null when absent.
         let hint = unsafe { bpf_map_lookup_percpu_elem(map, (&raw const key).cast(), cpu) }.cast::<UnwatchedHint>();
-        // SAFETY: non-null pointers from the lookup point at that CPU's value.
-        if !hint.is_null() && unsafe { (*hint).tid } == tid {
-            unsafe { (*hint).tid = 0 };
+        if hint.is_null() {
+            continue;
+        }
+        // SAFETY: a non-null pointer from the lookup points at that CPU's value.
+        unsafe {
+            if (*hint).tid == tid {
+                (*hint).tid = 0;
+            }
+            if regs == 0 || (*hint).regs == regs {
+                (*hint).regs = 0;
+            }
         }
     }
 }

@@ -84,7 +84,8 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     let Some(parent) = TASKS.get_ptr(current_tid()) else {
         return 0;
     };
-    let Some(child) = regs::task_pid(ctx.arg(1)) else {
+    let child_task: *const u8 = ctx.arg(1);
+    let Some(child) = regs::task_pid(child_task) else {
         return 0;
     };
     // SAFETY: `parent` points into TASKS, valid for this program run.
@@ -92,7 +93,9 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     if TASKS.insert(&child, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
-    forget_unwatched(child);
+    // Its stack, and so where its registers are saved, may be an ended thread's that a CPU
+    // remembers as unwatched.
+    forget_unwatched(child, regs::task_regs(child_task).map_or(0, |r| r as u64));
     0
 }
 
@@ -169,7 +172,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
-    forget_unwatched(tid);
+    forget_unwatched(tid, regs::task_regs(regs::current_task().0).map_or(0, |r| r as u64));
     #[cfg(feature = "debug-probes")]
     aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
     // A non-leader thread that execs takes over the leader's pid; drop its old id.

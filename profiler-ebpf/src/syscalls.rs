@@ -28,7 +28,7 @@ use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, TaskState, ab
 
 use crate::{
     args::{ARG_DECODERS, ARG_DECODERS_SECCOMP, ARG_DECODERS_X64},
-    filter::{count_loss, watched_task, watched_thread},
+    filter::{count_loss, known_unwatched, watched_caller, watched_task, watched_thread},
     observations::note_error,
     regs,
 };
@@ -49,12 +49,15 @@ pub static EXE_SYSCALLS: Array<ExeSyscalls> = Array::with_max_entries(MAX_EXECUT
 /// (`count_exit`); rt_sigreturn does return, but with `orig_ax` cleared.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    let (current, tid) = regs::current_task();
-    let Some(task) = watched_thread(tid) else {
-        return 0;
-    };
     // `btf_trace_sys_exit(void *, struct pt_regs *regs, long ret)`.
     let regs: *const u8 = ctx.arg(0);
+    if known_unwatched(regs) {
+        return 0;
+    }
+    let (current, tid) = regs::current_task();
+    let Some(task) = watched_caller(tid, regs) else {
+        return 0;
+    };
     let ret: i64 = ctx.arg(1);
     let id = regs::orig_ax(regs);
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
@@ -104,8 +107,11 @@ pub fn x32_sys_call_exit(ctx: FExitContext) -> i32 {
 /// current task is watched; whether to decode it.
 #[inline(always)]
 fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
+    if known_unwatched(regs) {
+        return false;
+    }
     let (_, tid) = regs::current_task();
-    let Some(task) = watched_thread(tid) else {
+    let Some(task) = watched_caller(tid, regs) else {
         return false;
     };
     // `nr` is an unsigned int: the rest of its argument slot is not the caller's.

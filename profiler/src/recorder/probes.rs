@@ -11,7 +11,7 @@ use aya::{
 };
 use log::{debug, info, warn};
 use profiler_common::{
-    EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names,
+    EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, UnwatchedHint, globals, map_names,
 };
 
 use super::{
@@ -451,8 +451,8 @@ impl Probes {
     fn forget_unwatched(&mut self) -> Result<(), LoadError> {
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
-        let mut hints: PerCpuArray<_, u32> = self.map(map_names::UNWATCHED_HINT)?;
-        let none = aya::maps::PerCpuValues::try_from(vec![0u32; cpus])
+        let mut hints: PerCpuArray<_, UnwatchedHint> = self.map(map_names::UNWATCHED_HINT)?;
+        let none = aya::maps::PerCpuValues::try_from(vec![UnwatchedHint::default(); cpus])
             .map_err(|e| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
         hints.set(0, none, 0).map_err(|source| LoadError::Map { map: map_names::UNWATCHED_HINT, source })
     }

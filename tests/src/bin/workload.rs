@@ -41,6 +41,7 @@ fn main() {
         "unix-sockets" => unix_sockets(arg(2)),
         "deep-write" => deep_write(arg(2)),
         "forks" => forks(arg(2).parse().unwrap_or_else(|_| usage())),
+        "handoff" => handoff(arg(2), arg(3), arg(4).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
         "signals" => signals(arg(2).parse().unwrap_or_else(|_| usage())),
@@ -55,7 +56,7 @@ fn usage() -> ! {
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
-         \x20      | refused | forks N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
+         \x20      | refused | forks N | handoff DIR outside|inside N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
          \x20      | deep-write DIR | getppid N | signals N | commoncap"
     );
     std::process::exit(2)
@@ -457,6 +458,69 @@ fn forks(n: u32) {
         let mut status = 0;
         // SAFETY: our child.
         unsafe { libc::waitpid(child, &mut status, 0) };
+    }
+}
+
+/// Hands a kernel stack over from an unwatched thread to a watched one, N times, on CPU 0,
+/// through the FIFOs `token` and `go` in DIR (made by the caller). The `outside` process forks
+/// a child that writes a byte to `token` (its last syscall) and ends; the `inside` process,
+/// woken by that byte, gives the child's exit a millisecond to finish (its stack going to
+/// the CPU's cache of free stacks), forks a child of its own, most often on that very stack,
+/// which calls getpgrp three times, and then writes to `go` for the next round.
+fn handoff(dir: &str, role: &str, n: u32) {
+    // SAFETY: a CPU set on our stack, filled by CPU_ZERO/CPU_SET, for this process.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(0, &mut set);
+        check(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), "sched_setaffinity");
+    }
+    let open =
+        |name: &str, write: bool| std::fs::OpenOptions::new().read(!write).write(write).open(format!("{dir}/{name}")).expect("open a FIFO");
+    let mut byte = [0u8; 1];
+    if role == "outside" {
+        // Children are reaped by the kernel, so no wait of ours runs between their end and
+        // the inside's fork.
+        // SAFETY: setting a signal's disposition to ignore.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+        let mut token = open("token", true);
+        let mut go = open("go", false);
+        for _ in 0..n {
+            // SAFETY: the child makes one write and leaves with _exit.
+            let child = unsafe { libc::fork() };
+            check(child, "fork");
+            if child == 0 {
+                let _ = token.write_all(b"t");
+                // SAFETY: as above.
+                unsafe { libc::_exit(0) };
+            }
+            if go.read_exact(&mut byte).is_err() {
+                return;
+            }
+        }
+    } else {
+        let mut token = open("token", false);
+        let mut go = open("go", true);
+        for _ in 0..n {
+            token.read_exact(&mut byte).expect("the outside's token");
+            std::thread::sleep(Duration::from_millis(1));
+            // SAFETY: the child makes three raw syscalls and leaves with _exit.
+            let child = unsafe { libc::fork() };
+            check(child, "fork");
+            if child == 0 {
+                // SAFETY: as above.
+                unsafe {
+                    for _ in 0..3 {
+                        libc::syscall(libc::SYS_getpgrp);
+                    }
+                    libc::_exit(0);
+                }
+            }
+            let mut status = 0;
+            // SAFETY: our child.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            go.write_all(b"g").expect("telling the outside to go on");
+        }
     }
 }
 
