@@ -161,6 +161,19 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
     }
 }
 
+/// Thousands of mmaps, forks and execs of hundreds of executables (the churn workload): every
+/// overcommit probe keeps the stack that says it is one. A stack the recorder could not store
+/// makes a check of unknown purpose, which counts as a need.
+#[test]
+fn the_overcommit_probe_stays_a_probe_through_churn() {
+    if !is_root_or_skip("the_overcommit_probe_stays_a_probe_through_churn") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = record_command(&[WORKLOAD, "churn", dir.path().join("churn").to_str().unwrap(), "12"]);
+    assert_overcommit_probe_is_no_need(&profile);
+}
+
 /// capset and mmap below mmap_min_addr make checks (CAP_SETPCAP, CAP_SYS_RAWIO) that
 /// commoncap.c makes by calling cap_capable directly: the tracepoint sees them as needs; fexit
 /// and kprobes do not see them, so the drop-in keeps both in the bounding set, saying why, and

@@ -32,6 +32,8 @@ pub mod map_names {
 /// record fields from tracefs, struct members from BTF), so one object works on kernels laid
 /// out differently.
 pub mod globals {
+    pub const CAP_CAP: &str = "CAP_CAP_OFFSET";
+    pub const CAP_RET: &str = "CAP_RET_OFFSET";
     pub const MKDIR_ROOT: &str = "MKDIR_ROOT_OFFSET";
     pub const MKDIR_LEVEL: &str = "MKDIR_LEVEL_OFFSET";
     pub const MKDIR_ID: &str = "MKDIR_ID_OFFSET";

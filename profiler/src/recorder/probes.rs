@@ -72,6 +72,8 @@ pub struct Probes {
     log: aya_log::EbpfLogger<&'static dyn log::Log>,
     /// systemd's exec helpers (see `exec_helpers`): their execs arm no task.
     exec_helpers: BTreeSet<FileId>,
+    /// Whether this kernel has the `capability:cap_capable` tracepoint.
+    cap_tracepoint: bool,
     /// The hook attached for capability checks, once attached.
     capability_hook: Option<CapabilityHook>,
     /// The hook attached for syscalls, once attached.
@@ -124,6 +126,16 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
+        // The capability tracepoint is 6.14's: older kernels get another hook (`hooks`).
+        let cap_fields =
+            (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
+        let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {
+            loader.override_global(globals::CAP_CAP, cap, true);
+            loader.override_global(globals::CAP_RET, ret, true);
+            true
+        } else {
+            false
+        };
         // CPU ids, not a count: the possible set may have holes. Unknown: every id the kernel
         // side can name (it clears a thread's memory on each, see `filter::forget_unwatched`).
         let possible_cpus = cpu_id_bound().unwrap_or(u32::MAX);
@@ -140,6 +152,7 @@ impl Probes {
             #[cfg(feature = "debug-probes")]
             log,
             exec_helpers: BTreeSet::new(),
+            cap_tracepoint,
             capability_hook: None,
             syscall_hook: None,
         })
@@ -347,15 +360,12 @@ impl Probes {
     fn try_capability_hook(&mut self, hook: CapabilityHook) -> Result<(), String> {
         match hook {
             CapabilityHook::Tracepoint => {
-                let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
-                let tp: &mut BtfTracePoint = self.program("cap_capable").map_err(|e| e.to_string())?;
-                match tp.load("cap_capable", &btf) {
-                    Err(aya::programs::ProgramError::Btf(aya::BtfError::UnknownBtfTypeName { .. })) => {
-                        return Err("the cap_capable tracepoint is missing (it appeared in 6.14)".into());
-                    }
-                    loaded => loaded.map_err(|e| format!("{e} ({})", error_chain(&e)))?,
+                if !self.cap_tracepoint {
+                    return Err("the capability:cap_capable tracepoint is missing (it appeared in 6.14)".into());
                 }
-                tp.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
+                let tp: &mut TracePoint = self.program("cap_capable").map_err(|e| e.to_string())?;
+                tp.load().map_err(|e| e.to_string())?;
+                tp.attach("capability", "cap_capable").map(drop).map_err(|e| e.to_string())
             }
             CapabilityHook::Fexit => {
                 let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
