@@ -89,7 +89,20 @@ fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
     let dir_arg = dir.path().to_str().unwrap();
     let mut outside = std::process::Command::new(WORKLOAD).args(["handoff", dir_arg, "outside", &ROUNDS.to_string()]).spawn().unwrap();
     let profile = record_command(&[WORKLOAD, "handoff", dir_arg, "inside", &ROUNDS.to_string()]);
-    assert!(outside.wait().unwrap().success());
+    // Had the inside never opened the FIFOs, the outside would wait for it forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = outside.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = outside.kill();
+            let _ = outside.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.is_some_and(|s| s.success()), "the outside half of the hand-over: {status:?}");
     let seen = profile.syscalls["x86_64"].get("getpgrp").map_or(0, |s| s.count);
     assert_eq!(seen, 3 * ROUNDS as u64, "getpgrp calls of the watched children");
 }

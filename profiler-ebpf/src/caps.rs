@@ -6,9 +6,8 @@
 //! tracepoint (6.14+; a classic one, unlike the other tracepoints here: a stack taken from the
 //! BTF tracepoint starts inside the program and could not be stored for 11% of the checks of
 //! a churn workload on 6.18, which would then count as needs), else fexit on `cap_capable`
-//! (BTF trampolines: arguments and return
-//! value at once), else a kprobe/kretprobe pair (the entry keeps the capability and stack for
-//! the return, keyed by thread).
+//! (BTF trampolines: arguments and return value at once), else a kprobe/kretprobe pair (the
+//! entry keeps the capability and stack for the return, keyed by thread).
 
 use aya_ebpf::{
     Global,

@@ -1,6 +1,6 @@
 //! Loads the embedded kernel programs, fits them to the running kernel (tracepoint field
-//! and struct member offsets), points them at a cgroup, and attaches them. The programs only observe: none of
-//! them can change what a watched task may do.
+//! and struct member offsets), points them at a cgroup, and attaches them. The programs only
+//! observe: none of them can change what a watched task may do.
 
 use std::{collections::BTreeSet, fs, path::Path};
 

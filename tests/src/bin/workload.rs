@@ -45,6 +45,7 @@ fn main() {
         "io-uring-write" => io_uring_write(arg(2)),
         "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
         "signals" => signals(arg(2).parse().unwrap_or_else(|_| usage())),
+        "serve-file" => serve_file(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "commoncap" => commoncap(),
         _ => usage(),
     }
@@ -57,7 +58,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | handoff DIR outside|inside N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N | signals N | commoncap"
+         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap"
     );
     std::process::exit(2)
 }
@@ -590,6 +591,26 @@ fn getppid(n: u64) {
     for _ in 0..n {
         // SAFETY: getppid has no arguments and cannot fail.
         unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// What a static web server does per request for one file, N times: open it by name, look at
+/// the descriptor (fstat), read it, close it. Prints nanoseconds per round, like `getppid`.
+fn serve_file(path: &str, n: u64) {
+    let name = cstr(path);
+    let mut buf = [0u8; 1024];
+    let started = Instant::now();
+    for _ in 0..n {
+        // SAFETY: plain syscalls on our own descriptor and buffers that outlive them.
+        unsafe {
+            let fd = libc::open(name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            check(fd, "open");
+            let mut st: libc::stat = std::mem::zeroed();
+            check(libc::fstat(fd, &mut st), "fstat");
+            check(libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) as libc::c_int, "read");
+            libc::close(fd);
+        }
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
 }
