@@ -107,6 +107,20 @@ fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
     assert_eq!(seen, 3 * ROUNDS as u64, "getpgrp calls of the watched children");
 }
 
+/// A thread other than the main one execs after the process left the watched cgroup: the
+/// kernel ends the main thread (and its watch) first, then gives the thread the process's id.
+/// The new program is still the watched process's.
+#[test]
+fn an_exec_from_a_thread_outside_the_cgroup_stays_watched() {
+    if !is_root_or_skip("an_exec_from_a_thread_outside_the_cgroup_stays_watched") {
+        return;
+    }
+    let profile = record_command(&[WORKLOAD, "thread-exec-elsewhere"]);
+    assert_eq!(profile.recording.command_exit, Some(0));
+    assert!(has_syscall(&profile, "times"), "the exec'd marker's times(2) is missing: {:?}", profile.syscall_names());
+    assert_eq!(profile.executables[WORKLOAD].execs, 2, "the workload and the marker it exec'd from a thread");
+}
+
 #[test]
 fn a_forked_and_execd_grandchild_is_included() {
     if !is_root_or_skip("a_forked_and_execd_grandchild_is_included") {

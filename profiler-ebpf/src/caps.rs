@@ -3,7 +3,7 @@
 //! Neither hook carries the audit/noaudit flag, so the stack is the only way to tell a check
 //! that needs the capability from a probe such as `has_capability_noaudit`. Three hooks see
 //! the same thing; the loader attaches the best one this kernel has: the `cap_capable`
-//! tracepoint (6.14+; a classic one, unlike the other tracepoints here: a stack taken from the
+//! tracepoint (6.14+; a classic one, unlike those of lifecycle and signals: a stack taken from the
 //! BTF tracepoint starts inside the program and could not be stored for 11% of the checks of
 //! a churn workload on 6.18, which would then count as needs), else fexit on `cap_capable`
 //! (BTF trampolines: arguments and return value at once), else a kprobe/kretprobe pair (the

@@ -45,8 +45,9 @@ pub fn watched_task() -> Option<*mut TaskState> {
 ///
 /// Every syscall of every task on the host asks this first, and nearly all of them are not
 /// watched. A syscall hook has `regs` at hand, and a thread's registers sit at a fixed place
-/// on its kernel stack for its whole life, so the answer costs two loads and no helper call
-/// (on this kind of host a helper call costs more than the rest of an unwatched run). A stack
+/// on its kernel stack for its whole life, so the answer takes no helper call but the per-CPU
+/// array lookup, which kernels since about 6.10 inline (on this kind of host a helper call
+/// costs more than the rest of an unwatched run). A stack
 /// freed by an exit and given to a new thread names that thread from then on: a thread made
 /// by a watched one is watched at its fork, which clears the hint (`forget_unwatched`).
 #[inline(always)]

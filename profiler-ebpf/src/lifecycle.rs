@@ -141,28 +141,26 @@ fn starts_with(path: &KernelPath, prefix: &[u8]) -> bool {
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     let tid = current_tid();
-    let already_watched = TASKS.get_ptr(tid).is_some();
+    // A thread other than the leader that execs takes over the leader's pid, and the leader's
+    // exit has removed the leader's entry by now: the thread is watched under its old id.
+    let old: u64 = ctx.arg(1);
+    let old = old as u32;
+    let already_watched = TASKS.get_ptr(tid).is_some() || (old != tid && TASKS.get_ptr(old).is_some());
     if !already_watched && !in_target_cgroup() {
         return 0;
     }
-    let Some(path) = PATH_SCRATCH.get_ptr_mut(0) else {
-        return 0;
+    let exe_slot = match exec_path(&ctx) {
+        Some(path) => {
+            if !already_watched && is_exec_helper(path) {
+                return 0;
+            }
+            exe_slot(path)
+        }
+        // Never seen (the kernel's own copy of the name), but a task it cannot name is still
+        // watched, under the slot of executables past the table.
+        None => EXE_SLOT_OVERFLOW,
     };
-    // SAFETY: this CPU's scratch entry.
-    let path = unsafe { &mut *path };
-    path.bytes = [0; profiler_common::PATH_LEN];
-    // `bprm->filename`: the path given to execve (or /dev/fd/N for fexecve), as the
-    // classic tracepoint's `filename` field holds it.
-    let bprm: *const u8 = ctx.arg(2);
-    let src = regs::load_u64(bprm, BINPRM_FILENAME_OFFSET.load()) as *const u8;
-    // SAFETY: a bounded kernel string read into our own buffer; a bad address fails it.
-    if src.is_null() || unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
-        return 0;
-    }
-    if !already_watched && is_exec_helper(path) {
-        return 0;
-    }
-    let state = TaskState { exe_slot: exe_slot(path), flags: 0 };
+    let state = TaskState { exe_slot, flags: 0 };
     // Set-user-ID, set-group-ID: what NoNewPrivileges= would stop from taking effect.
     if let Some(mode) = current_exe_mode()
         && mode & S_ISUID_OR_GID != 0
@@ -175,12 +173,27 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     forget_unwatched(tid, regs::task_regs(regs::current_task().0).map_or(0, |r| r as u64));
     #[cfg(feature = "debug-probes")]
     aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
-    // A non-leader thread that execs takes over the leader's pid; drop its old id.
-    let old: u64 = ctx.arg(1);
-    if old as u32 != tid {
-        let _ = TASKS.remove(&(old as u32));
+    if old != tid {
+        let _ = TASKS.remove(&old);
     }
     0
+}
+
+/// `bprm->filename` of an exec, in this CPU's scratch path: the path given to execve (or
+/// /dev/fd/N for fexecve), as the classic tracepoint's `filename` field holds it.
+#[inline(always)]
+fn exec_path(ctx: &BtfTracePointContext) -> Option<&'static KernelPath> {
+    let path = PATH_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: this CPU's scratch entry; programs on one CPU do not interleave.
+    let path = unsafe { &mut *path };
+    path.bytes = [0; PATH_LEN];
+    let bprm: *const u8 = ctx.arg(2);
+    let src = regs::load_u64(bprm, BINPRM_FILENAME_OFFSET.load()) as *const u8;
+    // SAFETY: a bounded kernel string read into our own buffer; a bad address fails it.
+    if src.is_null() || unsafe { bpf_probe_read_kernel_str_bytes(src, &mut path.bytes) }.is_err() {
+        return None;
+    }
+    Some(path)
 }
 
 /// The attribution slot of an executable, claiming one on first sight.

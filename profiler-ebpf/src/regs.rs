@@ -1,4 +1,6 @@
-//! The saved user registers of the current task (`struct pt_regs`), read with plain loads.
+//! The saved user registers of the current task (`struct pt_regs`), and a few fields of other
+//! kernel objects the hooks are handed (a task's id, the exec's file name), read with plain
+//! loads.
 //!
 //! Every pointer given here is one the verifier knows by its BTF type (a `tp_btf` or fexit
 //! argument, `bpf_task_pt_regs`, `bpf_get_current_task_btf`), so a load is one instruction it guards

@@ -214,8 +214,9 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     if sig as i32 != SIGSYS {
         return 0;
     }
-    // `info` may also be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), no siginfo at all, so the
-    // verifier types it as a number, not a pointer: read through it with a checked helper.
+    // `info` may also be SEND_SIG_NOINFO (0) or SEND_SIG_PRIV (1), no siginfo at all, so
+    // recent verifiers (6.18's) type it as a number, not a pointer: read through it with a
+    // checked helper.
     let info: u64 = ctx.arg(1);
     let code = if info > 1 {
         let at = (info + SIGINFO_CODE_OFFSET.load() as u64) as *const i32;

@@ -457,7 +457,8 @@ impl Probes {
         Ok(adopted)
     }
 
-    /// Clears every CPU's memory of an unwatched thread (`filter::watched_task` in the kernel).
+    /// Clears every CPU's memory of an unwatched thread, by id and by saved-register address
+    /// (`filter::UNWATCHED_HINT` in the kernel).
     fn forget_unwatched(&mut self) -> Result<(), LoadError> {
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;

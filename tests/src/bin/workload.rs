@@ -17,6 +17,7 @@ fn main() {
         "fstat-by-fd" => fstat_by_fd(arg(2), arg(3)),
         "outsider" => outsider(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "grandchild" => grandchild(),
+        "thread-exec-elsewhere" => thread_exec_elsewhere(),
         "marker" => marker(),
         "demo" => demo(),
         "mkdir-relative" => mkdir_relative(arg(2)),
@@ -53,7 +54,7 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | marker | demo\n\
+        "usage: workload chown PATH | raw-icmp | own-files DIR | outsider PATH SECONDS | grandchild | thread-exec-elsewhere | marker | demo\n\
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
@@ -134,6 +135,31 @@ fn outsider(path: &str, seconds: u64) {
             libc::sysinfo(&mut info);
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Moves itself to the cgroup2 root, out of the cgroup it was started in, then execs `marker`
+/// from a thread other than the main one: the kernel ends the main thread first and gives the
+/// exec'ing thread the process's id.
+fn thread_exec_elsewhere() {
+    use std::os::unix::process::CommandExt as _;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+    let root = mounts
+        .lines()
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields[1].to_string())
+        })
+        .expect("a cgroup2 mount");
+    std::fs::write(format!("{root}/cgroup.procs"), std::process::id().to_string()).expect("moving to the cgroup2 root");
+    let me = std::env::current_exe().expect("own path");
+    std::thread::spawn(move || {
+        let error = std::process::Command::new(me).arg("marker").exec();
+        eprintln!("workload: exec from a thread: {error}");
+        std::process::exit(1);
+    });
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
