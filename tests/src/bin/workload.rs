@@ -488,20 +488,19 @@ fn forks(n: u32) {
     }
 }
 
-/// Hands a kernel stack over from an unwatched thread to a watched one, N times, on CPU 0,
-/// through the FIFOs `token` and `go` in DIR (made by the caller). The `outside` process forks
-/// a child that writes a byte to `token` (its last syscall) and ends; the `inside` process,
-/// woken by that byte, gives the child's exit a millisecond to finish (its stack going to
-/// the CPU's cache of free stacks), forks a child of its own, most often on that very stack,
-/// which calls getpgrp three times, and then writes to `go` for the next round.
+/// Hands a kernel stack over from an unwatched thread to a watched one, N times, through the
+/// FIFOs `token` and `go` in DIR (made by the caller). The `outside` process forks, on CPU 0, a
+/// child that writes a byte to `token`, moves to CPU 1 and ends there, its stack going to that
+/// CPU's cache of free stacks; the `inside` process, on CPU 1, woken by that byte, gives the
+/// exit a millisecond to finish, forks a child of its own, most often on that very stack,
+/// which moves to CPU 0 and calls getpgrp three times there; then it writes to `go` for the
+/// next round. So the fork on CPU 1 must clear what CPU 0 remembers. On a machine with one CPU
+/// all of it happens on CPU 0.
 fn handoff(dir: &str, role: &str, n: u32) {
-    // SAFETY: a CPU set on our stack, filled by CPU_ZERO/CPU_SET, for this process.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(0, &mut set);
-        check(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), "sched_setaffinity");
-    }
+    // SAFETY: sysconf has no preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let (home, away) = if cpus > 1 { if role == "outside" { (0, 1) } else { (1, 0) } } else { (0, 0) };
+    pin_to(home);
     let open =
         |name: &str, write: bool| std::fs::OpenOptions::new().read(!write).write(write).open(format!("{dir}/{name}")).expect("open a FIFO");
     let mut byte = [0u8; 1];
@@ -513,11 +512,12 @@ fn handoff(dir: &str, role: &str, n: u32) {
         let mut token = open("token", true);
         let mut go = open("go", false);
         for _ in 0..n {
-            // SAFETY: the child makes one write and leaves with _exit.
+            // SAFETY: the child makes one write, moves, and leaves with _exit.
             let child = unsafe { libc::fork() };
             check(child, "fork");
             if child == 0 {
                 let _ = token.write_all(b"t");
+                pin_to(away);
                 // SAFETY: as above.
                 unsafe { libc::_exit(0) };
             }
@@ -531,10 +531,11 @@ fn handoff(dir: &str, role: &str, n: u32) {
         for _ in 0..n {
             token.read_exact(&mut byte).expect("the outside's token");
             std::thread::sleep(Duration::from_millis(1));
-            // SAFETY: the child makes three raw syscalls and leaves with _exit.
+            // SAFETY: the child moves, makes three raw syscalls and leaves with _exit.
             let child = unsafe { libc::fork() };
             check(child, "fork");
             if child == 0 {
+                pin_to(away);
                 // SAFETY: as above.
                 unsafe {
                     for _ in 0..3 {
@@ -639,6 +640,17 @@ fn serve_file(path: &str, n: u64) {
         }
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// Runs the calling thread on CPU `cpu` only, from the return of this call on.
+fn pin_to(cpu: usize) {
+    // SAFETY: a CPU set on our stack, filled by CPU_ZERO/CPU_SET, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        check(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), "sched_setaffinity");
+    }
 }
 
 /// N signals sent to itself (SIGUSR1, blocked) and taken with sigwaitinfo: two syscalls and
