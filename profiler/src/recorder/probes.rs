@@ -217,9 +217,9 @@ impl Probes {
             tp.load(program, &btf).map_err(|source| LoadError::Program { program, source })?;
             tp.attach().map_err(|source| LoadError::Program { program, source })?;
         }
-        self.capability_hook = Some(self.choose("capability hook", Self::try_capability_hook)?);
+        self.capability_hook = Some(self.choose("capability hook", |probes, hook| probes.try_capability_hook(hook, &btf))?);
         self.attach_cgroup_hooks(hooks_cgroup)?;
-        self.syscall_hook = Some(self.choose("syscall hook", Self::try_syscall_hook)?);
+        self.syscall_hook = Some(self.choose("syscall hook", |probes, hook| probes.try_syscall_hook(hook, &btf))?);
         Ok(())
     }
 
@@ -282,13 +282,12 @@ impl Probes {
 
     /// Attaches one way of seeing syscalls, with the argument decoder it tail-calls in place
     /// first; on failure, nothing of it stays attached.
-    fn try_syscall_hook(&mut self, hook: SyscallHook) -> Result<(), String> {
-        let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
+    fn try_syscall_hook(&mut self, hook: SyscallHook, btf: &aya::Btf) -> Result<(), String> {
         match hook {
             SyscallHook::Tracepoint => {
-                self.install_decoder("decode_args", "sys_exit", map_names::ARG_DECODERS, &btf)?;
+                self.install_decoder("decode_args", "sys_exit", map_names::ARG_DECODERS, btf)?;
                 let exit: &mut BtfTracePoint = self.program("sys_exit").map_err(|e| e.to_string())?;
-                exit.load("sys_exit", &btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                exit.load("sys_exit", btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
                 exit.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
             }
             SyscallHook::Fexit => {
@@ -298,10 +297,10 @@ impl Probes {
                          and runs of it on the same CPU skipped"
                     ));
                 }
-                self.install_decoder("decode_args_x64", "x64_sys_call", map_names::ARG_DECODERS_X64, &btf)?;
-                self.install_decoder("decode_args_seccomp", "__secure_computing", map_names::ARG_DECODERS_SECCOMP, &btf)?;
+                self.install_decoder("decode_args_x64", "x64_sys_call", map_names::ARG_DECODERS_X64, btf)?;
+                self.install_decoder("decode_args_seccomp", "__secure_computing", map_names::ARG_DECODERS_SECCOMP, btf)?;
                 let mut attached = Vec::new();
-                let result = self.attach_syscall_tables(&btf, &mut attached);
+                let result = self.attach_syscall_tables(btf, &mut attached);
                 if result.is_err() {
                     for program in attached {
                         if let Some(Program::FExit(p)) = self.ebpf.program_mut(program) {
@@ -357,7 +356,7 @@ impl Probes {
         decoders.set(0, &fd, 0).map_err(|e| format!("{map}: {e}"))
     }
 
-    fn try_capability_hook(&mut self, hook: CapabilityHook) -> Result<(), String> {
+    fn try_capability_hook(&mut self, hook: CapabilityHook, btf: &aya::Btf) -> Result<(), String> {
         match hook {
             CapabilityHook::Tracepoint => {
                 if !self.cap_tracepoint {
@@ -368,9 +367,8 @@ impl Probes {
                 tp.attach("capability", "cap_capable").map(drop).map_err(|e| e.to_string())
             }
             CapabilityHook::Fexit => {
-                let btf = aya::Btf::from_sys_fs().map_err(|e| e.to_string())?;
                 let exit: &mut FExit = self.program("cap_capable_exit").map_err(|e| e.to_string())?;
-                exit.load("cap_capable", &btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
+                exit.load("cap_capable", btf).map_err(|e| format!("{e} ({})", error_chain(&e)))?;
                 exit.attach().map(drop).map_err(|e| format!("{e} ({})", error_chain(&e)))
             }
             // The return first: an entry without its return would only fill the pending map.
