@@ -226,18 +226,24 @@ fn assert_commoncap_checks_are_kept(hook: &str) {
 /// `record` with the capability hook forced to `hook`: the profile, or None where this kernel
 /// does not offer that hook (the recorder must then refuse, saying so).
 fn record_with_hook(hook: &str, cmd: &[&str]) -> Option<profiler_tests::Profile> {
+    record_forcing("PROFILER_CAPABILITY_HOOK", Some(hook), cmd)
+}
+
+/// Records `cmd` with the hook `hook` forced through the environment variable `force` (None:
+/// the variable unset, the recorder's own choice); None when this kernel does not offer it.
+fn record_forcing(force: &str, hook: Option<&str>, cmd: &[&str]) -> Option<profiler_tests::Profile> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("profile.json");
-    let recorded = std::process::Command::new(profiler_tests::profiler_bin())
-        .env("PROFILER_CAPABILITY_HOOK", hook)
-        .args(["record", "-o", out.to_str().unwrap(), "--"])
-        .args(cmd)
-        .output()
-        .unwrap();
+    let mut record = std::process::Command::new(profiler_tests::profiler_bin());
+    match hook {
+        Some(hook) => record.env(force, hook),
+        None => record.env_remove(force),
+    };
+    let recorded = record.args(["record", "-o", out.to_str().unwrap(), "--"]).args(cmd).output().unwrap();
     let stderr = String::from_utf8_lossy(&recorded.stderr);
     if !recorded.status.success() {
-        assert!(stderr.contains("not offered by this kernel"), "{hook}: {stderr}");
-        eprintln!("{hook}: not offered by this kernel: {stderr}");
+        assert!(stderr.contains("not offered by this kernel"), "{force}={hook:?}: {stderr}");
+        eprintln!("{force}={hook:?}: not offered by this kernel: {stderr}");
         return None;
     }
     assert!(!out.with_extension("json.tmp").exists());
@@ -292,21 +298,7 @@ fn every_capability_hook_this_kernel_offers_sees_the_same_checks() {
 /// `record` with the syscall hook forced to `hook`: the profile, or None where this kernel
 /// does not offer that hook (the recorder must then refuse, saying so).
 fn record_with_syscall_hook(hook: Option<&str>, cmd: &[&str]) -> Option<profiler_tests::Profile> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("profile.json");
-    let mut record = std::process::Command::new(profiler_tests::profiler_bin());
-    match hook {
-        Some(hook) => record.env("PROFILER_SYSCALL_HOOK", hook),
-        None => record.env_remove("PROFILER_SYSCALL_HOOK"),
-    };
-    let recorded = record.args(["record", "-o", out.to_str().unwrap(), "--"]).args(cmd).output().unwrap();
-    let stderr = String::from_utf8_lossy(&recorded.stderr);
-    if !recorded.status.success() {
-        assert!(stderr.contains("not offered by this kernel"), "{hook:?}: {stderr}");
-        eprintln!("syscall hook {hook:?}: not offered by this kernel: {stderr}");
-        return None;
-    }
-    Some(profiler::profile::load(&out).unwrap())
+    record_forcing("PROFILER_SYSCALL_HOOK", hook, cmd)
 }
 
 /// What a syscall hook saw of a workload, in the terms the drop-in is made of: the calls per
