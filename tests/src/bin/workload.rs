@@ -48,6 +48,7 @@ fn main() {
         "signals" => signals(arg(2).parse().unwrap_or_else(|_| usage())),
         "serve-file" => serve_file(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "commoncap" => commoncap(),
+        "wait-lock" => wait_lock(arg(2)),
         _ => usage(),
     }
 }
@@ -59,7 +60,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | handoff DIR outside|inside N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap"
+         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap | wait-lock FILE"
     );
     std::process::exit(2)
 }
@@ -620,6 +621,19 @@ fn getppid(n: u64) {
         unsafe { libc::syscall(libc::SYS_getppid) };
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// One call that stays in the kernel until someone else lets it go: makes FILE.ready, then
+/// waits in flock(2) for the lock on FILE that the caller holds, and returns once it has it.
+/// FILE.ready holds the workload's pid.
+fn wait_lock(path: &str) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| {
+        eprintln!("workload: {path}: {e}");
+        std::process::exit(1)
+    });
+    check(std::fs::write(format!("{path}.ready"), std::process::id().to_string()).map_or(-1, |()| 0), "making the ready mark");
+    // SAFETY: a descriptor we own.
+    check(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) }, "flock");
 }
 
 /// What a static web server does per request for one file, N times: open it by name, look at
