@@ -30,21 +30,32 @@ pub static ARG_DECODERS_X64: ProgramArray = ProgramArray::with_max_entries(1, 0)
 #[map]
 pub static ARG_DECODERS_SECCOMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
-/// The watched call the syscall hook is about to tail-call a decoder for: its thread (high
-/// half) and executable slot (low half), so the decoder need not look the thread up in TASKS
-/// again. One word, written and read by one instruction each, so never torn.
-/// One per CPU: the tail call runs on the caller's CPU, straight after it. The thread is
-/// checked too, in case another program run came between (a task preempted inside an fexit
-/// program, on a fully preemptible kernel): then the decoder looks the thread up itself.
-#[map]
-static HAND_OVER: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+/// The watched call the syscall hook is about to tail-call a decoder for: where its registers
+/// are saved and its executable slot, so the decoder need neither ask for the current task (a
+/// helper call) nor look the thread up in TASKS again. One per CPU: the tail call runs on the
+/// caller's CPU, straight after it, and no program on a syscall hook is preempted (the
+/// tracepoint runs its programs with preemption off, and the loader refuses fexit where the
+/// kernel could preempt them). The registers are checked anyway: had another task's call come
+/// between, they would not be its own, and the decoder looks the thread up itself.
+#[repr(C)]
+struct HandOver {
+    regs: u64,
+    exe: u64,
+}
 
-/// Leaves `exe` for the decoder about to be tail-called on this CPU for thread `tid`.
+#[map]
+static HAND_OVER: PerCpuArray<HandOver> = PerCpuArray::with_max_entries(1, 0);
+
+/// Leaves `exe` for the decoder about to be tail-called on this CPU for the call whose
+/// registers are at `regs`.
 #[inline(always)]
-pub fn hand_over(tid: u32, exe: u32) {
+pub fn hand_over(regs: *const u8, exe: u32) {
     if let Some(slot) = HAND_OVER.get_ptr_mut(0) {
         // SAFETY: this CPU's entry.
-        unsafe { core::ptr::write_volatile(slot, (tid as u64) << 32 | exe as u64) };
+        unsafe {
+            (*slot).exe = exe as u64;
+            (*slot).regs = regs as u64;
+        }
     }
 }
 
@@ -313,12 +324,11 @@ pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
 /// which returned `ret`.
 #[inline(always)]
 fn decode_call(regs: *const u8, ret: i64) {
-    let (_, tid) = regs::current_task();
-    // SAFETY: this CPU's entry, read once.
-    let left = HAND_OVER.get_ptr(0).map(|slot| unsafe { core::ptr::read_volatile(slot) });
+    // SAFETY: this CPU's entry.
+    let left = HAND_OVER.get_ptr(0).and_then(|slot| unsafe { ((*slot).regs == regs as u64).then_some((*slot).exe as u32) });
     let exe = match left {
-        Some(left) if (left >> 32) as u32 == tid => left as u32,
-        _ => match watched_thread(tid) {
+        Some(exe) => exe,
+        None => match watched_thread(regs::current_task().1) {
             // SAFETY: `task` points into TASKS, valid for this program run.
             Some(task) => unsafe { (*task).exe_slot },
             None => return,

@@ -60,6 +60,15 @@ pub static PATH_EVENTS: RingBuf = RingBuf::with_byte_size(PATH_RING_BYTES, 0);
 #[map]
 static PATH_SEEN: LruHashMap<u64, u8> = LruHashMap::with_max_entries(PATH_DEDUP_ENTRIES, 0);
 
+/// The keys this CPU last sent or found in PATH_SEEN, one per slot of a small direct-mapped
+/// table: a service opening the same files over and over (a web server, once per request)
+/// finds its key here, which costs a load and a comparison, where the shared LRU map costs a
+/// hashed bucket walk. Set only for a record userspace has (sent, or already in PATH_SEEN), so
+/// a hit never hides one it has not.
+#[map]
+static PATH_SENT_HERE: PerCpuArray<u64> = PerCpuArray::with_max_entries(RECENT_SLOTS, 0);
+const RECENT_SLOTS: u32 = 64;
+
 /// The record under construction: far too big for the 512-byte BPF stack.
 #[map]
 static PATH_EVENT_SCRATCH: PerCpuArray<PathEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -201,7 +210,19 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
         }
     }
     let key = dedup_key(event, len, base);
+    // One map entry per slot, not an array in one entry: older verifiers (6.12's) refuse the
+    // index arithmetic the compiler places before the null check of a single entry.
+    // SAFETY: this CPU's entry of our own map.
+    let recent = PATH_SENT_HERE.get_ptr_mut(key as u32 & (RECENT_SLOTS - 1)).map(|slot| unsafe { &mut *slot });
+    if let Some(recent) = &recent
+        && **recent == key
+    {
+        return;
+    }
     if PATH_SEEN.get_ptr(&key).is_some() {
+        if let Some(recent) = recent {
+            *recent = key;
+        }
         return;
     }
     let _ = PATH_SEEN.insert(&key, &1, 0);
@@ -212,6 +233,8 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
         count_loss(loss::PATH_EVENTS_LOST);
         // Forget it, so the next occurrence is sent again.
         let _ = PATH_SEEN.remove(&key);
+    } else if let Some(recent) = recent {
+        *recent = key;
     }
 }
 

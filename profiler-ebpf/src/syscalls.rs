@@ -69,7 +69,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if ret == 0 && is_fork(abi, nr) {
         return 0;
     }
-    if counted(task, tid, abi, nr, ret, sigreturn) {
+    if counted(task, regs, abi, nr, ret, sigreturn) {
         // A tail call does not return here.
         // SAFETY: the target is a tp_btf program on the same tracepoint, taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
@@ -117,7 +117,7 @@ fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
     // `nr` is an unsigned int: the rest of its argument slot is not the caller's.
     let nr = nr & 0xffff_ffff;
     // rt_sigreturn has set `orig_ax` to -1 by the time it returns (see `sys_exit`).
-    counted(task, tid, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
+    counted(task, regs, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
 }
 
 /// `int __secure_computing(...)` (its argument went away in 6.15), run on entry to every
@@ -140,16 +140,17 @@ pub fn seccomp_refused(ctx: FExitContext) -> i32 {
         return 0;
     };
     let (abi, nr) = syscall_abi(current, regs, regs::orig_ax(regs));
-    if counted(task, tid, abi, nr, regs::ax(regs) as i64, false) {
+    if counted(task, regs, abi, nr, regs::ax(regs) as i64, false) {
         // SAFETY: the target is an fexit program on __secure_computing, taking the same context.
         let _ = unsafe { ARG_DECODERS_SECCOMP.tail_call(&ctx, 0) };
     }
     0
 }
 
-/// Counts a watched task's call and its error; whether its arguments are to be decoded.
+/// Counts a watched task's call (its registers at `regs`) and its error; whether its
+/// arguments are to be decoded.
 #[inline(always)]
-fn counted(task: *mut TaskState, tid: u32, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
+fn counted(task: *mut TaskState, regs: *const u8, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
     // SAFETY: `task` points into TASKS, valid for this program run.
     let exe_slot = unsafe { (*task).exe_slot };
     let Some(slot) = record(exe_slot, abi, nr) else {
@@ -162,7 +163,7 @@ fn counted(task: *mut TaskState, tid: u32, abi: u32, nr: u64, ret: i64, sigretur
     }
     let decode = abi == abi::NATIVE && crate::args::decodes(nr);
     if decode {
-        crate::args::hand_over(tid, exe_slot);
+        crate::args::hand_over(regs, exe_slot);
     }
     decode
 }
