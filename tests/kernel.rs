@@ -434,7 +434,10 @@ fn a_call_in_flight_while_another_tool_attaches_to_the_syscall_hook_is_seen() {
         return;
     }
     let hook = std::env::var("PROFILER_SYSCALL_HOOK").unwrap_or_else(|_| "tracepoint".to_string());
-    assert_eq!(flock_calls_seen(&hook, false), 1, "{hook}: the flock call, nothing attached meanwhile");
+    // Through fexit, the recorders of the tests running beside this one attach and detach
+    // too, and may hide the control's call the same way: it must be seen once in five tries.
+    let tries = if hook == "fexit" { 5 } else { 1 };
+    assert!((0..tries).any(|_| flock_calls_seen(&hook, false) == 1), "{hook}: the flock call, nothing attached meanwhile");
     let seen = flock_calls_seen(&hook, true);
     if hook == "fexit" {
         assert_eq!(seen, 0, "fexit saw a call that returned through a replaced trampoline: the README says it cannot");

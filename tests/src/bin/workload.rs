@@ -343,17 +343,22 @@ fn errors() {
             eprintln!("workload: a call meant to fail succeeded");
             std::process::exit(1);
         }
-        extern "C" fn on_signal(_: libc::c_int) {}
+        static SIGNALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        extern "C" fn on_signal(_: libc::c_int) {
+            SIGNALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         libc::signal(libc::SIGUSR1, on_signal as *const () as libc::sighandler_t);
         libc::raise(libc::SIGUSR1);
-        // A timer firing every 50 µs while the loop fails open(2) with ENOENT: its signals
-        // are delivered on those returns, so rt_sigreturn restores an ax of -ENOENT. That is
-        // the interrupted call's result, not rt_sigreturn's.
+        // A timer firing every millisecond while the loop fails open(2) with ENOENT: its
+        // signals are delivered on those returns, so rt_sigreturn restores an ax of -ENOENT.
+        // That is the interrupted call's result, not rt_sigreturn's. Until 20 timer signals
+        // came, not for a count of calls: under emulation on a slow host a shorter period
+        // (it was 50 µs) outran the handler, and the loop never ended.
         libc::signal(libc::SIGALRM, on_signal as *const () as libc::sighandler_t);
-        let every = libc::timeval { tv_sec: 0, tv_usec: 50 };
+        let every = libc::timeval { tv_sec: 0, tv_usec: 1000 };
         let timer = libc::itimerval { it_interval: every, it_value: every };
         libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
-        for _ in 0..200_000 {
+        while SIGNALS.load(std::sync::atomic::Ordering::Relaxed) < 21 {
             libc::open(missing.as_ptr(), libc::O_RDONLY);
         }
         let off =
