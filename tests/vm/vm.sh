@@ -14,7 +14,7 @@
 #                                      system is up), print its output, copy /mnt/xfer/out back
 #                                      to DIR/out, exit with its status
 #        vm.sh kernel NAME             the package of kernel NAME (6.1 or 6.12)
-# env:   PROFILER_CACHE (default /var/cache/profiler-build)  VM_TIMEOUT (s, default 900)
+# env:   PROFILER_CACHE (default /var/cache/profiler-build)  VM_TIMEOUT (s, default 2400)
 set -euo pipefail
 
 TOP=${PROFILER_CACHE:-/var/cache/profiler-build}/kernel-vm
@@ -182,7 +182,7 @@ cmd_run() {
   tail -f "$run/out.log" & local tailpid=$!
   local qrc=0
   # TCG: these machines have no vmx/svm, and KVM without them is far slower than TCG.
-  timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -machine q35 \
+  timeout "${VM_TIMEOUT:-2400}" qemu-system-x86_64 -accel tcg -cpu max -machine q35 \
     -m "${VM_MEM:-1536}" -smp "${VM_CPUS:-2}" -nodefaults -display none -no-reboot \
     -kernel "$TOP/kernels/x/$kver/boot/vmlinuz-$kver" \
     -device nvme,id=nvme0,serial=profiler-vm \
