@@ -461,9 +461,11 @@ fn flock_calls_seen(hook: &str, attach_meanwhile: bool) -> u64 {
         .args(["record", "-o", out.to_str().unwrap(), "--", WORKLOAD, "wait-lock", lock_path.to_str().unwrap()])
         .spawn()
         .unwrap();
-    // The workload is in flock(2) (x86_64 number 73) once its registers say so.
+    // The workload is in flock(2) (x86_64 number 73) once its registers say so. The recorder
+    // loads and attaches first, which under emulation, beside other tests' recorders doing
+    // the same, has taken longer than 30 s: the wait is for progress, the bound only for a hang.
     let ready = dir.path().join("lock.ready");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
     loop {
         let pid = std::fs::read_to_string(&ready).unwrap_or_default();
         let call = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();

@@ -186,14 +186,17 @@ install -m 644 /mnt/xfer/profiler-record@.service /etc/systemd/system/profiler-r
 systemctl daemon-reload
 step "the recorder runs as a service, before nginx starts"
 systemctl start profiler-record@nginx.service
-for i in $(seq 60); do
-  journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -q 'recording ' && break
+# The unit's state comes from its manager's announcements on the system bus; the recorder
+# says so once subscribed, after it says it records (waiting for the earlier line alone raced).
+bus="following nginx.service's state on its manager's bus (/run/dbus/system_bus_socket)"
+for i in $(seq 300); do
+  journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -qF "$bus" && break
   systemctl is-active -q profiler-record@nginx.service || { echo "the recorder unit stopped"; exit 1; }
   sleep 1
 done
 journalctl -u profiler-record@nginx.service -o cat --no-pager
-# The unit's state comes from its manager's announcements on the system bus.
-journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -q "following nginx.service's state on its manager's bus (/run/dbus/system_bus_socket)"
+journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -q 'recording /sys/fs/cgroup/system.slice/nginx.service'
+journalctl -u profiler-record@nginx.service -o cat --no-pager | grep -qF "$bus"
 step "nginx, driven by curl, reloaded"
 systemctl start nginx.service
 for i in 1 2 3; do [ "$(http)" = 200 ]; done
