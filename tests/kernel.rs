@@ -393,7 +393,8 @@ fn every_syscall_hook_this_kernel_offers_sees_the_same_calls() {
 }
 
 /// fstat(3) on an open descriptor (in glibc 2.33 to 2.38, newfstatat with an empty name and
-/// AT_EMPTY_PATH; statx likewise; fstat(2)) looks no name up, so it is no use of the file's
+/// AT_EMPTY_PATH; statx likewise; either with no name at all, which 6.11 and later take and
+/// older kernels refuse; fstat(2)) looks no name up, so it is no use of the file's
 /// path: the file shows as read, from its open, and not as stat'ed. A file stat'ed by its name
 /// with the same call is.
 #[test]

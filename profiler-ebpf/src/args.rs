@@ -130,19 +130,11 @@ decoders! {
             }
             *path = Some((open_op(flags), a(0) as i32 as i64, a(1)));
         },
-        // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx
+        // stat, lstat, access, readlink / newfstatat, readlinkat, faccessat(2), statx (those
+        // two only by name: a look at an open descriptor is never tail-called for, see
+        // `looks_at_open_descriptor`)
         STAT | LSTAT | ACCESS | READLINK => *path = Some((op::STAT, AT_FDCWD, a(0))),
-        READLINKAT | FACCESSAT | FACCESSAT2 => *path = Some((op::STAT, a(0) as i32 as i64, a(1))),
-        // newfstatat, statx: with an empty name and AT_EMPTY_PATH, a look at a descriptor
-        // already open (glibc 2.33 to 2.38 make every fstat(3) so): no name is looked up, no
-        // sandbox directive governs it, and the name was taken when the file was opened.
-        NEWFSTATAT | STATX => {
-            let flags = if nr == NEWFSTATAT { a(3) } else { a(2) };
-            // With AT_FDCWD an empty name is the working directory: a path use.
-            if flags & AT_EMPTY_PATH == 0 || (a(0) as i32) < 0 || user::<u8>(a(1)).is_none_or(|first| first != 0) {
-                *path = Some((op::STAT, a(0) as i32 as i64, a(1)));
-            }
-        },
+        READLINKAT | FACCESSAT | FACCESSAT2 | NEWFSTATAT | STATX => *path = Some((op::STAT, a(0) as i32 as i64, a(1))),
         // mkdir, mkdirat, mknod, mknodat
         MKDIR => {
             note_mode(a(1), exe);
@@ -266,6 +258,24 @@ pub const DECODED_BITS: [u64; 8] = {
 #[inline(always)]
 pub fn decodes(nr: u64) -> bool {
     nr < 512 && DECODED_BITS[(nr / 64) as usize & 7] & (1 << (nr % 64)) != 0
+}
+
+/// Whether native call `nr`, its registers at `regs`, is newfstatat or statx looking at a
+/// descriptor already open: AT_EMPTY_PATH, a descriptor, and an empty name (glibc 2.33 to 2.38
+/// make every fstat(3) so) or none (which 6.11 and later take). No name is looked up, no
+/// sandbox directive governs it, and the file's name was taken when it was opened, so it is
+/// no path use. Asked by the syscall hook before the tail call: a web server makes one such
+/// call per request, which then costs one byte read instead of a decoder run.
+#[inline(always)]
+pub fn looks_at_open_descriptor(nr: u64, regs: *const u8) -> bool {
+    let flags = match nr {
+        NEWFSTATAT => regs::arg(regs, 3),
+        STATX => regs::arg(regs, 2),
+        _ => return false,
+    };
+    let name = regs::arg(regs, 1);
+    // With AT_FDCWD an empty name is the working directory: a path use.
+    flags & AT_EMPTY_PATH != 0 && (regs::arg(regs, 0) as i32) >= 0 && (name == 0 || user::<u8>(name) == Some(0))
 }
 
 /// Reads a value the task passed by pointer (clone3's and openat2's structs, sockaddr).

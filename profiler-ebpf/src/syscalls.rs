@@ -161,7 +161,7 @@ fn counted(task: *mut TaskState, regs: *const u8, abi: u32, nr: u64, ret: i64, s
     if ret < 0 && !sigreturn && errno::recorded(ret.unsigned_abs()) {
         note_error(ret.unsigned_abs() as u16, slot, exe_slot);
     }
-    let decode = abi == abi::NATIVE && crate::args::decodes(nr);
+    let decode = abi == abi::NATIVE && crate::args::decodes(nr) && !crate::args::looks_at_open_descriptor(nr, regs);
     if decode {
         crate::args::hand_over(regs, exe_slot);
     }
