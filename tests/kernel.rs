@@ -396,7 +396,7 @@ fn every_syscall_hook_this_kernel_offers_sees_the_same_calls() {
 /// AT_EMPTY_PATH; statx likewise; either with no name at all, which 6.11 and later take and
 /// older kernels refuse; fstat(2)) looks no name up, so it is no use of the file's
 /// path: the file shows as read, from its open, and not as stat'ed. A file stat'ed by its name
-/// with the same call is.
+/// with the same calls is, also by a name under a directory descriptor with AT_EMPTY_PATH.
 #[test]
 fn a_look_at_an_open_descriptor_is_not_a_path_use() {
     if !is_root_or_skip("a_look_at_an_open_descriptor_is_not_a_path_use") {
@@ -407,7 +407,12 @@ fn a_look_at_an_open_descriptor_is_not_a_path_use() {
     std::fs::write(&file, b"x").unwrap();
     let other = dir.path().join("stat-by-name");
     std::fs::write(&other, b"x").unwrap();
-    let profile = record_command(&[WORKLOAD, "fstat-by-fd", file.to_str().unwrap(), other.to_str().unwrap()]);
+    let at: Vec<_> = ["newfstatat-at", "statx-at"].iter().map(|name| dir.path().join(name)).collect();
+    for path in &at {
+        std::fs::write(path, b"x").unwrap();
+    }
+    let args = [file.to_str().unwrap(), other.to_str().unwrap(), at[0].to_str().unwrap(), at[1].to_str().unwrap()];
+    let profile = record_command(&[&[WORKLOAD, "fstat-by-fd"], &args[..]].concat());
     assert_eq!(profile.recording.command_exit, Some(0));
     for call in ["newfstatat", "statx", "fstat"] {
         assert!(has_syscall(&profile, call), "{call}: {:?}", profile.syscalls);
@@ -415,8 +420,10 @@ fn a_look_at_an_open_descriptor_is_not_a_path_use() {
     let used = &profile.paths[file.to_str().unwrap()];
     let ops: Vec<&str> = used.ops.iter().map(|o| o.name()).collect();
     assert_eq!(ops, ["read"], "{:?}", profile.paths.keys());
-    let named = &profile.paths[other.to_str().unwrap()];
-    assert_eq!(named.ops.iter().map(|o| o.name()).collect::<Vec<_>>(), ["stat"], "{:?}", profile.paths.keys());
+    for named in [&other, &at[0], &at[1]] {
+        let named = profile.paths.get(named.to_str().unwrap()).unwrap_or_else(|| panic!("{named:?}: {:?}", profile.paths.keys()));
+        assert_eq!(named.ops.iter().map(|o| o.name()).collect::<Vec<_>>(), ["stat"]);
+    }
 }
 
 /// A watched call that is inside the kernel while another tool attaches a program to the same

@@ -14,7 +14,7 @@ fn main() {
         "chown" => chown(arg(2)),
         "raw-icmp" => raw_icmp(),
         "own-files" => own_files(arg(2)),
-        "fstat-by-fd" => fstat_by_fd(arg(2), arg(3)),
+        "fstat-by-fd" => fstat_by_fd(arg(2), arg(3), arg(4), arg(5)),
         "outsider" => outsider(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "grandchild" => grandchild(),
         "thread-exec-elsewhere" => thread_exec_elsewhere(),
@@ -104,9 +104,11 @@ fn own_files(dir: &str) {
 }
 
 /// Opens FILE for reading, then looks at the open descriptor the ways fstat(3) does:
-/// newfstatat and statx with an empty name and AT_EMPTY_PATH, and fstat(2) itself; then
-/// stat(2)s OTHER by its name with newfstatat, the control.
-fn fstat_by_fd(file: &str, other: &str) {
+/// newfstatat and statx with an empty name and AT_EMPTY_PATH (and with none), and fstat(2)
+/// itself; then, the controls, stat(2)s OTHER by its name with newfstatat, AT_NEWFSTATAT with
+/// newfstatat and AT_STATX with statx, each by its name under a descriptor of its directory
+/// with AT_EMPTY_PATH.
+fn fstat_by_fd(file: &str, other: &str, at_newfstatat: &str, at_statx: &str) {
     let file = std::fs::File::open(file).expect("open");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     let empty = cstr("");
@@ -126,6 +128,19 @@ fn fstat_by_fd(file: &str, other: &str) {
         libc::syscall(libc::SYS_statx, fd, std::ptr::null::<libc::c_char>(), libc::AT_EMPTY_PATH, libc::STATX_BASIC_STATS, &mut stx);
         let other = cstr(other);
         check(libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, other.as_ptr(), &mut st, 0) as libc::c_int, "newfstatat by name");
+        // AT_EMPTY_PATH with a name and a directory descriptor: the name is looked up there.
+        for (path, statx) in [(at_newfstatat, false), (at_statx, true)] {
+            let path = std::path::Path::new(path);
+            let dir = std::fs::File::open(path.parent().expect("a parent")).expect("open the directory");
+            let dirfd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+            let name = cstr(path.file_name().and_then(|n| n.to_str()).expect("a name"));
+            let ret = if statx {
+                libc::syscall(libc::SYS_statx, dirfd, name.as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_BASIC_STATS, &mut stx)
+            } else {
+                libc::syscall(libc::SYS_newfstatat, dirfd, name.as_ptr(), &mut st, libc::AT_EMPTY_PATH)
+            };
+            check(ret as libc::c_int, "a stat by name under a directory descriptor");
+        }
     }
 }
 
