@@ -70,16 +70,40 @@ fn a_process_outside_the_cgroup_contributes_nothing() {
     assert!(has_syscall(&profile, "rename"));
 }
 
-/// The recorder remembers per CPU the last thread it found unwatched by where its registers
-/// are saved, on its kernel stack, and an ended thread's stack is soon given to a new one on
-/// the same CPU. Here an unwatched thread's stack is handed to a watched child, round after
-/// round (`workload handoff`): every call of every child must be counted.
+/// The recorder remembers per CPU the last thread it ran a syscall for, and whether it is
+/// watched, by where its registers are saved, on its kernel stack, and an ended thread's stack
+/// is soon given to a new one on the same CPU. Here an unwatched thread's stack is handed to a
+/// watched child, round after round (`workload handoff`): every call of every child must be
+/// counted.
 #[test]
 fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
     if !is_root_or_skip("a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole") {
         return;
     }
-    const ROUNDS: u32 = 500;
+    let profile = hand_stacks_over("take");
+    let seen = profile.syscalls["x86_64"].get("getpgrp").map_or(0, |s| s.count);
+    assert_eq!(seen, 3 * HANDOFF_ROUNDS as u64, "getpgrp calls of the watched children");
+}
+
+/// The other way round: a watched thread's stack is handed to an unwatched child, whose calls
+/// must not be taken for the watched thread's.
+#[test]
+fn an_unwatched_child_on_a_stack_a_watched_thread_left_is_not_recorded() {
+    if !is_root_or_skip("an_unwatched_child_on_a_stack_a_watched_thread_left_is_not_recorded") {
+        return;
+    }
+    let profile = hand_stacks_over("give");
+    // The watched givers were seen: each child moved itself once, as did their parent.
+    let moved = profile.syscalls["x86_64"].get("sched_setaffinity").map_or(0, |s| s.count);
+    assert!(moved > HANDOFF_ROUNDS as u64, "sched_setaffinity calls of the watched givers: {moved}");
+    assert!(!has_syscall(&profile, "getpgrp"), "the unwatched children's getpgrp was recorded");
+}
+
+const HANDOFF_ROUNDS: u32 = 500;
+
+/// Runs `workload handoff` with the recorded process in `role` (give or take) and the other
+/// half outside the recording; the profile.
+fn hand_stacks_over(role: &str) -> profiler::profile::Profile {
     let dir = tempfile::tempdir().unwrap();
     for fifo in ["token", "go"] {
         let path = std::ffi::CString::new(dir.path().join(fifo).to_str().unwrap()).unwrap();
@@ -87,9 +111,11 @@ fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
     }
     let dir_arg = dir.path().to_str().unwrap();
-    let mut outside = std::process::Command::new(WORKLOAD).args(["handoff", dir_arg, "outside", &ROUNDS.to_string()]).spawn().unwrap();
-    let profile = record_command(&[WORKLOAD, "handoff", dir_arg, "inside", &ROUNDS.to_string()]);
-    // Had the inside never opened the FIFOs, the outside would wait for it forever.
+    let rounds = HANDOFF_ROUNDS.to_string();
+    let other = if role == "give" { "take" } else { "give" };
+    let mut outside = std::process::Command::new(WORKLOAD).args(["handoff", dir_arg, other, &rounds]).spawn().unwrap();
+    let profile = record_command(&[WORKLOAD, "handoff", dir_arg, role, &rounds]);
+    // Had the recorded half never opened the FIFOs, the other would wait for it forever.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
         if let Some(status) = outside.try_wait().unwrap() {
@@ -103,8 +129,7 @@ fn a_watched_child_on_a_stack_an_unwatched_thread_left_is_seen_whole() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(status.is_some_and(|s| s.success()), "the outside half of the hand-over: {status:?}");
-    let seen = profile.syscalls["x86_64"].get("getpgrp").map_or(0, |s| s.count);
-    assert_eq!(seen, 3 * ROUNDS as u64, "getpgrp calls of the watched children");
+    profile
 }
 
 /// A thread other than the main one execs after the process left the watched cgroup: the
@@ -119,6 +144,20 @@ fn an_exec_from_a_thread_outside_the_cgroup_stays_watched() {
     assert_eq!(profile.recording.command_exit, Some(0));
     assert!(has_syscall(&profile, "times"), "the exec'd marker's times(2) is missing: {:?}", profile.syscall_names());
     assert_eq!(profile.executables[WORKLOAD].execs, 2, "the workload and the marker it exec'd from a thread");
+}
+
+/// A watched process that execs, on the CPU that just ran its previous program's calls: the
+/// calls after the exec are the new program's, though the thread, and where its registers
+/// are saved, stay the same.
+#[test]
+fn calls_after_an_exec_on_the_same_cpu_are_the_new_programs() {
+    if !is_root_or_skip("calls_after_an_exec_on_the_same_cpu_are_the_new_programs") {
+        return;
+    }
+    let profile = record_command(&["taskset", "-c", "1", "/bin/sh", "-c", &format!("exec {WORKLOAD} marker")]);
+    assert_eq!(profile.recording.command_exit, Some(0));
+    let times = &profile.syscalls["x86_64"]["times"];
+    assert_eq!(times.executables, [WORKLOAD.to_string()].into(), "times(2) is the marker's alone");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 pub mod map_names {
     pub const CONFIG: &str = "CONFIG";
     pub const TASKS: &str = "TASKS";
-    pub const UNWATCHED_HINT: &str = "UNWATCHED_HINT";
+    pub const CALLER_HINT: &str = "CALLER_HINT";
     pub const EXECUTABLES: &str = "EXECUTABLES";
     pub const EXEC_HELPERS: &str = "EXEC_HELPERS";
     pub const SLOT_CLAIMS: &str = "SLOT_CLAIMS";
@@ -114,18 +114,26 @@ pub struct TaskState {
 }
 const _: () = assert!(core::mem::size_of::<TaskState>() == 8);
 
-/// What a CPU last found unwatched (0: nothing), so that asking again costs a comparison
-/// instead of a hash lookup: a thread by id, and the thread a syscall hook ran for by the
-/// address of its saved registers (a syscall hook's own argument: no helper call needed).
-/// Both stay valid until that thread is watched, which clears them on every CPU.
+/// What a CPU last found out about the threads it ran, so that asking again costs a
+/// comparison instead of a hash lookup (0: nothing).
+/// - `tid`: a thread found unwatched, by id (hooks other than the syscall ones).
+/// - `regs` and `caller`: the thread the syscall hook last ran for, by the address of its
+///   saved registers (a syscall hook's own argument: no helper call needed), and what it is:
+///   0 unwatched, else its executable slot + 1; `seal` is `regs ^ caller`, so that an entry
+///   half written by the CPU and half cleared by userspace (16 bytes are not one store) never
+///   passes for a whole one.
+///
+/// A thread's entries are cleared on every CPU when it is put in TASKS (exec, fork, adoption)
+/// and when a watched one execs or ends (`filter::forget_caller`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct UnwatchedHint {
+pub struct CallerHint {
     pub tid: u32,
-    pub _pad: u32,
+    pub caller: u32,
     pub regs: u64,
+    pub seal: u64,
 }
-const _: () = assert!(core::mem::size_of::<UnwatchedHint>() == 16);
+const _: () = assert!(core::mem::size_of::<CallerHint>() == 24);
 
 /// A path as a map key or value, NUL-padded: an executable as the kernel passed it to exec,
 /// or a cgroup path relative to the cgroup2 root.
@@ -496,7 +504,7 @@ mod pod {
     // SAFETY: all of these are repr(C) integers and byte arrays with no implicit padding.
     unsafe impl aya::Pod for TargetConfig {}
     unsafe impl aya::Pod for TaskState {}
-    unsafe impl aya::Pod for UnwatchedHint {}
+    unsafe impl aya::Pod for CallerHint {}
     unsafe impl aya::Pod for KernelPath {}
     unsafe impl aya::Pod for FileId {}
     unsafe impl aya::Pod for ExeInfo {}

@@ -7,7 +7,7 @@
 //! calls are decoded; i386 and x32 calls are counted but not decoded.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_user, generated::bpf_get_current_task_btf},
+    helpers::bpf_probe_read_user,
     macros::{btf_tracepoint, fexit, map},
     maps::{PerCpuArray, ProgramArray},
     programs::{BtfTracePointContext, FExitContext},
@@ -322,8 +322,7 @@ pub fn decode_args_x64(ctx: FExitContext) -> i32 {
 /// Decodes the call seccomp refused, which `seccomp_refused` tail-called for.
 #[fexit(function = "__secure_computing")]
 pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
-    // SAFETY: a plain helper; the current task is a valid BTF pointer for this run.
-    let current = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let current = regs::current();
     if let Some(regs) = regs::task_regs(current) {
         decode_call(regs, regs::ax(regs) as i64);
     }

@@ -12,7 +12,9 @@ use aya_ebpf::{
 use core::ffi::c_void;
 
 use aya_ebpf::{Global, helpers::generated::bpf_map_lookup_percpu_elem};
-use profiler_common::{MAX_TASKS, TargetConfig, TaskState, UnwatchedHint, loss};
+use profiler_common::{CallerHint, MAX_TASKS, TargetConfig, TaskState, loss};
+
+use crate::regs;
 
 #[map]
 pub static CONFIG: Array<TargetConfig> = Array::with_max_entries(1, 0);
@@ -23,10 +25,10 @@ pub static TASKS: HashMap<u32, TaskState> = HashMap::with_max_entries(MAX_TASKS,
 #[map]
 pub static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::COUNT, 0);
 
-/// What this CPU last found unwatched (`UnwatchedHint`). Valid until that thread is put in
-/// TASKS, which clears it on every CPU (`forget_unwatched`).
+/// What this CPU last found out about a thread (`CallerHint`). An entry stays valid until
+/// `forget_caller` clears it on every CPU.
 #[map]
-static UNWATCHED_HINT: PerCpuArray<UnwatchedHint> = PerCpuArray::with_max_entries(1, 0);
+static CALLER_HINT: PerCpuArray<CallerHint> = PerCpuArray::with_max_entries(1, 0);
 
 /// The current thread's id (the kernel's `pid`).
 #[inline(always)]
@@ -40,44 +42,57 @@ pub fn watched_task() -> Option<*mut TaskState> {
     watched_thread(current_tid())
 }
 
-/// Whether the thread whose saved user registers are at `regs` is the one this CPU last
-/// found unwatched at a syscall.
+/// The executable slot of the thread making a syscall, whose saved user registers are at
+/// `regs`, if it is watched.
 ///
-/// Every syscall of every task on the host asks this first, and nearly all of them are not
-/// watched. A syscall hook has `regs` at hand, and a thread's registers sit at a fixed place
-/// on its kernel stack for its whole life, so the answer takes no helper call but the per-CPU
-/// array lookup, which kernels since about 6.10 inline (on this kind of host a helper call
-/// costs more than the rest of an unwatched run). A stack
-/// freed by an exit and given to a new thread names that thread from then on: a thread made
-/// by a watched one is watched at its fork, which clears the hint (`forget_unwatched`).
+/// Every syscall of every task on the host asks this, so the answer is remembered per CPU by
+/// `regs`: a syscall hook has them at hand, and a thread's registers sit at a fixed place on
+/// its kernel stack for its whole life, so asking again takes no helper call and no hash
+/// lookup, only the per-CPU array lookup that kernels since about 6.10 inline (on this kind of
+/// host a helper call costs more than the rest of an unwatched run, and the TASKS lookup a
+/// third of a watched one). The answer changes only when the thread is put in TASKS (its
+/// exec, its fork, adoption), when a watched thread execs (a new slot) and when its stack is
+/// freed and given to a new thread (its end): each clears it on every CPU (`forget_caller`).
 #[inline(always)]
-pub fn known_unwatched(regs: *const u8) -> bool {
-    // SAFETY: this CPU's entry.
-    UNWATCHED_HINT.get_ptr(0).is_some_and(|hint| unsafe { (*hint).regs } == regs as u64)
+pub fn watched_caller(regs: *const u8) -> Option<u32> {
+    let Some(hint) = CALLER_HINT.get_ptr_mut(0) else {
+        return watched_exe(regs::current_task().1);
+    };
+    let regs = regs as u64;
+    // The verifier allows no arithmetic on the pointer `regs`, only comparisons: the seal is
+    // undone on the stored value instead, and made from a copy of `regs` read back from the
+    // map, where it is a plain number.
+    // SAFETY: this CPU's entry; no other program runs on this CPU meanwhile, and other CPUs
+    // only clear it (`forget_caller`).
+    unsafe {
+        if (*hint).regs == regs {
+            let caller = core::ptr::read_volatile(&(*hint).caller);
+            if core::ptr::read_volatile(&(*hint).seal) ^ caller as u64 == regs {
+                return caller.checked_sub(1);
+            }
+        }
+        let exe = watched_exe(regs::current_task().1);
+        let caller = exe.map_or(0, |slot| slot + 1);
+        (*hint).caller = caller;
+        (*hint).seal = regs;
+        (*hint).seal = core::ptr::read_volatile(&(*hint).seal) ^ caller as u64;
+        (*hint).regs = regs;
+        exe
+    }
 }
 
-/// The watched state of the thread `tid` making a syscall, whose saved registers are at
-/// `regs`, once `known_unwatched` said no; if it is not watched, remembered by both.
+/// The executable slot of thread `tid`, if it is watched.
 #[inline(always)]
-pub fn watched_caller(tid: u32, regs: *const u8) -> Option<*mut TaskState> {
-    let task = TASKS.get_ptr_mut(tid);
-    if task.is_none()
-        && let Some(hint) = UNWATCHED_HINT.get_ptr_mut(0)
-    {
-        // SAFETY: this CPU's entry; as in `watched_thread`.
-        unsafe {
-            (*hint).tid = tid;
-            (*hint).regs = regs as u64;
-        }
-    }
-    task
+fn watched_exe(tid: u32) -> Option<u32> {
+    // SAFETY: points into TASKS, valid for this program run.
+    TASKS.get_ptr(tid).map(|task| unsafe { (*task).exe_slot })
 }
 
 /// The watched state of thread `tid`, if it is watched: for hooks other than the syscall
-/// ones, which remember the thread by id.
+/// ones, which remember an unwatched thread by id.
 #[inline(always)]
 pub fn watched_thread(tid: u32) -> Option<*mut TaskState> {
-    let hint = UNWATCHED_HINT.get_ptr_mut(0);
+    let hint = CALLER_HINT.get_ptr_mut(0);
     if let Some(hint) = hint {
         // SAFETY: this CPU's entry.
         if unsafe { (*hint).tid } == tid {
@@ -95,26 +110,31 @@ pub fn watched_thread(tid: u32) -> Option<*mut TaskState> {
     task
 }
 
-/// Possible CPUs on this host, set by the loader: the hints `forget_unwatched` clears.
+/// Possible CPUs on this host, set by the loader: the hints `forget_caller` clears.
 #[unsafe(no_mangle)]
 static POSSIBLE_CPUS: Global<u32> = Global::new(1);
 const MAX_CPUS: u32 = 4096;
 
-/// After thread `tid`, whose saved registers are at `regs`, was put in TASKS: no CPU may go on
-/// taking it for unwatched. With `regs` 0 (not known) every CPU forgets the registers it
-/// remembers, whoever's they were: a miss then costs one hash lookup, a wrong hint would lose
-/// the thread's syscalls.
+/// No CPU may go on answering for thread `tid`, whose saved registers are at `regs`, from what
+/// it remembers: the thread was put in TASKS, a watched one exec'd (another slot), or it ends
+/// and its stack may go to a new thread. With `regs` 0 (not known) every CPU forgets the
+/// registers it remembers, whoever's they were: a miss then costs one hash lookup, a wrong
+/// hint would lose a watched thread's syscalls or give it an unwatched one's.
+///
+/// Only the thread itself makes a CPU remember its registers (the syscall hook runs in the
+/// caller), and it is the one running this (exec, exit) or has not run yet (fork): no CPU
+/// can remember it again from what it was before.
 #[inline(never)]
-pub fn forget_unwatched(tid: u32, regs: u64) {
+pub fn forget_caller(tid: u32, regs: u64) {
     let cpus = POSSIBLE_CPUS.load().min(MAX_CPUS);
     let key = 0u32;
-    let map = &raw const UNWATCHED_HINT as *mut c_void;
+    let map = &raw const CALLER_HINT as *mut c_void;
     for cpu in 0..MAX_CPUS {
         if cpu >= cpus {
             break;
         }
         // SAFETY: a checked helper lookup in our own per-CPU map; null when absent.
-        let hint = unsafe { bpf_map_lookup_percpu_elem(map, (&raw const key).cast(), cpu) }.cast::<UnwatchedHint>();
+        let hint = unsafe { bpf_map_lookup_percpu_elem(map, (&raw const key).cast(), cpu) }.cast::<CallerHint>();
         if hint.is_null() {
             continue;
         }
@@ -123,6 +143,8 @@ pub fn forget_unwatched(tid: u32, regs: u64) {
             if (*hint).tid == tid {
                 (*hint).tid = 0;
             }
+            // One store: an entry is taken by its address, and a CPU filling its own entry
+            // meanwhile (for another thread) leaves either its whole entry or none.
             if regs == 0 || (*hint).regs == regs {
                 (*hint).regs = 0;
             }

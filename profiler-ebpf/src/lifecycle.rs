@@ -21,7 +21,7 @@ const S_ISUID_OR_GID: u32 = 0o6000;
 
 use crate::{
     context_base,
-    filter::{CONFIG, TASKS, count_loss, current_tid, forget_unwatched, in_target_cgroup},
+    filter::{CONFIG, TASKS, count_loss, current_tid, forget_caller, in_target_cgroup},
     observations::note,
     paths::{current_exe_id, current_exe_mode},
     regs,
@@ -95,7 +95,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     }
     // Its stack, and so where its registers are saved, may be an ended thread's that a CPU
     // remembers as unwatched.
-    forget_unwatched(child, regs::task_regs(child_task).map_or(0, |r| r as u64));
+    forget_caller(child, regs::task_regs(child_task).map_or(0, |r| r as u64));
     0
 }
 
@@ -108,6 +108,10 @@ pub fn sched_process_exit(_ctx: BtfTracePointContext) -> i32 {
         // SAFETY: `task` points into TASKS, valid for this program run.
         crate::syscalls::count_exit(unsafe { (*task).exe_slot });
         let _ = TASKS.remove(&tid);
+        // Its stack, where CPUs remember it as watched, may go to a new thread that is not.
+        // An unwatched thread's needs no clearing: a watched thread given its stack is put in
+        // TASKS, which clears it then.
+        forget_caller(tid, regs::task_regs(regs::current_task().0).map_or(0, |r| r as u64));
     }
     0
 }
@@ -170,7 +174,8 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     if TASKS.insert(&tid, &state, 0).is_err() {
         count_loss(loss::TASKS_FULL);
     }
-    forget_unwatched(tid, regs::task_regs(regs::current_task().0).map_or(0, |r| r as u64));
+    // CPUs may remember it as unwatched, or as watched under the executable it ran before.
+    forget_caller(tid, regs::task_regs(regs::current_task().0).map_or(0, |r| r as u64));
     #[cfg(feature = "debug-probes")]
     aya_log_ebpf::debug!(&ctx, "task {} watched from its exec, executable slot {}", tid, state.exe_slot);
     if old != tid {

@@ -37,12 +37,18 @@ static THREAD_STATUS_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 
+/// The current task as a BTF pointer.
+#[inline(always)]
+pub fn current() -> *const u8 {
+    // SAFETY: a plain helper; the current task is a valid BTF pointer for this run.
+    unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
 /// The current task as a BTF pointer, and its thread id: one helper call where the loader
 /// knew `task_struct.pid`, two otherwise.
 #[inline(always)]
 pub fn current_task() -> (*const u8, u32) {
-    // SAFETY: a plain helper; the current task is a valid BTF pointer for this run.
-    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let task = current();
     let offset = TASK_PID_OFFSET.load();
     let tid = if offset != 0 {
         // SAFETY: as in `word`, at a constant offset the verifier checks against the type.

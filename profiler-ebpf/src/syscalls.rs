@@ -16,19 +16,16 @@
 
 use aya_ebpf::{
     EbpfContext as _, Global,
-    helpers::{
-        bpf_probe_read_kernel,
-        generated::{bpf_get_current_task_btf, bpf_get_func_ret},
-    },
+    helpers::{bpf_probe_read_kernel, generated::bpf_get_func_ret},
     macros::{btf_tracepoint, fexit, map},
     maps::{Array, PerCpuArray},
     programs::{BtfTracePointContext, FExitContext},
 };
-use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, TaskState, abi, errno, loss};
+use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
 
 use crate::{
     args::{ARG_DECODERS, ARG_DECODERS_SECCOMP, ARG_DECODERS_X64},
-    filter::{count_loss, known_unwatched, watched_caller, watched_task, watched_thread},
+    filter::{count_loss, watched_caller, watched_task, watched_thread},
     observations::note_error,
     regs,
 };
@@ -51,13 +48,10 @@ pub static EXE_SYSCALLS: Array<ExeSyscalls> = Array::with_max_entries(MAX_EXECUT
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // `btf_trace_sys_exit(void *, struct pt_regs *regs, long ret)`.
     let regs: *const u8 = ctx.arg(0);
-    if known_unwatched(regs) {
-        return 0;
-    }
-    let (current, tid) = regs::current_task();
-    let Some(task) = watched_caller(tid, regs) else {
+    let Some(exe_slot) = watched_caller(regs) else {
         return 0;
     };
+    let current = regs::current();
     let ret: i64 = ctx.arg(1);
     let id = regs::orig_ax(regs);
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
@@ -69,7 +63,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if ret == 0 && is_fork(abi, nr) {
         return 0;
     }
-    if counted(task, regs, abi, nr, ret, sigreturn) {
+    if counted(exe_slot, regs, abi, nr, ret, sigreturn) {
         // A tail call does not return here.
         // SAFETY: the target is a tp_btf program on the same tracepoint, taking the same context.
         let _ = unsafe { ARG_DECODERS.tail_call(&ctx, 0) };
@@ -107,17 +101,13 @@ pub fn x32_sys_call_exit(ctx: FExitContext) -> i32 {
 /// current task is watched; whether to decode it.
 #[inline(always)]
 fn returned(regs: *const u8, nr: u64, ret: i64, abi: u32) -> bool {
-    if known_unwatched(regs) {
-        return false;
-    }
-    let (_, tid) = regs::current_task();
-    let Some(task) = watched_caller(tid, regs) else {
+    let Some(exe_slot) = watched_caller(regs) else {
         return false;
     };
     // `nr` is an unsigned int: the rest of its argument slot is not the caller's.
     let nr = nr & 0xffff_ffff;
     // rt_sigreturn has set `orig_ax` to -1 by the time it returns (see `sys_exit`).
-    counted(task, regs, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
+    counted(exe_slot, regs, abi, nr, ret, regs::orig_ax(regs) == u64::MAX)
 }
 
 /// `int __secure_computing(...)` (its argument went away in 6.15), run on entry to every
@@ -140,19 +130,18 @@ pub fn seccomp_refused(ctx: FExitContext) -> i32 {
         return 0;
     };
     let (abi, nr) = syscall_abi(current, regs, regs::orig_ax(regs));
-    if counted(task, regs, abi, nr, regs::ax(regs) as i64, false) {
+    // SAFETY: `task` points into TASKS, valid for this program run.
+    if counted(unsafe { (*task).exe_slot }, regs, abi, nr, regs::ax(regs) as i64, false) {
         // SAFETY: the target is an fexit program on __secure_computing, taking the same context.
         let _ = unsafe { ARG_DECODERS_SECCOMP.tail_call(&ctx, 0) };
     }
     0
 }
 
-/// Counts a watched task's call (its registers at `regs`) and its error; whether its
-/// arguments are to be decoded.
+/// Counts a watched task's call (its registers at `regs`, its executable `exe_slot`) and its
+/// error; whether its arguments are to be decoded.
 #[inline(always)]
-fn counted(task: *mut TaskState, regs: *const u8, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
-    // SAFETY: `task` points into TASKS, valid for this program run.
-    let exe_slot = unsafe { (*task).exe_slot };
+fn counted(exe_slot: u32, regs: *const u8, abi: u32, nr: u64, ret: i64, sigreturn: bool) -> bool {
     let Some(slot) = record(exe_slot, abi, nr) else {
         return false;
     };
@@ -188,8 +177,7 @@ pub fn count_exit(exe_slot: u32) {
 /// registers: for hooks that are not syscall tracepoints.
 #[inline(always)]
 fn current_syscall() -> Option<(u32, u64)> {
-    // SAFETY: a plain helper; the current task is a valid BTF task pointer for this run.
-    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    let task = regs::current();
     let regs = regs::task_regs(task)?;
     Some(syscall_abi(task, regs, regs::orig_ax(regs)))
 }

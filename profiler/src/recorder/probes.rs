@@ -11,7 +11,7 @@ use aya::{
 };
 use log::{debug, info, warn};
 use profiler_common::{
-    EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, UnwatchedHint, globals, map_names,
+    CallerHint, EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names,
 };
 
 use super::{
@@ -137,7 +137,7 @@ impl Probes {
             false
         };
         // CPU ids, not a count: the possible set may have holes. Unknown: every id the kernel
-        // side can name (it clears a thread's memory on each, see `filter::forget_unwatched`).
+        // side can name (it clears a thread's memory on each, see `filter::forget_caller`).
         let possible_cpus = cpu_id_bound().unwrap_or(u32::MAX);
         loader.override_global(globals::POSSIBLE_CPUS, &possible_cpus, true);
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
@@ -450,20 +450,20 @@ impl Probes {
             if pass > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            self.forget_unwatched()?;
+            self.forget_callers()?;
         }
         Ok(adopted)
     }
 
-    /// Clears every CPU's memory of an unwatched thread, by id and by saved-register address
-    /// (`filter::UNWATCHED_HINT` in the kernel).
-    fn forget_unwatched(&mut self) -> Result<(), LoadError> {
+    /// Clears every CPU's memory of the threads it ran, by id and by saved-register address
+    /// (`filter::CALLER_HINT` in the kernel).
+    fn forget_callers(&mut self) -> Result<(), LoadError> {
         let cpus = aya::util::nr_cpus()
-            .map_err(|(_, e)| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
-        let mut hints: PerCpuArray<_, UnwatchedHint> = self.map(map_names::UNWATCHED_HINT)?;
-        let none = aya::maps::PerCpuValues::try_from(vec![UnwatchedHint::default(); cpus])
-            .map_err(|e| LoadError::Map { map: map_names::UNWATCHED_HINT, source: aya::maps::MapError::IoError(e) })?;
-        hints.set(0, none, 0).map_err(|source| LoadError::Map { map: map_names::UNWATCHED_HINT, source })
+            .map_err(|(_, e)| LoadError::Map { map: map_names::CALLER_HINT, source: aya::maps::MapError::IoError(e) })?;
+        let mut hints: PerCpuArray<_, CallerHint> = self.map(map_names::CALLER_HINT)?;
+        let none = aya::maps::PerCpuValues::try_from(vec![CallerHint::default(); cpus])
+            .map_err(|e| LoadError::Map { map: map_names::CALLER_HINT, source: aya::maps::MapError::IoError(e) })?;
+        hints.set(0, none, 0).map_err(|source| LoadError::Map { map: map_names::CALLER_HINT, source })
     }
 
     /// Tells the kernel side which files are systemd's exec helpers (`exec_helpers`).

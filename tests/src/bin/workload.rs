@@ -59,7 +59,7 @@ fn usage() -> ! {
          \x20      | mkdir-relative DIR | netlink | dev-null | dev-zero | unshare-mnt | write-exec\n\
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
-         \x20      | refused | forks N | handoff DIR outside|inside N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
+         \x20      | refused | forks N | handoff DIR give|take N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
          \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap | wait-lock FILE"
     );
     std::process::exit(2)
@@ -513,23 +513,24 @@ fn forks(n: u32) {
     }
 }
 
-/// Hands a kernel stack over from an unwatched thread to a watched one, N times, through the
-/// FIFOs `token` and `go` in DIR (made by the caller). The `outside` process forks, on CPU 0, a
-/// child that writes a byte to `token`, moves to CPU 1 and ends there, its stack going to that
-/// CPU's cache of free stacks; the `inside` process, on CPU 1, woken by that byte, gives the
-/// exit a millisecond to finish, forks a child of its own, most often on that very stack,
-/// which moves to CPU 0 and calls getpgrp three times there; then it writes to `go` for the
-/// next round. So the fork on CPU 1 must clear what CPU 0 remembers. On a machine with one CPU
-/// all of it happens on CPU 0.
+/// Hands a kernel stack over from one process's threads to another's, N times, through the
+/// FIFOs `token` and `go` in DIR (made by the caller). The `give` process forks, on CPU 0, a
+/// child that writes a byte to `token` (so CPU 0 last saw a syscall of it), moves to CPU 1 and
+/// ends there, its stack going to that CPU's cache of free stacks; the `take` process, on CPU
+/// 1, woken by that byte, gives the exit a millisecond to finish, forks a child of its own,
+/// most often on that very stack, which moves to CPU 0 and calls getpgrp three times there;
+/// then it writes to `go` for the next round. So what CPU 0 remembers of the giver's child
+/// must be cleared by the end of one or the fork of the other, whichever of the two is
+/// watched. On a machine with one CPU all of it happens on CPU 0.
 fn handoff(dir: &str, role: &str, n: u32) {
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    let (home, away) = if cpus > 1 { if role == "outside" { (0, 1) } else { (1, 0) } } else { (0, 0) };
+    let (home, away) = if cpus > 1 { if role == "give" { (0, 1) } else { (1, 0) } } else { (0, 0) };
     pin_to(home);
     let open =
         |name: &str, write: bool| std::fs::OpenOptions::new().read(!write).write(write).open(format!("{dir}/{name}")).expect("open a FIFO");
     let mut byte = [0u8; 1];
-    if role == "outside" {
+    if role == "give" {
         // Children are reaped by the kernel, so no wait of ours runs between their end and
         // the inside's fork.
         // SAFETY: setting a signal's disposition to ignore.
