@@ -101,6 +101,7 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
     if skipped > 0 {
         obs.losses.insert("syscall_hook_runs_skipped".into(), skipped);
     }
+    let unadopted = probes.tasks_unadopted();
     let losses: PerCpuArray<_, u64> = probes.map(map_names::LOSSES)?;
     for (index, name) in [
         (loss::TASKS_FULL, "tasks_table_full"),
@@ -115,7 +116,10 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         (loss::PEERS_FULL, "peers_table_full"),
         (loss::ERRORS_FULL, "errors_table_full"),
     ] {
-        let lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        let mut lost: u64 = losses.get(&index, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        if index == loss::TASKS_FULL {
+            lost += unadopted;
+        }
         if lost > 0 {
             obs.losses.insert(name.to_string(), lost);
         }

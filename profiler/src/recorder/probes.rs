@@ -78,6 +78,9 @@ pub struct Probes {
     capability_hook: Option<CapabilityHook>,
     /// The hook attached for syscalls, once attached.
     syscall_hook: Option<SyscallHook>,
+    /// Running threads adoption could not put in TASKS: lost, as the kernel side's
+    /// `loss::TASKS_FULL` counts its own.
+    tasks_unadopted: u64,
 }
 
 impl Probes {
@@ -155,6 +158,7 @@ impl Probes {
             cap_tracepoint,
             capability_hook: None,
             syscall_hook: None,
+            tasks_unadopted: 0,
         })
     }
 
@@ -414,7 +418,7 @@ impl Probes {
             warn!("cannot list processes of {}: {e}", cgroup.path.display());
             Vec::new()
         });
-        let mut adopted = 0;
+        let (mut adopted, mut unadopted) = (0, 0);
         for pid in pids {
             // A process that exited meanwhile has no entry left: nothing to adopt.
             let Ok(process) = procfs::process::Process::new(pid as i32) else { continue };
@@ -428,22 +432,30 @@ impl Probes {
             };
             let Ok(tasks) = process.tasks() else { continue };
             let mut map: HashMap<_, u32, TaskState> = self.map(map_names::TASKS)?;
-            for tid in tasks.flatten().map(|task| task.tid as u32) {
+            for task in tasks.flatten() {
+                let tid = task.tid as u32;
                 // NOEXIST: a task the kernel side armed meanwhile keeps its own state.
-                if map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1).is_err() {
-                    continue;
+                match map.insert(tid, TaskState { exe_slot: slot, flags: 0 }, 1) {
+                    Ok(()) => {}
+                    Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) => {
+                        warn!("thread {tid} of process {pid} is not watched: {e}");
+                        unadopted += 1;
+                        continue;
+                    }
                 }
-                // A thread that ended between the listing and the insert had its exit seen
-                // before it was watched: its id would stay, and a later task given the same id
-                // would be taken for the unit's. Looked at after the insert, so an exit from
-                // now on is the exit hook's to clean up.
-                if Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+                // A thread that ended, or is ending, had its exit seen before it was watched:
+                // its id would stay, and a later task given the same id would be taken for the
+                // unit's. Looked at after the insert, so an exit from now on is the exit
+                // hook's to clean up.
+                if is_running(&task) {
                     adopted += 1;
                 } else {
                     let _ = map.remove(&tid);
                 }
             }
         }
+        self.tasks_unadopted += unadopted;
         // A CPU may have taken one of these threads for unwatched before it was put in TASKS.
         // Cleared twice: a program run that straddled the first clear has ended by the second.
         for pass in 0..2 {
@@ -453,6 +465,11 @@ impl Probes {
             self.forget_callers()?;
         }
         Ok(adopted)
+    }
+
+    /// Running threads adoption could not watch (the tasks table was full).
+    pub fn tasks_unadopted(&self) -> u64 {
+        self.tasks_unadopted
     }
 
     /// Clears every CPU's memory of the threads it ran, by id and by saved-register address
@@ -573,4 +590,14 @@ fn raise_memlock_limit() {
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
         debug!("cannot raise RLIMIT_MEMLOCK ({}); relying on memcg accounting", std::io::Error::last_os_error());
     }
+}
+
+/// `PF_EXITING` (include/linux/sched.h): set at the start of `do_exit`, before the exit
+/// tracepoint runs.
+const PF_EXITING: u32 = 0x4;
+
+/// Whether `task` has not begun to exit: a thread ending, or a leader whose process lives on
+/// in its other threads (a zombie), still has its directory under /proc.
+fn is_running(task: &procfs::process::Task) -> bool {
+    task.stat().is_ok_and(|stat| !matches!(stat.state, 'Z' | 'X' | 'x') && stat.flags & PF_EXITING == 0)
 }
