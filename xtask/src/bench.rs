@@ -102,11 +102,15 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     let _ = fs::create_dir(&elsewhere);
 
     let workload = release.join("workload");
+    fs::write(scratch.join(PAGE), "x".repeat(1024)).context("writing the served file's page")?;
     let mut micro = Vec::new();
-    for kind in [GETPPID, SIGNALS] {
+    for kind in [GETPPID, SERVE_FILE, SIGNALS] {
         micro.push((kind, micro_rounds(kind, &profiler, &workload, &cgroup, &elsewhere, &scratch, args.rounds)?));
     }
-    let program_time = program_time(&profiler, &workload, &cgroup, &elsewhere, &scratch)?;
+    let mut program_times = Vec::new();
+    for kind in [GETPPID, SERVE_FILE] {
+        program_times.push((kind, program_time(kind, &profiler, &workload, &cgroup, &elsewhere, &scratch)?));
+    }
 
     let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
     if !args.no_strace {
@@ -128,7 +132,9 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     for (kind, runs) in &micro {
         print_micro(*kind, runs, args.rounds);
     }
-    print_program_time(&program_time);
+    for (kind, times) in &program_times {
+        print_program_time(*kind, times);
+    }
     let redis_title = format!("redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1)", args.requests);
     print_served(&redis_title, &redis_samples, &modes, args);
     let nginx_title = format!("nginx serving a 1 KiB file (CPU 0) under wrk -t1 -c50 -d{}s (CPU 1)", NGINX_SECONDS);
@@ -570,16 +576,24 @@ impl Churn {
 #[derive(Clone, Copy)]
 struct Micro {
     mode: &'static str,
+    /// Whether the loop takes the 1 KiB file `PAGE` of the scratch directory before its count.
+    page: bool,
     calls: u64,
     /// What one call is, for the table's title.
     what: &'static str,
 }
 
 /// One syscall the recorder does not decode: what every syscall on the host pays.
-const GETPPID: Micro = Micro { mode: "getppid", calls: GETPPID_CALLS, what: "getppid in a loop" };
+const GETPPID: Micro = Micro { mode: "getppid", page: false, calls: GETPPID_CALLS, what: "getppid in a loop" };
+/// What a web server does per request with the file it serves: four syscalls, of which the
+/// recorder decodes the open (its path, read from the caller's memory) and looks at fstat's
+/// name (empty: a look at the open descriptor).
+const SERVE_FILE: Micro = Micro { mode: "serve-file", page: true, calls: 200_000, what: "open, fstat, read and close of a 1 KiB file" };
+/// The file `SERVE_FILE` opens, in the scratch directory.
+const PAGE: &str = "page.html";
 /// One signal: two syscalls and the `signal_generate` tracepoint, which the recorder also
 /// hooks for every signal on the host (for seccomp's SIGSYS).
-const SIGNALS: Micro = Micro { mode: "signals", calls: 500_000, what: "a signal to itself (tgkill, then sigwaitinfo)" };
+const SIGNALS: Micro = Micro { mode: "signals", page: false, calls: 500_000, what: "a signal to itself (tgkill, then sigwaitinfo)" };
 /// getppid calls per microbenchmark run.
 const GETPPID_CALLS: u64 = 3_000_000;
 
@@ -600,7 +614,7 @@ fn micro_rounds(
         for i in 0..modes.len() {
             let mode = modes[(round + i) % modes.len()];
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("micro.json"), 0)?;
-            let ns = micro_ns(micro, workload, cgroup)?;
+            let ns = micro_ns(micro, workload, cgroup, scratch)?;
             if let Some(observer) = observer {
                 observer.stop()?;
             }
@@ -612,11 +626,12 @@ fn micro_rounds(
 }
 
 /// One run of a microbenchmark in `cgroup`, pinned to CPU 1: nanoseconds per call.
-fn micro_ns(micro: Micro, workload: &Path, cgroup: &Path) -> anyhow::Result<f64> {
+fn micro_ns(micro: Micro, workload: &Path, cgroup: &Path, scratch: &Path) -> anyhow::Result<f64> {
+    let page = if micro.page { scratch.join(PAGE).display().to_string() } else { String::new() };
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "echo $$ > {}/cgroup.procs && exec taskset -c 1 {} {} {}",
+            "echo $$ > {}/cgroup.procs && exec taskset -c 1 {} {} {page} {}",
             cgroup.display(),
             workload.display(),
             micro.mode,
@@ -641,13 +656,20 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 }
 
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
-/// spent in the observer's eBPF programs per run of its syscall hook, over a getppid loop,
-/// one run per mode. Unlike the wall clock this is not blurred by the machine's noise; it
+/// spent in the observer's eBPF programs per run of its syscall hook and per call of the
+/// microbenchmark's loop, one run per mode. Unlike the wall clock this is not blurred by the machine's noise; it
 /// adds two clock reads to every program run, in every mode alike, so only the differences
 /// between modes are the programs' own. The hook is the program that ran most often; the
 /// other programs' time (rare during the loop) is counted with it, and so are the calls of
 /// every other task on the host while the loop ran.
-fn program_time(profiler: &Path, workload: &Path, cgroup: &Path, elsewhere: &Path, scratch: &Path) -> anyhow::Result<Vec<(Mode, f64)>> {
+fn program_time(
+    micro: Micro,
+    profiler: &Path,
+    workload: &Path,
+    cgroup: &Path,
+    elsewhere: &Path,
+    scratch: &Path,
+) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
     let before = fs::read_to_string(STATS).with_context(|| format!("reading {STATS}"))?;
     fs::write(STATS, "1").with_context(|| format!("enabling {STATS}"))?;
@@ -656,11 +678,12 @@ fn program_time(profiler: &Path, workload: &Path, cgroup: &Path, elsewhere: &Pat
         for mode in [Mode::Floor, Mode::Unwatched, Mode::Recorded] {
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("stats.json"), 0)?.context("an observer")?;
             let (time_before, runs_before) = program_stats(observer.pid())?;
-            micro_ns(GETPPID, workload, cgroup)?;
+            micro_ns(micro, workload, cgroup, scratch)?;
             let (time_after, runs_after) = program_stats(observer.pid())?;
             observer.stop()?;
             let runs = runs_after.saturating_sub(runs_before).max(1);
-            times.push((mode, time_after.saturating_sub(time_before) as f64 / runs as f64));
+            let time = time_after.saturating_sub(time_before) as f64;
+            times.push((mode, ProgramTime { per_run: time / runs as f64, per_call: time / micro.calls as f64 }));
         }
         Ok(times)
     })();
@@ -684,16 +707,32 @@ fn program_stats(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((time, runs))
 }
 
-fn print_program_time(times: &[(Mode, f64)]) {
+fn print_program_time(micro: Micro, times: &[(Mode, ProgramTime)]) {
     println!(
-        "\n## Time in eBPF programs per run of the syscall hook (kernel.bpf_stats_enabled, over {GETPPID_CALLS} getppid calls, one run per mode)"
+        "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {} x {}, one run per mode: per run of the syscall hook, per call of the loop",
+        micro.calls, micro.what
     );
-    let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map_or(f64::NAN, |(_, ns)| *ns);
-    println!("{:<10} {:>8} {:>12}", "mode", "ns", "over floor");
-    for (mode, ns) in times {
-        println!("{:<10} {:>8.1} {:>+12.1}", mode.name(), ns, ns - floor);
+    let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map(|(_, t)| *t);
+    let floor = floor.unwrap_or(ProgramTime { per_run: f64::NAN, per_call: f64::NAN });
+    println!("{:<10} {:>8} {:>12} {:>10} {:>12}", "mode", "ns/run", "over floor", "ns/call", "over floor");
+    for (mode, t) in times {
+        println!(
+            "{:<10} {:>8.1} {:>+12.1} {:>10.1} {:>+12.1}",
+            mode.name(),
+            t.per_run,
+            t.per_run - floor.per_run,
+            t.per_call,
+            t.per_call - floor.per_call
+        );
     }
     println!("(each program run also pays the statistics' two clock reads, in every mode alike)");
+}
+
+/// Nanoseconds in the observer's programs per run of its syscall hook and per call of a loop.
+#[derive(Clone, Copy)]
+struct ProgramTime {
+    per_run: f64,
+    per_call: f64,
 }
 
 fn mib(kib: u64) -> f64 {
