@@ -49,6 +49,7 @@ fn main() {
         "serve-file" => serve_file(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "commoncap" => commoncap(),
         "wait-lock" => wait_lock(arg(2)),
+        "zombie-leader" => zombie_leader(arg(2)),
         _ => usage(),
     }
 }
@@ -60,7 +61,8 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | handoff DIR give|take N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap | wait-lock FILE"
+         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap | wait-lock FILE\n\
+         \x20      | zombie-leader DIR"
     );
     std::process::exit(2)
 }
@@ -679,6 +681,28 @@ fn serve_file(path: &str, n: u64) {
         }
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// A process whose main thread has ended while another lives on (a zombie leader): the main
+/// thread makes DIR/ready and ends alone, by exit(2); the other waits for DIR/go, calls
+/// getpgrp and ends the process.
+fn zombie_leader(dir: &str) {
+    let go = std::path::PathBuf::from(format!("{dir}/go"));
+    std::thread::spawn(move || {
+        while !go.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: getpgrp has no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getpgrp) };
+        std::process::exit(0)
+    });
+    std::fs::write(format!("{dir}/ready"), b"").unwrap_or_else(|e| {
+        eprintln!("workload: {dir}/ready: {e}");
+        std::process::exit(1)
+    });
+    // SAFETY: ends this thread only, as a C program's main thread calling pthread_exit would;
+    // nothing of this thread is used after.
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
 }
 
 /// Runs the calling thread on CPU `cpu` only, from the return of this call on.
