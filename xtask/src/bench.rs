@@ -103,13 +103,14 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
 
     let workload = release.join("workload");
     fs::write(scratch.join(PAGE), "x".repeat(1024)).context("writing the served file's page")?;
+    let loops = Loops { profiler: &profiler, workload: &workload, cgroup: &cgroup, elsewhere: &elsewhere, scratch: &scratch };
     let mut micro = Vec::new();
     for kind in [GETPPID, SERVE_FILE, SIGNALS] {
-        micro.push((kind, micro_rounds(kind, &profiler, &workload, &cgroup, &elsewhere, &scratch, args.rounds)?));
+        micro.push((kind, micro_rounds(kind, &loops, args.rounds)?));
     }
     let mut program_times = Vec::new();
     for kind in [GETPPID, SERVE_FILE] {
-        program_times.push((kind, program_time(kind, &profiler, &workload, &cgroup, &elsewhere, &scratch)?));
+        program_times.push((kind, program_time(kind, &loops)?));
     }
 
     let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
@@ -597,17 +598,20 @@ const SIGNALS: Micro = Micro { mode: "signals", page: false, calls: 500_000, wha
 /// getppid calls per microbenchmark run.
 const GETPPID_CALLS: u64 = 3_000_000;
 
+/// What the microbenchmarks run with: the binaries, the measured cgroup, the empty one the
+/// unwatched mode records, and the scratch directory.
+struct Loops<'a> {
+    profiler: &'a Path,
+    workload: &'a Path,
+    cgroup: &'a Path,
+    elsewhere: &'a Path,
+    scratch: &'a Path,
+}
+
 /// A microbenchmark's nanoseconds per call, on CPU 1, in each mode but strace, `rounds`
 /// rounds interleaved; (mode, ns) per run.
-fn micro_rounds(
-    micro: Micro,
-    profiler: &Path,
-    workload: &Path,
-    cgroup: &Path,
-    elsewhere: &Path,
-    scratch: &Path,
-    rounds: u64,
-) -> anyhow::Result<Vec<(Mode, f64)>> {
+fn micro_rounds(micro: Micro, loops: &Loops, rounds: u64) -> anyhow::Result<Vec<(Mode, f64)>> {
+    let Loops { profiler, workload, cgroup, elsewhere, scratch } = *loops;
     let modes = [Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
     let mut runs = Vec::new();
     for round in 0..rounds as usize {
@@ -657,19 +661,13 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
 /// spent in the observer's eBPF programs per run of its syscall hook and per call of the
-/// microbenchmark's loop, one run per mode. Unlike the wall clock this is not blurred by the machine's noise; it
-/// adds two clock reads to every program run, in every mode alike, so only the differences
+/// microbenchmark's loop, one run per mode. Unlike the wall clock this is not blurred by the
+/// machine's noise; it adds two clock reads to every program run, in every mode alike, so only the differences
 /// between modes are the programs' own. The hook is the program that ran most often; the
 /// other programs' time (rare during the loop) is counted with it, and so are the calls of
 /// every other task on the host while the loop ran.
-fn program_time(
-    micro: Micro,
-    profiler: &Path,
-    workload: &Path,
-    cgroup: &Path,
-    elsewhere: &Path,
-    scratch: &Path,
-) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
+fn program_time(micro: Micro, loops: &Loops) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
+    let Loops { profiler, workload, cgroup, elsewhere, scratch } = *loops;
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
     let before = fs::read_to_string(STATS).with_context(|| format!("reading {STATS}"))?;
     fs::write(STATS, "1").with_context(|| format!("enabling {STATS}"))?;
