@@ -662,10 +662,10 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
 /// spent in the observer's eBPF programs per run of its syscall hook and per call of the
 /// microbenchmark's loop, one run per mode. Unlike the wall clock this is not blurred by the
-/// machine's noise; it adds two clock reads to every program run, in every mode alike, so only the differences
-/// between modes are the programs' own. The hook is the program that ran most often; the
-/// other programs' time (rare during the loop) is counted with it, and so are the calls of
-/// every other task on the host while the loop ran.
+/// machine's noise; it adds two clock reads to every program run, in every mode alike, so
+/// only the differences between modes are the programs' own. The hook is the program that ran
+/// most often; the other programs' time (rare during the loop) is counted with it, and so are
+/// the calls of every other task on the host while the loop ran.
 fn program_time(micro: Micro, loops: &Loops) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
     let Loops { profiler, workload, cgroup, elsewhere, scratch } = *loops;
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";

@@ -685,12 +685,16 @@ fn serve_file(path: &str, n: u64) {
 
 /// A process whose main thread has ended while another lives on (a zombie leader): the main
 /// thread makes DIR/ready and ends alone, by exit(2); the other waits for DIR/go, calls
-/// getpgrp and ends the process.
+/// getpgrp and ends the process (with status 1 if DIR/go is not there within a minute).
 fn zombie_leader(dir: &str) {
     let go = std::path::PathBuf::from(format!("{dir}/go"));
     std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !go.exists() {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            if Instant::now() > deadline {
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         // SAFETY: getpgrp has no arguments and cannot fail.
         unsafe { libc::syscall(libc::SYS_getpgrp) };
