@@ -48,6 +48,14 @@ pub mod globals {
     /// `task_struct.thread_info.status` and `task_struct.pid`, alone: read on every syscall.
     pub const THREAD_STATUS_OFFSET: &str = "THREAD_STATUS_OFFSET";
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+    /// The members every relative path is resolved through, alone (`KernelOffsets`' names).
+    pub const TASK_FS_OFFSET: &str = "TASK_FS_OFFSET";
+    pub const TASK_FILES_OFFSET: &str = "TASK_FILES_OFFSET";
+    pub const FS_PWD_OFFSET: &str = "FS_PWD_OFFSET";
+    pub const FS_ROOT_OFFSET: &str = "FS_ROOT_OFFSET";
+    pub const FILES_FDT_OFFSET: &str = "FILES_FDT_OFFSET";
+    pub const FDT_MAX_FDS_OFFSET: &str = "FDT_MAX_FDS_OFFSET";
+    pub const FDT_FD_OFFSET: &str = "FDT_FD_OFFSET";
 }
 
 /// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through

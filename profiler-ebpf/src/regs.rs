@@ -82,6 +82,29 @@ pub fn load_u64(base: *const u8, offset: u32) -> u64 {
     unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const u64) }
 }
 
+/// The pointer at byte `offset` (a loader-set constant from BTF, never 0 for a pointer
+/// member here) of the BTF-typed object `base`, typed in turn by the verifier from the member
+/// it finds there; null where `offset` is unknown (0), `base` is null or the load faults.
+#[inline(always)]
+pub fn load_ptr(base: *const u8, offset: u32) -> *const u8 {
+    if offset == 0 || base.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: as in `word`.
+    unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const *const u8) }
+}
+
+/// The u32 at byte `offset` (a loader-set constant from BTF, 0 included) of the BTF-typed
+/// object `base`; 0 where `base` is null or the load faults.
+#[inline(always)]
+pub fn load_u32(base: *const u8, offset: u32) -> u32 {
+    if base.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `word`.
+    unsafe { core::ptr::read_volatile(base.add(offset as usize) as *const u32) }
+}
+
 /// One u64 word of a BTF-typed kernel object.
 #[inline(always)]
 fn word(base: *const u8, index: usize) -> u64 {

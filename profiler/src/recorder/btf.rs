@@ -15,6 +15,8 @@ pub enum BtfError {
     Malformed { path: String, reason: &'static str },
     #[error("kernel BTF has no member {0}")]
     NoMember(String),
+    #[error("kernel BTF lays out a struct unlike what the kernel programs read: {0}")]
+    Layout(String),
 }
 
 /// See `Btf::tracepoint_offsets`.
@@ -140,6 +142,12 @@ impl Btf {
 
     /// Every offset the kernel programs need.
     pub fn kernel_offsets(&self) -> Result<KernelOffsets, BtfError> {
+        // The kernel side reads a `struct path` whole, as (mnt, dentry): so it has been laid
+        // out since Linux 2.6, and a kernel that changed it is told apart, not misread.
+        let (mnt, dentry) = (self.offset("path", "mnt")?, self.offset("path", "dentry")?);
+        if (mnt, dentry) != (0, 8) {
+            return Err(BtfError::Layout(format!("struct path has mnt at {mnt} and dentry at {dentry}, not at 0 and 8")));
+        }
         Ok(KernelOffsets {
             valid: 1,
             task_fs: self.offset("task_struct", "fs")?,

@@ -146,6 +146,18 @@ impl Probes {
         loader.override_global(globals::KERNEL_OFFSETS, &kernel_offsets, true);
         loader.override_global(globals::THREAD_STATUS_OFFSET, &kernel_offsets.thread_status, true);
         loader.override_global(globals::TASK_PID_OFFSET, &kernel_offsets.task_pid, true);
+        let path_members = [
+            (globals::TASK_FS_OFFSET, kernel_offsets.task_fs),
+            (globals::TASK_FILES_OFFSET, kernel_offsets.task_files),
+            (globals::FS_PWD_OFFSET, kernel_offsets.fs_pwd),
+            (globals::FS_ROOT_OFFSET, kernel_offsets.fs_root),
+            (globals::FILES_FDT_OFFSET, kernel_offsets.files_fdt),
+            (globals::FDT_MAX_FDS_OFFSET, kernel_offsets.fdt_max_fds),
+            (globals::FDT_FD_OFFSET, kernel_offsets.fdt_fd),
+        ];
+        for (name, offset) in &path_members {
+            loader.override_global(name, offset, true);
+        }
         #[cfg_attr(not(feature = "debug-probes"), allow(unused_mut))]
         let mut ebpf = loader.load(PROBES_OBJECT).map_err(LoadError::Object)?;
         #[cfg(feature = "debug-probes")]
