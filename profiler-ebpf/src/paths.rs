@@ -138,6 +138,7 @@ fn read_kpath(addr: u64) -> KPath {
 #[inline(always)]
 fn task_fs_path(member: &Global<u32>) -> KPath {
     let fs = regs::load_ptr(regs::current(), TASK_FS_OFFSET.load());
+    // The `struct path` there: mnt at its start, dentry 8 bytes on (see `KPath`).
     let at = member.load();
     as_numbers(regs::load_ptr(fs, at), regs::load_ptr(fs, at + 8))
 }
