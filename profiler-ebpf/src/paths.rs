@@ -93,7 +93,9 @@ const RECENT_SLOTS: u32 = 64;
 static PATH_EVENT_SCRATCH: PerCpuArray<PathEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where a `struct path` read through typed pointers is written and read back as two numbers
-/// (`as_numbers`).
+/// (`as_numbers`). Like PATH_EVENT_SCRATCH, it relies on programs not being preempted on
+/// their CPU: true of the tracepoint, and fexit is refused on preemptible kernels
+/// (`recorder/probes.rs`, `full_preemption`).
 #[map]
 static KPATH_SCRATCH: PerCpuArray<KPath> = PerCpuArray::with_max_entries(1, 0);
 
@@ -133,8 +135,8 @@ fn read_kpath(addr: u64) -> KPath {
 }
 
 /// The current task's working directory (`FS_PWD_OFFSET`) or root (`FS_ROOT_OFFSET`), read
-/// through typed pointers: plain loads, where helper reads cost about 35 ns each here, three
-/// per relative path.
+/// through typed pointers: plain loads, where helper reads cost about 35 ns each here, and
+/// took four (the task, its `fs`, both members) per `struct path`.
 #[inline(always)]
 fn task_fs_path(member: &Global<u32>) -> KPath {
     let fs = regs::load_ptr(regs::current(), TASK_FS_OFFSET.load());
@@ -339,7 +341,14 @@ struct Walk {
 /// where an unrolled loop would make it check every combination of branches.
 #[inline(always)]
 fn walk(event: &mut PathEvent, base: KPath) {
-    let mut state = Walk { at: base, root: task_fs_path(&FS_ROOT_OFFSET), depth: 0, complete: 0 };
+    let root = task_fs_path(&FS_ROOT_OFFSET);
+    // Without the root the walk would not stop at it, and would name a path under
+    // `RootDirectory=` from the host's root: no name rather than a wrong one.
+    if root.mnt == 0 || root.dentry == 0 {
+        event.flags |= path_flags::BASE_UNKNOWN;
+        return;
+    }
+    let mut state = Walk { at: base, root, depth: 0, complete: 0 };
     // SAFETY: the callback is a static function of this object; the context is our stack.
     unsafe {
         bpf_loop(2 * PATH_DEPTH as u32, walk_step as *mut c_void, &mut state as *mut Walk as *mut c_void, 0);

@@ -3,7 +3,8 @@
 //! loads.
 //!
 //! Every pointer given here is one the verifier knows by its BTF type (a `tp_btf` or fexit
-//! argument, `bpf_task_pt_regs`, `bpf_get_current_task_btf`), so a load is one instruction it guards
+//! argument, `bpf_task_pt_regs`, `bpf_get_current_task_btf`, a struct pointer loaded from one
+//! of those by `load_ptr`), so a load is one instruction it guards
 //! with an exception-table entry: no helper call, which on this path costs more than the
 //! rest of the program (each call pays the CPU's return-thunk mitigations).
 
@@ -84,7 +85,8 @@ pub fn load_u64(base: *const u8, offset: u32) -> u64 {
 
 /// The pointer at byte `offset` (a loader-set constant from BTF, never 0 for a pointer
 /// member here) of the BTF-typed object `base`, typed in turn by the verifier from the member
-/// it finds there; null where `offset` is unknown (0), `base` is null or the load faults.
+/// it finds there when that points to a struct (a pointer to anything else is a number to
+/// it, only good for helper reads); null where `offset` is unknown (0), `base` is null or the load faults.
 #[inline(always)]
 pub fn load_ptr(base: *const u8, offset: u32) -> *const u8 {
     if offset == 0 || base.is_null() {

@@ -36,6 +36,10 @@ pub fn memory_deny_write_execute(ev: &Evidence) -> Verdict {
 
 pub fn no_new_privileges(ev: &Evidence) -> Verdict {
     match ev.profile.acts.get("setuid-exec") {
+        None if ev.profile.recording.set_id_execs_unseen() => open(
+            "NoNewPrivileges",
+            "the recorder could not read the files executed (this kernel's BTF lacked a member on the way to them), so a set-user-ID program would have gone unseen",
+        ),
         None => set(&[("NoNewPrivileges", "yes")], "no set-user-ID or set-group-ID program was executed"),
         Some(u) => open(
             "NoNewPrivileges",

@@ -110,6 +110,16 @@ fn syscalls_seen_through_fexit_leave_the_filter_open() {
 }
 
 #[test]
+fn execs_seen_by_name_only_leave_no_new_privileges_open() {
+    let mut p = profile(&[("read", 1)], &[]);
+    assert!(!lines_of(&text(&p, &target(), &options()), "NoNewPrivileges=").is_empty());
+    p.recording.hooks.insert(crate::profile::EXEC_HOOKS.into(), ["file".to_string(), "name-only".to_string()].into());
+    let out = text(&p, &target(), &options());
+    assert!(lines_of(&out, "NoNewPrivileges=").is_empty(), "{out}");
+    assert!(out.contains("#   NoNewPrivileges=: the recorder could not read the files executed"), "{out}");
+}
+
+#[test]
 fn nothing_needed_means_an_empty_bounding_set_and_kill() {
     let p = profile(&[("read", 1), ("exit_group", 1)], &[]);
     let dropin = text(&p, &target(), &Options { syscall_action: SyscallAction::Kill, ..options() });

@@ -255,8 +255,19 @@ pub const CAPABILITY_HOOKS: &str = "capabilities";
 /// `recording.hooks` kind for syscalls: `tracepoint` (sys_exit, every call), or `fexit` (forced;
 /// blind to a number past the end of the kernel's table).
 pub const SYSCALL_HOOKS: &str = "syscalls";
+/// `recording.hooks` kind for execs: `file` (the file run is read: its set-user-ID mode is
+/// seen), or `name-only` (the kernel's BTF lacked a member on the way to it: set-user-ID
+/// executions go unseen). Absent in older profiles: `file`.
+pub const EXEC_HOOKS: &str = "execs";
+pub const EXEC_FILE: &str = "file";
+pub const EXEC_NAME_ONLY: &str = "name-only";
 
 impl Recording {
+    /// Whether some recording merged in could not see set-user-ID executions.
+    pub fn set_id_execs_unseen(&self) -> bool {
+        self.hooks.get(EXEC_HOOKS).is_some_and(|hooks| hooks.contains(EXEC_NAME_ONLY))
+    }
+
     /// The capability hooks the evidence came from (the tracepoint for older profiles; an
     /// empty list names no hook, so none).
     pub fn capability_hooks(&self) -> BTreeSet<&str> {

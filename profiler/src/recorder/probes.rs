@@ -74,6 +74,9 @@ pub struct Probes {
     exec_helpers: BTreeSet<FileId>,
     /// Whether this kernel has the `capability:cap_capable` tracepoint.
     cap_tracepoint: bool,
+    /// Whether the kernel side can read an exec's file (its BTF had every member of the path
+    /// to it): without it, set-user-ID executions go unseen.
+    exe_files: bool,
     /// The hook attached for capability checks, once attached.
     capability_hook: Option<CapabilityHook>,
     /// The hook attached for syscalls, once attached.
@@ -119,12 +122,17 @@ impl Probes {
             (globals::SIGINFO_CODE_OFFSET, tracepoint_offsets.siginfo_code),
         ];
         // Without these the kernel side still records absolute paths, but cannot resolve a
-        // relative one: say so once, loudly, instead of failing the whole recording.
+        // relative one, nor tell systemd's exec helper or a set-user-ID executable by its
+        // file: say so once, loudly, instead of failing the whole recording.
         let mut kernel_offsets = kernel_btf.kernel_offsets().unwrap_or_else(|e| {
-            warn!("{e}: relative paths will be recorded without their directory");
+            warn!(
+                "{e}: relative paths will be recorded without their directory, and executables will not be told by their file \
+                 (systemd's exec helper, set-user-ID programs)"
+            );
             KernelOffsets::default()
         });
         kernel_offsets.task_pid = tracepoint_offsets.task_pid;
+        let exe_files = kernel_offsets.valid != 0;
         let mut loader = EbpfLoader::new();
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
@@ -168,6 +176,7 @@ impl Probes {
             log,
             exec_helpers: BTreeSet::new(),
             cap_tracepoint,
+            exe_files,
             capability_hook: None,
             syscall_hook: None,
             tasks_unadopted: 0,
@@ -242,6 +251,11 @@ impl Probes {
     /// The hooks attached for capability checks and for syscalls, once attached.
     pub fn hooks(&self) -> (Option<CapabilityHook>, Option<SyscallHook>) {
         (self.capability_hook, self.syscall_hook)
+    }
+
+    /// Whether an exec's file is read (its mode, device and inode), or only its name.
+    pub fn reads_exec_files(&self) -> bool {
+        self.exe_files
     }
 
     /// Runs of the syscall hook's programs the kernel skipped, host-wide: it runs a program

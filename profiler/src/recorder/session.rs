@@ -246,6 +246,8 @@ impl Run {
         if let Some(syscalls) = syscalls {
             hooks.insert(profile::SYSCALL_HOOKS.to_string(), [syscalls.name().to_string()].into());
         }
+        let execs = if self.probes.reads_exec_files() { profile::EXEC_FILE } else { profile::EXEC_NAME_ONLY };
+        hooks.insert(profile::EXEC_HOOKS.to_string(), [execs.to_string()].into());
         hooks
     }
 
