@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, Profile, Recording, Seen, SocketUse};
+use super::{CallerUse, CapabilityUse, DeviceUse, ExecutableUse, ItemUse, PathUse, Profile, Recording, Seen, SocketUse, hook_before};
 
 /// Folds `other` into `self`.
 pub trait Merge {
@@ -120,10 +120,10 @@ impl Merge for Recording {
         self.runs = self.runs.saturating_add(other.runs);
         merge_coverage(&mut self.inputs, &other.inputs);
         self.hosts.extend(other.hosts.iter().cloned());
-        // A recording that names no hook for a kind used the tracepoint (the only one then).
+        // A recording that names no hook for a kind used the only one there was then.
         let kinds: BTreeSet<String> = self.hooks.keys().chain(other.hooks.keys()).cloned().collect();
         for kind in kinds {
-            let of = |r: &Recording| r.hooks.get(&kind).cloned().unwrap_or_else(|| BTreeSet::from(["tracepoint".to_string()]));
+            let of = |r: &Recording| r.hooks.get(&kind).cloned().unwrap_or_else(|| BTreeSet::from([hook_before(&kind).to_string()]));
             let used = of(self).union(&of(other)).cloned().collect();
             self.hooks.insert(kind, used);
         }
@@ -211,6 +211,11 @@ mod tests {
         let mut other_way = old.clone();
         other_way.merge(&fexit);
         assert_eq!(other_way.recording.hooks, merged.recording.hooks);
+        let mut blind = Profile::default();
+        blind.recording.hooks.insert(crate::profile::EXEC_HOOKS.into(), ["name-only".to_string()].into());
+        blind.merge(&old);
+        assert_eq!(blind.recording.hooks[crate::profile::EXEC_HOOKS], ["file".to_string(), "name-only".to_string()].into());
+        assert!(blind.recording.set_id_execs_unseen());
         let mut both_old = old.clone();
         both_old.merge(&old);
         assert!(both_old.recording.hooks.is_empty(), "nothing is invented for old profiles");

@@ -262,6 +262,11 @@ pub const EXEC_HOOKS: &str = "execs";
 pub const EXEC_FILE: &str = "file";
 pub const EXEC_NAME_ONLY: &str = "name-only";
 
+/// The hook of `kind` a profile that names none used: the only one there was.
+pub fn hook_before(kind: &str) -> &'static str {
+    if kind == EXEC_HOOKS { EXEC_FILE } else { "tracepoint" }
+}
+
 impl Recording {
     /// Whether some recording merged in could not see set-user-ID executions.
     pub fn set_id_execs_unseen(&self) -> bool {
