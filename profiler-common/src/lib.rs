@@ -459,8 +459,11 @@ pub struct PathEvent {
 const _: () = assert!(core::mem::size_of::<PathEvent>() == 16 + PATH_LEN + PATH_NAME_LEN * PATH_DEPTH);
 
 /// Member offsets of kernel structs, read by the loader from the running kernel's BTF so the
-/// object needs no build-time kernel headers. `valid` is 0 when BTF lacked one of them: the
-/// path programs then resolve absolute paths only.
+/// object needs no build-time kernel headers. `valid` is 0 when BTF lacked one of them, or
+/// laid `struct path` out otherwise than (mnt, dentry) at 0 and 8, which the kernel side reads
+/// whole (`path_mnt` and `path_dentry` are kept for that check): the path programs then
+/// resolve absolute paths only, and an exec's file is not read. The members every relative
+/// path goes through are also set alone (`globals::TASK_FS_OFFSET` and the next ones).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelOffsets {
