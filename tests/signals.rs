@@ -161,6 +161,9 @@ fn running_a_set_user_id_program_is_seen() {
     let profile = record_command(&[WORKLOAD, "setuid-exec", dir.path().to_str().unwrap()]);
     let exec = profile.acts.get("setuid-exec").unwrap_or_else(|| panic!("{:?}", profile.acts));
     assert!(exec.executables.iter().any(|e| e.ends_with("/suid-true")), "{:?}", exec.executables);
+    // The recording says it could see them, so the drop-in may decide NoNewPrivileges=.
+    assert!(!profile.recording.set_id_execs_unseen(), "{:?}", profile.recording.hooks);
+    assert_eq!(profile.recording.hooks.get("execs"), Some(&["file".to_string()].into()), "{:?}", profile.recording.hooks);
     assert!(!control().acts.contains_key("setuid-exec"), "{:?}", control().acts);
 }
 
