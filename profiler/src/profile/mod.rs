@@ -279,7 +279,7 @@ impl Recording {
         match self.hooks.get(CAPABILITY_HOOKS) {
             Some(hooks) if hooks.is_empty() => BTreeSet::from(["none"]),
             Some(hooks) => hooks.iter().map(String::as_str).collect(),
-            None => BTreeSet::from(["tracepoint"]),
+            None => BTreeSet::from([hook_before(CAPABILITY_HOOKS)]),
         }
     }
 
