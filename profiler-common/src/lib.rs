@@ -56,6 +56,8 @@ pub mod globals {
     pub const FILES_FDT_OFFSET: &str = "FILES_FDT_OFFSET";
     pub const FDT_MAX_FDS_OFFSET: &str = "FDT_MAX_FDS_OFFSET";
     pub const FDT_FD_OFFSET: &str = "FDT_FD_OFFSET";
+    /// Where the known probe checks come from (`ProbeSites`).
+    pub const PROBE_SITES: &str = "PROBE_SITES";
 }
 
 /// Syscall numbers are recorded per ABI: a 64-bit process can issue i386 syscalls through
@@ -92,6 +94,25 @@ pub const MAX_CAP_STACKS: u32 = 1_024;
 pub const PATH_LEN: usize = 256;
 /// Marker for a capability check whose call stack could not be stored.
 pub const NO_STACK: u32 = u32::MAX;
+
+/// How many probe callers `ProbeSites` can name.
+pub const PROBE_CALLERS: usize = 3;
+/// The stack id of a capability check recognised at a known probe site instead of by its
+/// whole stack: `PROBE_SITE_STACK + i` for `ProbeSites::callers[i]`. Far above any id the
+/// kernel's stack map hands out (those are below `MAX_CAP_STACKS`).
+pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLERS as u32;
+
+/// The functions a capability check is known to be a probe from (`mmap`'s overcommit
+/// accounting), as kernel address ranges [start, end) from /proc/kallsyms, set by the loader:
+/// a check whose two innermost frames are `checker` and one of `callers` is a probe, told
+/// from two frames instead of the whole stack. A zero range matches nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeSites {
+    /// `cap_capable`, where the capability tracepoint fires.
+    pub checker: [u64; 2],
+    pub callers: [[u64; 2]; PROBE_CALLERS],
+}
 
 /// Which cgroup subtree is watched. Written by the collector; read at every exec. The kernel
 /// side also rewrites `cgroup_id` when a cgroup is created at the watched path (`WATCH_PATH`),
@@ -525,4 +546,5 @@ mod pod {
     unsafe impl aya::Pod for ObservationKey {}
     unsafe impl aya::Pod for PathEvent {}
     unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for ProbeSites {}
 }

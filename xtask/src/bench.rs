@@ -105,11 +105,11 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     fs::write(scratch.join(PAGE), "x".repeat(1024)).context("writing the served file's page")?;
     let loops = Loops { profiler: &profiler, workload: &workload, cgroup: &cgroup, elsewhere: &elsewhere, scratch: &scratch };
     let mut micro = Vec::new();
-    for kind in [GETPPID, SERVE_FILE, SIGNALS] {
+    for kind in [GETPPID, SERVE_FILE, SIGNALS, MMAP] {
         micro.push((kind, micro_rounds(kind, &loops, args.rounds)?));
     }
     let mut program_times = Vec::new();
-    for kind in [GETPPID, SERVE_FILE] {
+    for kind in [GETPPID, SERVE_FILE, MMAP] {
         program_times.push((kind, program_time(kind, &loops)?));
     }
 
@@ -595,6 +595,10 @@ const PAGE: &str = "page.html";
 /// One signal: two syscalls and the `signal_generate` tracepoint, which the recorder also
 /// hooks for every signal on the host (for seccomp's SIGSYS).
 const SIGNALS: Micro = Micro { mode: "signals", page: false, calls: 500_000, what: "a signal to itself (tgkill, then sigwaitinfo)" };
+/// What an allocator does per large block (mmap and munmap of 256 KiB): the kernel checks
+/// CAP_SYS_ADMIN for the overcommit reserve, which the recorder's capability hook sees and
+/// must tell from a need.
+const MMAP: Micro = Micro { mode: "mmap", page: false, calls: 100_000, what: "mmap and munmap of 256 KiB, private and writable" };
 /// getppid calls per microbenchmark run.
 const GETPPID_CALLS: u64 = 3_000_000;
 

@@ -202,6 +202,9 @@ fn check_site(stacks: &StackTraceMap<&mut aya::maps::MapData>, symbols: Option<&
     if id == NO_STACK {
         return unknown;
     }
+    if let Some(site) = kernel_stack::probe_site(id) {
+        return site;
+    }
     let (Some(symbols), Ok(stack)) = (symbols, stacks.get(&id, 0)) else {
         return unknown;
     };

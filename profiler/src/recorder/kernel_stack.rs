@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use profiler_common::{PROBE_SITE_STACK, ProbeSites};
+
 /// Functions that implement capability checking itself (or the tracing around it): skipped
 /// to find the caller that made the check.
 const CAPABILITY_LAYER: &[&str] = &[
@@ -34,7 +36,12 @@ const CAPABILITY_LAYER: &[&str] = &[
 /// Callers that check with CAP_OPT_NOAUDIT directly, without a `*_noaudit` wrapper in the
 /// stack: the check only decides a behaviour (e.g. the overcommit reserve on mmap, where
 /// `cap_vm_enough_memory` is inlined into the LSM hook on current kernels).
-const PROBE_CALLERS: &[&str] = &["cap_vm_enough_memory", "security_vm_enough_memory_mm", "__vm_enough_memory"];
+const PROBE_CALLERS: [&str; profiler_common::PROBE_CALLERS] =
+    ["cap_vm_enough_memory", "security_vm_enough_memory_mm", "__vm_enough_memory"];
+
+/// The function every check passes through first: `classify` skips it as part of the
+/// capability layer, and the kernel side's probe sites start from it.
+const CHECKER: &str = "cap_capable";
 
 /// Kernel symbol table, from /proc/kallsyms.
 pub struct Symbols {
@@ -58,6 +65,32 @@ impl Symbols {
     pub fn names(&self, ips: impl IntoIterator<Item = u64>) -> Vec<String> {
         ips.into_iter().map(|ip| self.name(ip).to_string()).collect()
     }
+
+    /// The address range [start, end) of the first function named `name` (or a compiler clone
+    /// of it): from its address to the next symbol's. [0, 0) when there is none.
+    fn range(&self, name: &str) -> [u64; 2] {
+        let mut symbols = self.by_address.iter();
+        for (start, symbol) in symbols.by_ref() {
+            if base_name(symbol) == name {
+                // The last symbol has no end: no range rather than an unbounded one.
+                return symbols.next().map_or([0, 0], |(end, _)| [*start, *end]);
+            }
+        }
+        [0, 0]
+    }
+
+    /// Where the kernel side may tell a probe by its two innermost frames (`ProbeSites`):
+    /// exactly the stacks `classify` would call a probe from `PROBE_CALLERS`.
+    pub fn probe_sites(&self) -> ProbeSites {
+        ProbeSites { checker: self.range(CHECKER), callers: PROBE_CALLERS.map(|name| self.range(name)) }
+    }
+}
+
+/// What a check the kernel side recognised at `ProbeSites::callers[i]` (`PROBE_SITE_STACK +
+/// i`) says: what `classify` makes of a stack whose frames are `CHECKER`, then that caller.
+pub fn probe_site(stack_id: u32) -> Option<CheckSite> {
+    let i = stack_id.checked_sub(PROBE_SITE_STACK)? as usize;
+    PROBE_CALLERS.get(i).map(|caller| CheckSite { caller: caller.to_string(), probe: true })
 }
 
 /// Whether /proc/kallsyms shows this process real addresses: it shows zeros to a process
@@ -134,6 +167,28 @@ mod tests {
     fn overcommit_accounting_is_a_probe() {
         let site = classify(&frames(&["cap_capable", "cap_vm_enough_memory", "security_vm_enough_memory_mm", "mmap_region"]));
         assert_eq!(site, CheckSite { caller: "cap_vm_enough_memory".into(), probe: true });
+    }
+
+    #[test]
+    fn a_check_told_at_a_probe_site_reads_as_its_two_frames_would() {
+        for (i, caller) in PROBE_CALLERS.iter().enumerate() {
+            let told = probe_site(PROBE_SITE_STACK + i as u32);
+            assert_eq!(told, Some(classify(&frames(&[CHECKER, caller, "do_mmap"]))), "{caller}");
+        }
+        for id in [0, 5, profiler_common::MAX_CAP_STACKS - 1, profiler_common::NO_STACK] {
+            assert_eq!(probe_site(id), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_function_spans_up_to_the_next_symbol() {
+        let by_address = [(0x100, "cap_capable"), (0x180, "ns_capable"), (0x200, "__vm_enough_memory.constprop.0"), (0x260, "_etext")];
+        let symbols = Symbols { by_address: by_address.iter().map(|&(a, n)| (a, n.to_string())).collect() };
+        let sites = symbols.probe_sites();
+        assert_eq!(sites.checker, [0x100, 0x180]);
+        assert_eq!(sites.callers, [[0, 0], [0, 0], [0x200, 0x260]]);
+        // The last symbol has no known end.
+        assert_eq!(symbols.range("_etext"), [0, 0]);
     }
 
     #[test]

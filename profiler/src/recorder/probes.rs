@@ -137,12 +137,15 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
+        // Unreadable symbols leave the sites empty: every check then takes its whole stack.
+        let probe_sites = kernel_stack::Symbols::load().map(|symbols| symbols.probe_sites()).unwrap_or_default();
         // The capability tracepoint is 6.14's: older kernels get another hook (`hooks`).
         let cap_fields =
             (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
         let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {
             loader.override_global(globals::CAP_CAP, cap, true);
             loader.override_global(globals::CAP_RET, ret, true);
+            loader.override_global(globals::PROBE_SITES, &probe_sites, true);
             true
         } else {
             false

@@ -45,6 +45,7 @@ fn main() {
         "handoff" => handoff(arg(2), arg(3), arg(4).parse().unwrap_or_else(|_| usage())),
         "io-uring-write" => io_uring_write(arg(2)),
         "getppid" => getppid(arg(2).parse().unwrap_or_else(|_| usage())),
+        "mmap" => map_anonymous(arg(2).parse().unwrap_or_else(|_| usage())),
         "signals" => signals(arg(2).parse().unwrap_or_else(|_| usage())),
         "serve-file" => serve_file(arg(2), arg(3).parse().unwrap_or_else(|_| usage())),
         "commoncap" => commoncap(),
@@ -61,7 +62,7 @@ fn usage() -> ! {
          \x20      | setuid-mode FILE | bind-loopback | read-proc | personality | realtime | setns-net\n\
          \x20      | setuid-exec DIR | connect-peers | errors | seccomp-kill | churn DIR SECONDS\n\
          \x20      | refused | forks N | handoff DIR give|take N | io-uring-write FILE | int80-getpid | unix-sockets DIR\n\
-         \x20      | deep-write DIR | getppid N | signals N | serve-file FILE N | commoncap | wait-lock FILE\n\
+         \x20      | deep-write DIR | getppid N | mmap N | signals N | serve-file FILE N | commoncap | wait-lock FILE\n\
          \x20      | zombie-leader DIR"
     );
     std::process::exit(2)
@@ -646,6 +647,24 @@ fn getppid(n: u64) {
     for _ in 0..n {
         // SAFETY: getppid has no arguments and cannot fail.
         unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+/// What an allocator does for each large block, N times: maps 256 KiB of private writable
+/// memory and unmaps it. The kernel checks CAP_SYS_ADMIN on each map, only to size the
+/// overcommit reserve (a probe). Prints nanoseconds per round, like `getppid`.
+fn map_anonymous(n: u64) {
+    const LEN: usize = 256 << 10;
+    let started = Instant::now();
+    for _ in 0..n {
+        // SAFETY: a fresh anonymous mapping, unmapped before the next round, never touched.
+        unsafe {
+            let block =
+                libc::mmap(std::ptr::null_mut(), LEN, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            check(if block == libc::MAP_FAILED { -1 } else { 0 }, "mmap");
+            check(libc::munmap(block, LEN), "munmap");
+        }
     }
     println!("ns_per_call {:.1}", started.elapsed().as_nanos() as f64 / n as f64);
 }
