@@ -195,6 +195,44 @@ mod tests {
         assert!(Btf::parse(&[0x9f, 0xeb, 1, 0]).is_err());
     }
 
+    /// A BTF blob of named structs, each member as (name, bit offset), typed void.
+    fn blob(structs: &[(&str, &[(&str, u32)])]) -> Vec<u8> {
+        let mut strings = vec![0u8];
+        let mut name = |text: &str| {
+            let at = strings.len() as u32;
+            strings.extend_from_slice(text.as_bytes());
+            strings.push(0);
+            at
+        };
+        let mut types = Vec::new();
+        for (struct_name, members) in structs {
+            let words = [name(struct_name), KIND_STRUCT << 24 | members.len() as u32, 16];
+            types.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+            for (member, bits) in members.iter() {
+                types.extend([name(member), 0, *bits].iter().flat_map(|w| w.to_le_bytes()));
+            }
+        }
+        // Header: magic, version 1, flags, its length, then the type and string sections.
+        let mut data = vec![0x9f, 0xeb, 1, 0];
+        let header = [24, 0, types.len() as u32, types.len() as u32, strings.len() as u32];
+        data.extend(header.iter().flat_map(|w| w.to_le_bytes()));
+        data.extend(types);
+        data.extend(strings);
+        data
+    }
+
+    /// The kernel side reads a `struct path` as (mnt, dentry) at (0, 8): a kernel laying it
+    /// out otherwise is refused by name, not misread.
+    #[test]
+    fn refuses_a_struct_path_laid_out_otherwise() {
+        let swapped = Btf::parse(&blob(&[("path", &[("mnt", 64), ("dentry", 0)])])).unwrap();
+        let refused = swapped.kernel_offsets().unwrap_err();
+        assert!(matches!(&refused, BtfError::Layout(why) if why.contains("mnt at 8 and dentry at 0")), "{refused}");
+        // The control: the usual layout passes that check and stops at the next missing struct.
+        let usual = Btf::parse(&blob(&[("path", &[("mnt", 0), ("dentry", 64)])])).unwrap();
+        assert!(matches!(usual.kernel_offsets(), Err(BtfError::NoMember(member)) if member == "task_struct.fs"));
+    }
+
     /// Reads this machine's BTF when it has one: the offsets must be distinct and plausible.
     #[test]
     fn finds_the_path_walk_offsets_on_this_kernel() {
