@@ -317,8 +317,9 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
 }
 
 /// The overcommit probe of each private writable mmap is told from its two innermost frames,
-/// not from the whole stack (which cost about 2.3 µs per mmap on this host, in the
-/// benchmark's mmap loop). The recorder logs each whole stack it resolves (at debug level):
+/// not from the whole stack (which cost about 2.5 µs of program time per mmap on this host,
+/// in the benchmark's mmap loop). Another program or trace event on the capability
+/// tracepoint while this runs makes the stacks start elsewhere, and fails it. The recorder logs each whole stack it resolves (at debug level):
 /// none of them may be an overcommit probe's, while the profile still has the probe, and the
 /// checks of `commoncap` (capset's CAP_SETPCAP), which no site tells, still show theirs.
 #[test]
@@ -343,7 +344,8 @@ fn the_overcommit_probe_is_told_without_its_whole_stack() {
     if profile.recording.capability_hooks().contains("tracepoint") {
         let sys_admin = &profile.capabilities["CAP_SYS_ADMIN"];
         assert!(sys_admin.probes >= 1000 && sys_admin.granted == 0, "{sys_admin:?}");
-        assert!(!stacks.is_empty(), "commoncap's checks logged no whole stack:\n{log}");
+        // capset's CAP_SETPCAP check (from `cap_capset`) tells no probe site: its whole stack.
+        assert!(stacks.iter().any(|l| l.contains("cap_capable < cap_capset")), "capset's check logged no whole stack:\n{log}");
     }
 }
 

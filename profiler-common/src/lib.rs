@@ -96,11 +96,11 @@ pub const PATH_LEN: usize = 256;
 pub const NO_STACK: u32 = u32::MAX;
 
 /// How many probe callers `ProbeSites` can name.
-pub const PROBE_CALLERS: usize = 3;
+pub const PROBE_CALLER_COUNT: usize = 3;
 /// The stack id of a capability check recognised at a known probe site instead of by its
 /// whole stack: `PROBE_SITE_STACK + i` for `ProbeSites::callers[i]`. Far above any id the
 /// kernel's stack map hands out (those are below `MAX_CAP_STACKS`).
-pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLERS as u32;
+pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLER_COUNT as u32;
 
 /// The functions a capability check is known to be a probe from (`mmap`'s overcommit
 /// accounting), as kernel address ranges [start, end) from /proc/kallsyms, set by the loader:
@@ -111,7 +111,7 @@ pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLERS as u32;
 pub struct ProbeSites {
     /// `cap_capable`, where the capability tracepoint fires.
     pub checker: [u64; 2],
-    pub callers: [[u64; 2]; PROBE_CALLERS],
+    pub callers: [[u64; 2]; PROBE_CALLER_COUNT],
 }
 
 /// Which cgroup subtree is watched. Written by the collector; read at every exec. The kernel

@@ -18,7 +18,9 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuHashMap, StackTrace},
     programs::{FExitContext, ProbeContext, RetProbeContext, TracePointContext, tracing::StackIdContext},
 };
-use profiler_common::{CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, PROBE_CALLERS, PROBE_SITE_STACK, ProbeSites, loss};
+use profiler_common::{
+    CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, PROBE_CALLER_COUNT, PROBE_SITE_STACK, ProbeSites, loss,
+};
 
 use crate::filter::{count_loss, current_tid, watched_task};
 
@@ -40,7 +42,7 @@ static CAP_PENDING: HashMap<u32, (u32, u32)> = HashMap::with_max_entries(4096, 0
 
 /// The known probe sites, set by the loader from /proc/kallsyms (`ProbeSites`).
 #[unsafe(no_mangle)]
-static PROBE_SITES: Global<ProbeSites> = Global::new(ProbeSites { checker: [0; 2], callers: [[0; 2]; PROBE_CALLERS] });
+static PROBE_SITES: Global<ProbeSites> = Global::new(ProbeSites { checker: [0; 2], callers: [[0; 2]; PROBE_CALLER_COUNT] });
 
 /// include/uapi/linux/capability.h: the only capability the known probe sites check.
 const CAP_SYS_ADMIN: i32 = 21;
@@ -66,9 +68,10 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
 /// fork, which asks for CAP_SYS_ADMIN only to size a reserve. Two frames tell it: about
 /// 1.7 µs of program time per check here, where the whole stack (6 to 8 frames) took 2.5;
 /// most of either is the unwinder climbing out of the tracing frames to the tracepoint's
-/// caller. The classic tracepoint only, whose stack starts at that caller, `cap_capable`:
-/// fexit and kprobes take the whole stack (before 6.14 they do not see these checks at all).
-/// Anything else takes the whole stack, as before.
+/// caller. The classic tracepoint only, whose stack starts at that caller, `cap_capable`
+/// (while nothing else is attached to the tracepoint; else it starts in the tracepoint's
+/// iterator, and the check takes its whole stack). fexit and kprobes take the whole stack
+/// (before 6.14 they do not see these checks at all). So does every other check.
 #[inline(always)]
 fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     if cap != CAP_SYS_ADMIN {
@@ -89,7 +92,7 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     if !within(inner, sites.checker) {
         return None;
     }
-    (0..PROBE_CALLERS).find(|&i| within(caller, sites.callers[i])).map(|i| PROBE_SITE_STACK + i as u32)
+    (0..PROBE_CALLER_COUNT).find(|&i| within(caller, sites.callers[i])).map(|i| PROBE_SITE_STACK + i as u32)
 }
 
 /// `int cap_capable(const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)`.

@@ -36,7 +36,7 @@ const CAPABILITY_LAYER: &[&str] = &[
 /// Callers that check with CAP_OPT_NOAUDIT directly, without a `*_noaudit` wrapper in the
 /// stack: the check only decides a behaviour (e.g. the overcommit reserve on mmap, where
 /// `cap_vm_enough_memory` is inlined into the LSM hook on current kernels).
-const PROBE_CALLERS: [&str; profiler_common::PROBE_CALLERS] =
+const PROBE_CALLERS: [&str; profiler_common::PROBE_CALLER_COUNT] =
     ["cap_vm_enough_memory", "security_vm_enough_memory_mm", "__vm_enough_memory"];
 
 /// The function every check passes through first: `classify` skips it as part of the
@@ -79,8 +79,9 @@ impl Symbols {
         [0, 0]
     }
 
-    /// Where the kernel side may tell a probe by its two innermost frames (`ProbeSites`):
-    /// exactly the stacks `classify` would call a probe from `PROBE_CALLERS`.
+    /// Where the kernel side may tell a probe by its two innermost frames (`ProbeSites`): only
+    /// stacks that `classify` would call a probe of one of `PROBE_CALLERS` (the first function
+    /// of each name; a check from another clone takes its whole stack).
     pub fn probe_sites(&self) -> ProbeSites {
         ProbeSites { checker: self.range(CHECKER), callers: PROBE_CALLERS.map(|name| self.range(name)) }
     }
@@ -175,7 +176,7 @@ mod tests {
             let told = probe_site(PROBE_SITE_STACK + i as u32);
             assert_eq!(told, Some(classify(&frames(&[CHECKER, caller, "do_mmap"]))), "{caller}");
         }
-        for id in [0, 5, profiler_common::MAX_CAP_STACKS - 1, profiler_common::NO_STACK] {
+        for id in [0, 5, profiler_common::MAX_CAP_STACKS - 1, profiler_common::NO_STACK - 1, profiler_common::NO_STACK] {
             assert_eq!(probe_site(id), None, "{id}");
         }
     }

@@ -11,7 +11,8 @@ use aya::{
 };
 use log::{debug, info, warn};
 use profiler_common::{
-    CallerHint, EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, TargetConfig, TaskState, globals, map_names,
+    CallerHint, EXE_SLOT_OVERFLOW, ExeInfo, FileId, KernelOffsets, KernelPath, PATH_LEN, ProbeSites, TargetConfig, TaskState, globals,
+    map_names,
 };
 
 use super::{
@@ -137,11 +138,18 @@ impl Probes {
         for (name, offset) in &offsets {
             loader.override_global(name, offset, true);
         }
-        // Unreadable symbols leave the sites empty: every check then takes its whole stack.
-        let probe_sites = kernel_stack::Symbols::load().map(|symbols| symbols.probe_sites()).unwrap_or_default();
         // The capability tracepoint is 6.14's: older kernels get another hook (`hooks`).
         let cap_fields =
             (tracefs::field_offset("capability", "cap_capable", "cap"), tracefs::field_offset("capability", "cap_capable", "ret"));
+        // Only the tracepoint's program tells probes by their site. Unreadable symbols leave
+        // the sites empty: every check then takes its whole stack.
+        let probe_sites = match &cap_fields {
+            (Ok(_), Ok(_)) => kernel_stack::Symbols::load().map(|symbols| symbols.probe_sites()).unwrap_or_else(|e| {
+                debug!("no probe sites: cannot read /proc/kallsyms: {e}");
+                ProbeSites::default()
+            }),
+            _ => ProbeSites::default(),
+        };
         let cap_tracepoint = if let (Ok(cap), Ok(ret)) = &cap_fields {
             loader.override_global(globals::CAP_CAP, cap, true);
             loader.override_global(globals::CAP_RET, ret, true);
