@@ -316,9 +316,10 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
     }
 }
 
-/// The overcommit probe of each private writable mmap is told from its two innermost frames,
-/// not from the whole stack (which cost about 2.5 µs of program time per mmap on this host,
-/// in the benchmark's mmap loop). Another program or trace event on the capability
+/// The overcommit probe of each private writable mmap is told by its caller, read where
+/// `cap_capable` keeps its return address once the unwinder's two innermost frames showed a
+/// CPU where that is, not from the whole stack (which cost about 2.5 µs of program time per
+/// mmap on this host, in the benchmark's mmap loop). Another program or trace event on the capability
 /// tracepoint while this runs makes the stacks start elsewhere, and fails it. The recorder logs each whole stack it resolves (at debug level):
 /// none of them may be an overcommit probe's, while the profile still has the probe, and the
 /// checks of `commoncap` (capset's CAP_SETPCAP), which no site tells, still show theirs.
@@ -344,6 +345,13 @@ fn the_overcommit_probe_is_told_without_its_whole_stack() {
     if profile.recording.capability_hooks().contains("tracepoint") {
         let sys_admin = &profile.capabilities["CAP_SYS_ADMIN"];
         assert!(sys_admin.probes >= 1000 && sys_admin.granted == 0, "{sys_admin:?}");
+        // After the unwinder named a few, a CPU reads the caller where `cap_capable` keeps it.
+        let learnt = |line: &&str| {
+            let count = line.split(" (").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse::<u64>().ok());
+            count.is_some_and(|n| n >= 4)
+        };
+        let slots: Vec<&str> = log.lines().filter(|l| l.contains("probe site caller slot")).collect();
+        assert!(slots.iter().any(learnt), "no CPU learnt where cap_capable keeps its return address:\n{}", slots.join("\n"));
         // capset's CAP_SETPCAP check (from `cap_capset`) tells no probe site: its whole stack.
         assert!(stacks.iter().any(|l| l.contains("cap_capable < cap_capset")), "capset's check logged no whole stack:\n{log}");
     }

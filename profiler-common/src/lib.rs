@@ -17,6 +17,7 @@ pub mod map_names {
     pub const EXE_SYSCALLS: &str = "EXE_SYSCALLS";
     pub const CAP_CHECKS: &str = "CAP_CHECKS";
     pub const CAP_STACKS: &str = "CAP_STACKS";
+    pub const CALLER_SLOT: &str = "CALLER_SLOT";
     pub const LOSSES: &str = "LOSSES";
     pub const WATCH_PATH: &str = "WATCH_PATH";
     pub const OBSERVATIONS: &str = "OBSERVATIONS";
@@ -101,6 +102,19 @@ pub const PROBE_CALLER_COUNT: usize = 3;
 /// whole stack: `PROBE_SITE_STACK + i` for `ProbeSites::callers[i]`. Far above any id the
 /// kernel's stack map hands out (those are below `MAX_CAP_STACKS`).
 pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLER_COUNT as u32;
+
+/// Where, above the capability tracepoint handler's frame, `cap_capable` keeps its return
+/// address when it calls the tracepoint from `ip`, as one CPU learnt it (see the kernel
+/// side's `caps::learn_slot`); trusted once `confirmed` reaches its threshold.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallerSlot {
+    pub ip: u64,
+    pub offset: u64,
+    pub confirmed: u64,
+    /// Searches that found the return address in no slot or in several.
+    pub failures: u64,
+}
 
 /// The functions a capability check is known to be a probe from (`mmap`'s overcommit
 /// accounting), as kernel address ranges [start, end) from /proc/kallsyms, set by the loader:
@@ -547,4 +561,5 @@ mod pod {
     unsafe impl aya::Pod for PathEvent {}
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for ProbeSites {}
+    unsafe impl aya::Pod for CallerSlot {}
 }

@@ -13,13 +13,16 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     EbpfContext as _, Global,
-    helpers::generated::bpf_get_stack,
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{self, bpf_get_stack, bpf_loop},
+    },
     macros::{fexit, kprobe, kretprobe, map, tracepoint},
-    maps::{HashMap, PerCpuHashMap, StackTrace},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{FExitContext, ProbeContext, RetProbeContext, TracePointContext, tracing::StackIdContext},
 };
 use profiler_common::{
-    CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, PROBE_CALLER_COUNT, PROBE_SITE_STACK, ProbeSites, loss,
+    CallerSlot, CapCounts, CapKey, MAX_CAP_CHECKS, MAX_CAP_STACKS, NO_STACK, PROBE_CALLER_COUNT, PROBE_SITE_STACK, ProbeSites, loss,
 };
 
 use crate::filter::{count_loss, current_tid, watched_task};
@@ -64,23 +67,35 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
 }
 
 /// `PROBE_SITE_STACK + i` when this check comes straight from `ProbeSites::callers[i]` into
-/// `cap_capable`: the overcommit accounting of every private writable `mmap`, `brk` and
-/// fork, which asks for CAP_SYS_ADMIN only to size a reserve. Two frames tell it: about
-/// 1.7 µs of program time per check here, where the whole stack (6 to 8 frames) took 2.5;
-/// most of either is the unwinder climbing out of the tracing frames to the tracepoint's
-/// caller. The classic tracepoint only, whose stack starts at that caller, `cap_capable`
-/// (while nothing else is attached to the tracepoint; else it starts in the tracepoint's
-/// iterator, and the check takes its whole stack). fexit and kprobes take the whole stack
-/// (before 6.14 they do not see these checks at all). So does every other check.
+/// `cap_capable`: the overcommit accounting of every private writable `mmap`, `brk` and of
+/// each such mapping a fork copies, which asks for CAP_SYS_ADMIN only to size a reserve. The
+/// classic tracepoint only, whose stack starts at `cap_capable` (while nothing else is
+/// attached to the tracepoint; else it starts in the tracepoint's iterator, and the check
+/// takes its whole stack). fexit and kprobes take the whole stack (before 6.14 they do not see
+/// these checks at all). So does every other check.
+///
+/// The caller is read where `cap_capable` keeps its return address, once this CPU has
+/// learnt where that is (`CallerSlot`): three helper reads. Until then, and whenever the
+/// tracepoint is called from elsewhere, the unwinder gives the two innermost frames, about
+/// 1.4 µs here (most of it climbing out of the tracing frames to the tracepoint's caller),
+/// where the whole stack took 2.2.
 #[inline(always)]
 fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     if cap != CAP_SYS_ADMIN {
         return None;
     }
     let sites = PROBE_SITES.load();
-    let within = |ip: u64, range: [u64; 2]| range[0] <= ip && ip < range[1];
     if sites.checker[1] == 0 {
         return None;
+    }
+    let (ip, frame) = tracepoint_caller(ctx)?;
+    let slot = CALLER_SLOT.get_ptr_mut(0)?;
+    // SAFETY: this CPU's entry of our own map; programs on one CPU do not interleave.
+    let slot = unsafe { &mut *slot };
+    if slot.confirmed >= CONFIRMATIONS && slot.ip == ip {
+        // SAFETY: a checked kernel read; a bad address fails it.
+        let caller = unsafe { bpf_probe_read_kernel((frame + slot.offset) as *const u64) }.ok()?;
+        return probe_caller(&sites, caller);
     }
     let mut frames = [0u64; 2];
     const SIZE: u32 = core::mem::size_of::<[u64; 2]>() as u32;
@@ -89,10 +104,120 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
         return None;
     }
     let [inner, caller] = frames;
-    if !within(inner, sites.checker) {
+    if inner != ip || !within(inner, sites.checker) {
         return None;
     }
+    let site = probe_caller(&sites, caller)?;
+    learn_slot(slot, ip, frame, caller);
+    Some(site)
+}
+
+/// Where the tracepoint was called from: the address in `cap_capable` it returns to, and the
+/// frame address of the tracepoint's perf handler, from the registers the handler saved
+/// (`perf_fetch_caller_regs`) and put at the start of the record for us
+/// (`perf_trace_run_bpf_submit`, where `bpf_get_stack` finds them too).
+#[inline(always)]
+fn tracepoint_caller(ctx: &TracePointContext) -> Option<(u64, u64)> {
+    // SAFETY: checked kernel reads: the record's first word, then `pt_regs` from `ip` to `sp`.
+    let regs: u64 = unsafe { ctx.read_at(0) }.ok()?;
+    let [ip, _cs, _flags, sp] = unsafe { bpf_probe_read_kernel((regs + REGS_IP) as *const [u64; 4]) }.ok()?;
+    Some((ip, sp))
+}
+
+/// `struct pt_regs`' `ip` on x86_64 (arch/x86/include/asm/ptrace.h), followed by cs, flags, sp.
+const REGS_IP: u64 = 16 * 8;
+
+/// The probe id of a return address in one of the probe callers.
+#[inline(always)]
+fn probe_caller(sites: &ProbeSites, caller: u64) -> Option<u32> {
     (0..PROBE_CALLER_COUNT).find(|&i| within(caller, sites.callers[i])).map(|i| PROBE_SITE_STACK + i as u32)
+}
+
+#[inline(always)]
+fn within(ip: u64, range: [u64; 2]) -> bool {
+    range[0] <= ip && ip < range[1]
+}
+
+/// Where, above the tracepoint handler's frame, `cap_capable` keeps its return address when it
+/// calls the tracepoint from `ip`. The compiler fixes a function's frame at each of its
+/// instructions (the unwinder relies on it too), so that distance is the same at every call
+/// from `ip`. Learnt per CPU from checks the unwinder named: the slot holding the caller it
+/// gave, when exactly one slot in reach does; trusted once `CONFIRMATIONS` checks in a row
+/// agreed. A return address is written on the stack only by its call, so another slot holds it
+/// only as a leftover of an earlier call, which the uniqueness check and the agreement weed
+/// out; the reach is far more than `cap_capable`'s frame, so the true slot is always in it.
+/// Past `GIVE_UP` inconclusive searches (each costs a 256-byte read), a CPU stops searching
+/// and stays with the unwinder's two frames.
+#[map]
+static CALLER_SLOT: PerCpuArray<CallerSlot> = PerCpuArray::with_max_entries(1, 0);
+
+const CONFIRMATIONS: u64 = 4;
+const GIVE_UP: u64 = 64;
+/// Words above the handler's frame searched for the return address: the handler's saved
+/// frame pointer and return address, then `cap_capable`'s frame (a few saved registers).
+const SLOT_REACH: usize = 32;
+
+/// The words `learn_slot` searches, per CPU: too many for the 512-byte program stack.
+#[map]
+static SLOT_WINDOW: PerCpuArray<[u64; SLOT_REACH]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Learns from one check the unwinder named: `caller` returned to from `cap_capable`, called
+/// at `ip` with the tracepoint handler's frame at `frame`.
+#[inline(always)]
+fn learn_slot(slot: &mut CallerSlot, ip: u64, frame: u64, caller: u64) {
+    if slot.failures >= GIVE_UP {
+        return;
+    }
+    let Some(window) = SLOT_WINDOW.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a checked kernel read into this CPU's entry of our own map.
+    if unsafe { generated::bpf_probe_read_kernel(window as *mut c_void, (8 * SLOT_REACH) as u32, frame as *const c_void) } != 0 {
+        return;
+    }
+    let mut search = SlotSearch { caller, found: 0, matches: 0 };
+    // SAFETY: the callback is a static function of this object; the context is our stack.
+    unsafe {
+        bpf_loop(SLOT_REACH as u32, search_step as *mut c_void, &mut search as *mut SlotSearch as *mut c_void, 0);
+    }
+    if search.matches != 1 {
+        slot.confirmed = 0;
+        slot.failures += 1;
+        return;
+    }
+    let offset = 8 * search.found;
+    if slot.ip == ip && slot.offset == offset {
+        slot.confirmed += 1;
+    } else {
+        (slot.ip, slot.offset, slot.confirmed) = (ip, offset, 1);
+    }
+}
+
+/// `learn_slot`'s search for `caller` in `SLOT_WINDOW`: which word held it last, and how many
+/// did. A `bpf_loop` step per word: unrolled, the verifier would follow every combination of
+/// matches.
+#[repr(C)]
+struct SlotSearch {
+    caller: u64,
+    found: u64,
+    matches: u64,
+}
+
+extern "C" fn search_step(index: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: `ctx` is the `SlotSearch` that `learn_slot` passed to bpf_loop.
+    let search = unsafe { &mut *(ctx as *mut SlotSearch) };
+    let Some(window) = SLOT_WINDOW.get_ptr(0) else {
+        return 1;
+    };
+    // SAFETY: this CPU's entry, filled by `learn_slot` before the loop.
+    let Some(word) = (unsafe { &*window }).get(index as usize) else {
+        return 1;
+    };
+    if *word == search.caller {
+        search.found = index;
+        search.matches += 1;
+    }
+    0
 }
 
 /// `int cap_capable(const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)`.

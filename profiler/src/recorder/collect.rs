@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTraceMap};
-use log::warn;
+use log::{debug, warn};
 use profiler_common::{
-    CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExeSyscalls, KernelPath, NO_STACK, ObservationKey, SYSCALL_SLOTS, abi, addr_class, loss,
-    map_names, observation,
+    CallerSlot, CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExeSyscalls, KernelPath, NO_STACK, ObservationKey, SYSCALL_SLOTS, abi,
+    addr_class, loss, map_names, observation,
 };
 
 use super::{
@@ -180,6 +180,9 @@ fn collect_capabilities(
             sites.0.entry(key.stack_id).or_insert_with(|| check_site(&stacks, symbols.as_ref(), key.stack_id));
         }
     }
+    if log::log_enabled!(log::Level::Debug) && checks.iter().any(|(key, _)| kernel_stack::probe_site(key.stack_id).is_some()) {
+        log_caller_slots(probes)?;
+    }
     for (key, counts) in checks {
         let site = sites.0[&key.stack_id].clone();
         let cap = obs.capabilities.entry(names::capability_name(key.cap)).or_default();
@@ -193,6 +196,20 @@ fn collect_capabilities(
         let caller = cap.callers.entry(site.caller).or_insert(CallerUse { probe: site.probe, ..Default::default() });
         caller.granted += counts.granted;
         caller.denied += counts.denied;
+    }
+    Ok(())
+}
+
+/// Where each CPU found `cap_capable`'s return address (`CallerSlot`), for debugging the
+/// probe sites.
+fn log_caller_slots(probes: &mut Probes) -> Result<(), LoadError> {
+    let map: PerCpuArray<_, CallerSlot> = probes.map(map_names::CALLER_SLOT)?;
+    let per_cpu = map.get(&0, 0).map_err(map_err(map_names::CALLER_SLOT))?;
+    for (cpu, slot) in per_cpu.iter().enumerate() {
+        debug!(
+            "probe site caller slot on CPU {cpu}: {:#x} + {} ({} confirmations, {} failures)",
+            slot.ip, slot.offset, slot.confirmed, slot.failures
+        );
     }
     Ok(())
 }
