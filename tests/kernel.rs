@@ -318,11 +318,13 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
 
 /// The overcommit probe of each private writable mmap is told by its caller, read where
 /// `cap_capable` keeps its return address once the unwinder's two innermost frames showed a
-/// CPU where that is, not from the whole stack (which cost about 2.5 µs of program time per
-/// mmap on this host, in the benchmark's mmap loop). Another program or trace event on the capability
-/// tracepoint while this runs makes the stacks start elsewhere, and fails it. The recorder logs each whole stack it resolves (at debug level):
-/// none of them may be an overcommit probe's, while the profile still has the probe, and the
-/// checks of `commoncap` (capset's CAP_SETPCAP), which no site tells, still show theirs.
+/// CPU where that is, not from the whole stack (which cost about 2.8 µs of program time per
+/// mmap on this host, in the benchmark's mmap loop). The recorder logs each whole stack it
+/// resolves and each CPU's slot (at debug level): no stack may be an overcommit probe's, a
+/// CPU must have learnt its slot, the profile still has every probe, and the checks of
+/// `commoncap` (capset's CAP_SETPCAP), which no site tells, still show their whole stack.
+/// Another program or trace event on the capability tracepoint while this runs makes the
+/// stacks start elsewhere, and fails it.
 #[test]
 fn the_overcommit_probe_is_told_without_its_whole_stack() {
     if !is_root_or_skip("the_overcommit_probe_is_told_without_its_whole_stack") {

@@ -114,12 +114,14 @@ pub struct CallerSlot {
     pub confirmed: u64,
     /// Searches that found the return address in no slot or in several.
     pub failures: u64,
+    /// Checks read at the slot: every `RECHECK`th goes to the unwinder again instead.
+    pub reads: u64,
 }
 
 /// The functions a capability check is known to be a probe from (`mmap`'s overcommit
 /// accounting), as kernel address ranges [start, end) from /proc/kallsyms, set by the loader:
 /// a check whose two innermost frames are `checker` and one of `callers` is a probe, told
-/// from two frames instead of the whole stack. A zero range matches nothing.
+/// without the whole stack (`CallerSlot`). A zero range matches nothing.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeSites {

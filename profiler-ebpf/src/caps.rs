@@ -91,10 +91,9 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     let slot = CALLER_SLOT.get_ptr_mut(0)?;
     // SAFETY: this CPU's entry of our own map; programs on one CPU do not interleave.
     let slot = unsafe { &mut *slot };
-    if slot.confirmed >= CONFIRMATIONS && slot.ip == ip {
-        // SAFETY: a checked kernel read; a bad address fails it.
-        let caller = unsafe { bpf_probe_read_kernel((frame + slot.offset) as *const u64) }.ok()?;
-        return probe_caller(&sites, caller);
+    let trusted = slot.confirmed >= CONFIRMATIONS && slot.ip == ip;
+    if trusted && !recheck(slot) {
+        return probe_caller(&sites, held_at(frame, slot.offset)?);
     }
     let mut frames = [0u64; 2];
     const SIZE: u32 = core::mem::size_of::<[u64; 2]>() as u32;
@@ -105,6 +104,13 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     let [inner, caller] = frames;
     if inner != ip || !within(inner, sites.checker) {
         return None;
+    }
+    if trusted {
+        // A recheck: the slot must hold what the unwinder names, probe or not.
+        if held_at(frame, slot.offset) == Some(caller) {
+            return probe_caller(&sites, caller);
+        }
+        slot.confirmed = 0;
     }
     let site = probe_caller(&sites, caller)?;
     learn_slot(slot, ip, frame, caller);
@@ -160,6 +166,24 @@ const SLOT_REACH: usize = 32;
 /// The words `learn_slot` searches, per CPU: too many for the 512-byte program stack.
 #[map]
 static SLOT_WINDOW: PerCpuArray<[u64; SLOT_REACH]> = PerCpuArray::with_max_entries(1, 0);
+
+/// The word at `offset` above the tracepoint handler's frame.
+#[inline(always)]
+fn held_at(frame: u64, offset: u64) -> Option<u64> {
+    // SAFETY: a checked kernel read; a bad address fails it.
+    unsafe { bpf_probe_read_kernel((frame + offset) as *const u64) }.ok()
+}
+
+/// Whether this check, one the slot would answer, goes to the unwinder instead: one in
+/// `RECHECK`, so a slot that does not hold the caller the unwinder names is found out and
+/// learnt again.
+#[inline(always)]
+fn recheck(slot: &mut CallerSlot) -> bool {
+    slot.reads += 1;
+    slot.reads % RECHECK == 0
+}
+
+const RECHECK: u64 = 64;
 
 /// Learns from one check the unwinder named: `caller` returned to from `cap_capable`, called
 /// at `ip` with the tracepoint handler's frame at `frame`.
