@@ -323,8 +323,8 @@ fn assert_overcommit_probe_is_no_need(profile: &profiler_tests::Profile) {
 /// resolves and each CPU's slot (at debug level): no stack may be an overcommit probe's, a
 /// CPU must have learnt its slot, the profile still has every probe, and the checks of
 /// `commoncap` (capset's CAP_SETPCAP), which no site tells, still show their whole stack.
-/// Another program or trace event on the capability tracepoint while this runs makes the
-/// stacks start elsewhere, and fails it.
+/// An ftrace event or a raw or BTF tracepoint program on the capability tracepoint while this
+/// runs makes the stacks start elsewhere, and fails it.
 #[test]
 fn the_overcommit_probe_is_told_without_its_whole_stack() {
     if !is_root_or_skip("the_overcommit_probe_is_told_without_its_whole_stack") {

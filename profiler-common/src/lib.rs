@@ -104,13 +104,15 @@ pub const PROBE_CALLER_COUNT: usize = 3;
 pub const PROBE_SITE_STACK: u32 = NO_STACK - 1 - PROBE_CALLER_COUNT as u32;
 
 /// Where, above the capability tracepoint handler's frame, `cap_capable` keeps its return
-/// address when it calls the tracepoint from `ip`, as one CPU learnt it (see the kernel
-/// side's `caps::learn_slot`); trusted once `confirmed` reaches its threshold.
+/// address when it calls the tracepoint from `ip`, and the return address into a probe
+/// function (`caller`) found there, as one CPU learnt them (see the kernel side's
+/// `caps::learn_slot`); trusted once `confirmed` reaches its threshold.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CallerSlot {
     pub ip: u64,
     pub offset: u64,
+    pub caller: u64,
     pub confirmed: u64,
     /// Searches that found the return address in no slot or in several.
     pub failures: u64,

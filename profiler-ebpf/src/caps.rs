@@ -69,15 +69,17 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
 /// `PROBE_SITE_STACK + i` when this check comes straight from `ProbeSites::callers[i]` into
 /// `cap_capable`: the overcommit accounting of every private writable `mmap`, `brk` and of
 /// each such mapping a fork copies, which asks for CAP_SYS_ADMIN only to size a reserve. The
-/// classic tracepoint only, whose stack starts at `cap_capable` (while nothing else is
-/// attached to the tracepoint; else it starts in the tracepoint's iterator, and the check
-/// takes its whole stack). fexit and kprobes take the whole stack (before 6.14 they do not see
+/// classic tracepoint only, whose stack starts at `cap_capable` (while only perf-event
+/// consumers, such as this program, are on the tracepoint; an ftrace event or a raw or BTF
+/// tracepoint program puts its iterator in between, and the check takes its whole stack). fexit and kprobes take the whole stack (before 6.14 they do not see
 /// these checks at all). So does every other check.
 ///
 /// The caller is read where `cap_capable` keeps its return address, once this CPU has
-/// learnt where that is (`CALLER_SLOT`): three helper reads, 0.5 µs of program time per check
-/// here. Until then the unwinder gives the two innermost frames: 1.8 µs, most of it climbing
-/// out of the tracing frames to the tracepoint's caller, where the whole stack took 2.8.
+/// learnt where that is (`CALLER_SLOT`): three helper reads and a map lookup, 0.5 µs of
+/// program time per check here, and a probe only when that word is the very return address
+/// learnt there (any other takes the whole stack). Until then the unwinder gives the two
+/// innermost frames: 1.8 µs, most of it climbing out of the tracing frames to the
+/// tracepoint's caller, where the whole stack took 2.8.
 #[inline(always)]
 fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     if cap != CAP_SYS_ADMIN {
@@ -89,11 +91,14 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
     }
     let (ip, frame) = tracepoint_caller(ctx)?;
     let slot = CALLER_SLOT.get_ptr_mut(0)?;
-    // SAFETY: this CPU's entry of our own map; programs on one CPU do not interleave.
+    // SAFETY: this CPU's entry of our own map. Classic tracepoint programs run with
+    // preemption off and do not nest on a CPU (the kernel's `bpf_prog_active`), so no other
+    // run touches it meanwhile.
     let slot = unsafe { &mut *slot };
     let trusted = slot.confirmed >= CONFIRMATIONS && slot.ip == ip;
     if trusted && !recheck(slot) {
-        return probe_caller(&sites, held_at(frame, slot.offset)?);
+        let held = held_at(frame, slot.offset)?;
+        return if held == slot.caller { probe_caller(&sites, held) } else { None };
     }
     let mut frames = [0u64; 2];
     const SIZE: u32 = core::mem::size_of::<[u64; 2]>() as u32;
@@ -119,8 +124,10 @@ fn probe_site(ctx: &TracePointContext, cap: i32) -> Option<u32> {
 
 /// Where the tracepoint was called from: the address in `cap_capable` it returns to, and the
 /// frame address of the tracepoint's perf handler, from the registers the handler saved
-/// (`perf_fetch_caller_regs`) and put at the start of the record for us
-/// (`perf_trace_run_bpf_submit`, where `bpf_get_stack` finds them too).
+/// (`perf_fetch_caller_regs`), a pointer to which it put at the start of the record
+/// (`perf_trace_run_bpf_submit`, where `bpf_get_stack` finds them too). x86_64 only, as the
+/// whole project: elsewhere `ip` would not match the first frame, and every check would take
+/// its whole stack.
 #[inline(always)]
 fn tracepoint_caller(ctx: &TracePointContext) -> Option<(u64, u64)> {
     // SAFETY: checked kernel reads: the record's first word, then `pt_regs` from `ip` to `sp`.
@@ -148,10 +155,11 @@ fn within(ip: u64, range: [u64; 2]) -> bool {
 /// instructions (the unwinder relies on it too), so that distance is the same at every call
 /// from `ip`. Learnt per CPU from checks the unwinder named: the slot holding the caller it
 /// gave, when exactly one slot in reach does; trusted once `CONFIRMATIONS` checks in a row
-/// agreed. A return address is written on the stack only by its call, so another slot holds it
-/// only as a leftover of an earlier call, which the uniqueness check and the agreement weed
-/// out; the reach is far more than `cap_capable`'s frame (the slot is 24 bytes up on 6.18),
-/// so the true slot is always in it.
+/// agreed. A return address is written on the stack only by its call, so another word holds it
+/// only as a leftover of an earlier call. While the true slot is within reach, it always holds
+/// the caller, so a unique match is the true slot; the reach is far more than `cap_capable`'s
+/// frame (the slot is 24 bytes up on 6.18). Were it not within reach, a unique leftover could
+/// be learnt instead: the README names that limitation, and the recheck below narrows it.
 /// Past `GIVE_UP` inconclusive searches (each costs a 256-byte read), a CPU stops searching
 /// and stays with the unwinder's two frames.
 #[map]
@@ -210,10 +218,10 @@ fn learn_slot(slot: &mut CallerSlot, ip: u64, frame: u64, caller: u64) {
         return;
     }
     let offset = 8 * search.found;
-    if slot.ip == ip && slot.offset == offset {
+    if slot.ip == ip && slot.offset == offset && slot.caller == caller {
         slot.confirmed += 1;
     } else {
-        (slot.ip, slot.offset, slot.confirmed) = (ip, offset, 1);
+        (slot.ip, slot.offset, slot.caller, slot.confirmed) = (ip, offset, caller, 1);
     }
 }
 

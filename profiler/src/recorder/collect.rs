@@ -207,8 +207,8 @@ fn log_caller_slots(probes: &mut Probes) -> Result<(), LoadError> {
     let per_cpu = map.get(&0, 0).map_err(map_err(map_names::CALLER_SLOT))?;
     for (cpu, slot) in per_cpu.iter().enumerate() {
         debug!(
-            "probe site caller slot on CPU {cpu}: {:#x} + {} ({} confirmations, {} failures)",
-            slot.ip, slot.offset, slot.confirmed, slot.failures
+            "probe site caller slot on CPU {cpu}: {:#x} + {} ({} confirmations, {} failures), holding {:#x}",
+            slot.ip, slot.offset, slot.confirmed, slot.failures, slot.caller
         );
     }
     Ok(())

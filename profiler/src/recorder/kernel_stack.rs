@@ -79,7 +79,7 @@ impl Symbols {
         [0, 0]
     }
 
-    /// Where the kernel side may tell a probe by its two innermost frames (`ProbeSites`): only
+    /// Where the kernel side may tell a probe by its caller alone (`ProbeSites`): only
     /// stacks that `classify` would call a probe of one of `PROBE_CALLERS` (the first function
     /// of each name; a check from another clone takes its whole stack).
     pub fn probe_sites(&self) -> ProbeSites {
