@@ -360,16 +360,25 @@ fn the_overcommit_probe_is_told_without_its_whole_stack() {
 }
 
 /// Thousands of mmaps, forks and execs of hundreds of executables (the churn workload): every
-/// overcommit probe keeps the stack that says it is one. A stack the recorder could not store
-/// makes a check of unknown purpose, which counts as a need.
+/// overcommit probe keeps the stack that says it is one (a stack the recorder could not store
+/// makes a check of unknown purpose, which counts as a need), and the calls of every
+/// executable are kept, those past the executables table under the overflow slot.
 #[test]
-fn the_overcommit_probe_stays_a_probe_through_churn() {
-    if !is_root_or_skip("the_overcommit_probe_stays_a_probe_through_churn") {
+fn churn_past_the_tables_keeps_probes_and_every_executables_calls() {
+    if !is_root_or_skip("churn_past_the_tables_keeps_probes_and_every_executables_calls") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let profile = record_command(&[WORKLOAD, "churn", dir.path().join("churn").to_str().unwrap(), "12"]);
     assert_overcommit_probe_is_no_need(&profile);
+    // Each of the 400 copies of `true` ends with exit_group: the collector reads the marks of
+    // every slot claimed (up to 255 named; a copy whose 32 probes for a free slot fail goes to
+    // the overflow slot too) and of the overflow slot.
+    let exits = &profile.syscalls["x86_64"]["exit_group"].executables;
+    let copies = exits.iter().filter(|e| e.contains("/true-")).count();
+    assert!(copies > 200, "{copies} named copies of true with exit_group: {exits:?}");
+    assert!(exits.contains("(other executables)"), "the copies past the table are missing: {exits:?}");
+    assert!(profile.losses.get("executables_table_full").is_some_and(|&n| n > 0), "{:?}", profile.losses);
 }
 
 /// capset and mmap below mmap_min_addr make checks (CAP_SETPCAP, CAP_SYS_RAWIO) that

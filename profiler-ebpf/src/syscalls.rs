@@ -21,7 +21,7 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray},
     programs::{BtfTracePointContext, FExitContext},
 };
-use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, abi, errno, loss};
+use profiler_common::{ExeSyscalls, MAX_EXECUTABLES, SYSCALL_SLOTS, SyscallCounts, abi, errno, loss};
 
 use crate::{
     args::{ARG_DECODERS, ARG_DECODERS_SECCOMP, ARG_DECODERS_X64},
@@ -31,7 +31,7 @@ use crate::{
 };
 
 #[map]
-pub static SYSCALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SYSCALL_SLOTS, 0);
+pub static SYSCALL_COUNTS: PerCpuArray<SyscallCounts> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 pub static EXE_SYSCALLS: Array<ExeSyscalls> = Array::with_max_entries(MAX_EXECUTABLES, 0);
@@ -278,23 +278,23 @@ fn record(exe_slot: u32, abi: u32, nr: u64) -> Option<u32> {
         return None;
     }
     let slot = abi * abi::NR_LIMIT + nr as u32;
-    if let Some(count) = SYSCALL_COUNTS.get_ptr_mut(slot) {
-        // SAFETY: per-CPU counter.
-        unsafe { *count += 1 };
-    }
     // The compiler proves `slot` in range from the test above and may drop a second test;
     // the verifier cannot always follow its proof (for a constant `abi` it tested a masked
     // copy of `nr`), so the slot is read back through memory, opaque to the compiler, and
     // tested where the verifier sees it.
     // SAFETY: a read of a local.
     let index = unsafe { core::ptr::read_volatile(&slot) } as usize;
-    if index < SYSCALL_SLOTS as usize
-        && let Some(used) = EXE_SYSCALLS.get_ptr_mut(exe_slot)
-    {
-        // SAFETY: shared across CPUs, but every writer stores the same value 1.
-        let byte = unsafe { &mut (*used).used[index] };
-        if *byte == 0 {
-            *byte = 1;
+    if index < SYSCALL_SLOTS as usize {
+        if let Some(counts) = SYSCALL_COUNTS.get_ptr_mut(0) {
+            // SAFETY: this CPU's counters; programs on one CPU do not interleave on them.
+            unsafe { (*counts).calls[index] += 1 };
+        }
+        if let Some(used) = EXE_SYSCALLS.get_ptr_mut(exe_slot) {
+            // SAFETY: shared across CPUs, but every writer stores the same value 1.
+            let byte = unsafe { &mut (*used).used[index] };
+            if *byte == 0 {
+                *byte = 1;
+            }
         }
     }
     Some(slot)

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aya::maps::{Array, HashMap, MapError, PerCpuArray, PerCpuHashMap, StackTraceMap};
 use log::{debug, warn};
 use profiler_common::{
-    CallerSlot, CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExeSyscalls, KernelPath, NO_STACK, ObservationKey, SYSCALL_SLOTS, abi,
-    addr_class, loss, map_names, observation,
+    CallerSlot, CapCounts, CapKey, EXE_SLOT_OVERFLOW, ExeInfo, ExeSyscalls, KernelPath, NO_STACK, ObservationKey, SYSCALL_SLOTS,
+    SyscallCounts, abi, addr_class, loss, map_names, observation,
 };
 
 use super::{
@@ -59,10 +59,11 @@ pub fn collect(probes: &mut Probes, path_log: &PathLog, sites: &mut SiteCache) -
         obs.executables.insert(name.clone(), ExecutableUse { execs: count, seen: None, coverage: None });
     }
 
-    let users = syscall_users(probes)?;
-    let counts: PerCpuArray<_, u64> = probes.map(map_names::SYSCALL_COUNTS)?;
+    let users = syscall_users(probes, &exe_names)?;
+    let counts: PerCpuArray<_, SyscallCounts> = probes.map(map_names::SYSCALL_COUNTS)?;
+    let counts = counts.get(&0, 0).map_err(map_err(map_names::SYSCALL_COUNTS))?;
     for slot in 0..SYSCALL_SLOTS {
-        let count: u64 = counts.get(&slot, 0).map_err(map_err(map_names::SYSCALL_COUNTS))?.iter().sum();
+        let count: u64 = counts.iter().map(|cpu| cpu.calls[slot as usize]).sum();
         let executables: BTreeSet<String> =
             users.iter().filter(|(_, used)| used.used[slot as usize] != 0).map(|(s, _)| exe_name(*s)).collect();
         if count == 0 && executables.is_empty() {
@@ -139,10 +140,19 @@ fn executable_names(probes: &mut Probes) -> Result<BTreeMap<u32, String>, LoadEr
 }
 
 /// The per-executable syscall marks of every slot that has any.
-fn syscall_users(probes: &mut Probes) -> Result<Vec<(u32, ExeSyscalls)>, LoadError> {
+///
+/// Only slots a task can carry are read: every one is claimed in SLOT_CLAIMS before any task
+/// gets it (a claim is given back only by the program that lost a race to name the same
+/// executable, before any task had it), or is the overflow slot. Reading all 256 took 256
+/// syscalls every 5 s, most of what the recorder cost an idle host.
+fn syscall_users(probes: &mut Probes, exe_names: &BTreeMap<u32, String>) -> Result<Vec<(u32, ExeSyscalls)>, LoadError> {
+    let claims: HashMap<_, u32, u8> = probes.map(map_names::SLOT_CLAIMS)?;
+    let mut slots: BTreeSet<u32> = claims.keys().collect::<Result<_, _>>().map_err(map_err(map_names::SLOT_CLAIMS))?;
+    slots.extend(exe_names.keys());
+    slots.insert(EXE_SLOT_OVERFLOW);
     let map: Array<_, ExeSyscalls> = probes.map(map_names::EXE_SYSCALLS)?;
     let mut users = Vec::new();
-    for slot in 0..=EXE_SLOT_OVERFLOW {
+    for slot in slots {
         let used = map.get(&slot, 0).map_err(map_err(map_names::EXE_SYSCALLS))?;
         if used.used.iter().any(|&b| b != 0) {
             users.push((slot, used));
