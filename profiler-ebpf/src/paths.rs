@@ -217,25 +217,27 @@ fn current_exe_inode() -> Option<u64> {
 
 /// Records a path operation: `user` is the task's path string (0 when the operation names only
 /// a descriptor), `dirfd` its base (`AT_FDCWD` for the cwd).
-///
-/// The string is read into this program's stack, not into the per-CPU record: the kernel's
-/// hardened usercopy check takes a copy into map memory for a heap object and looks its page
-/// up (`virt_addr_valid`, the folio), one into the stack only against the stack's bounds. A
-/// path already sent (a web server's file, once per request) then costs the read and the hash,
-/// and the record is filled only for a new one.
 #[inline(never)]
 pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
-    let mut name = [0u8; PATH_LEN];
+    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch entry; programs on one CPU do not interleave.
+    let event = unsafe { &mut *event };
+    event.op = op;
+    event.exe_slot = exe_slot;
+    event.depth = 0;
     // In the dedup key too: a refused write and a later one that succeeds are both sent.
-    let mut flags = (errno as u32) << path_flags::ERRNO_SHIFT;
+    event.flags = (errno as u32) << path_flags::ERRNO_SHIFT;
+    event.tail[0] = 0;
     let mut len = 0;
     if user != 0 {
         // SAFETY: a checked helper read of the task's own memory into our buffer.
-        match unsafe { bpf_probe_read_user_str_bytes(user as *const u8, &mut name) } {
+        match unsafe { bpf_probe_read_user_str_bytes(user as *const u8, &mut event.tail) } {
             Ok(read) => {
                 len = read.len();
                 if len >= PATH_LEN - 1 {
-                    flags |= path_flags::TRUNCATED;
+                    event.flags |= path_flags::TRUNCATED;
                 }
             }
             Err(_) => {
@@ -244,12 +246,12 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
             }
         }
     }
-    let absolute = name[0] == b'/';
+    let absolute = event.tail[0] == b'/';
     let off = offsets();
     let mut base = KPath { mnt: 0, dentry: 0 };
     if !absolute {
         if off.valid == 0 {
-            flags |= path_flags::BASE_UNKNOWN;
+            event.flags |= path_flags::BASE_UNKNOWN;
         } else if dirfd == AT_FDCWD {
             base = task_fs_path(&FS_PWD_OFFSET);
         } else {
@@ -259,10 +261,10 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
             }
         }
         if off.valid != 0 && (base.mnt == 0 || base.dentry == 0) {
-            flags |= path_flags::BASE_UNKNOWN;
+            event.flags |= path_flags::BASE_UNKNOWN;
         }
     }
-    let key = dedup_key(op, exe_slot, errno, &name, len, base);
+    let key = dedup_key(event, len, base);
     // One map entry per slot, not an array in one entry: older verifiers (6.12's) refuse the
     // index arithmetic the compiler places before the null check of a single entry.
     // SAFETY: this CPU's entry of our own map.
@@ -278,16 +280,6 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
         }
         return;
     }
-    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: this CPU's scratch entry; programs on one CPU do not interleave.
-    let event = unsafe { &mut *event };
-    event.op = op;
-    event.exe_slot = exe_slot;
-    event.depth = 0;
-    event.flags = flags;
-    event.tail = name;
     let _ = PATH_SEEN.insert(&key, &1, 0);
     if base.dentry != 0 {
         walk(event, base);
@@ -304,13 +296,14 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
 /// FNV-1a over what makes a record distinct, the path's `len` bytes 8 at a time: every
 /// open of a watched service hashes its path before the dedup, so this is on its hot path
 /// (a byte at a time, an 18-byte path cost 14 ns more per open in the kernel's accounting).
+/// The bytes past the path are left from earlier paths in the scratch buffer: masked off.
 #[inline(always)]
-fn dedup_key(op: u32, exe_slot: u32, errno: u16, name: &[u8; PATH_LEN], len: usize, base: KPath) -> u64 {
+fn dedup_key(event: &PathEvent, len: usize, base: KPath) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     const WORDS: usize = PATH_LEN / 8;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    hash = (hash ^ ((op as u64) << 32 | exe_slot as u64)).wrapping_mul(PRIME);
-    hash = (hash ^ errno as u64).wrapping_mul(PRIME);
+    hash = (hash ^ ((event.op as u64) << 32 | event.exe_slot as u64)).wrapping_mul(PRIME);
+    hash = (hash ^ (event.flags >> path_flags::ERRNO_SHIFT) as u64).wrapping_mul(PRIME);
     hash = (hash ^ base.mnt).wrapping_mul(PRIME);
     hash = (hash ^ base.dentry).wrapping_mul(PRIME);
     hash = (hash ^ len as u64).wrapping_mul(PRIME);
@@ -321,10 +314,8 @@ fn dedup_key(op: u32, exe_slot: u32, errno: u16, name: &[u8; PATH_LEN], len: usi
             break;
         }
         let mut word = [0u8; 8];
-        word.copy_from_slice(&name[start..start + 8]);
+        word.copy_from_slice(&event.tail[start..start + 8]);
         let mut word = u64::from_le_bytes(word);
-        // The helper leaves the buffer past the string's end as it was: zeroed, but masked
-        // anyway, so the key depends on the string alone.
         let left = len - start;
         if left < 8 {
             word &= (1u64 << (left * 8)) - 1;
