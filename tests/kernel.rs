@@ -381,8 +381,6 @@ fn churn_past_the_tables_keeps_probes_and_every_executables_calls() {
     assert!(missing.is_empty(), "named copies of true without their exit_group: {missing:?}");
     if profile.losses.get("executables_table_full").is_some_and(|&n| n > 0) {
         assert!(exits.contains("(other executables)"), "the copies past the table are missing: {exits:?}");
-    } else {
-        assert!(named.len() < 250, "{} copies named, and none past the table?", named.len());
     }
 }
 
