@@ -143,8 +143,8 @@ fn executable_names(probes: &mut Probes) -> Result<BTreeMap<u32, String>, LoadEr
 ///
 /// Only slots a task can carry are read: every one is claimed in SLOT_CLAIMS before any task
 /// gets it (a claim is given back only by the program that lost a race to name the same
-/// executable, before any task had it), or is the overflow slot. Reading all 256 took 256
-/// syscalls every 5 s, most of what the recorder cost an idle host.
+/// executable, before any task had it), or is the overflow slot. Reading all 256 took a
+/// syscall each, every 5 s.
 fn syscall_users(probes: &mut Probes, exe_names: &BTreeMap<u32, String>) -> Result<Vec<(u32, ExeSyscalls)>, LoadError> {
     let claims: HashMap<_, u32, u8> = probes.map(map_names::SLOT_CLAIMS)?;
     let mut slots: BTreeSet<u32> = claims.keys().collect::<Result<_, _>>().map_err(map_err(map_names::SLOT_CLAIMS))?;
