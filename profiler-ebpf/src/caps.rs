@@ -71,8 +71,9 @@ pub fn cap_capable(ctx: TracePointContext) -> u32 {
 /// each such mapping a fork copies, which asks for CAP_SYS_ADMIN only to size a reserve. The
 /// classic tracepoint only, whose stack starts at `cap_capable` (while only perf-event
 /// consumers, such as this program, are on the tracepoint; an ftrace event or a raw or BTF
-/// tracepoint program puts its iterator in between, and the check takes its whole stack). fexit and kprobes take the whole stack (before 6.14 they do not see
-/// these checks at all). So does every other check.
+/// tracepoint program puts its iterator in between, and the check takes its whole stack).
+/// fexit and kprobes take the whole stack (before 6.14 they do not see these checks at all).
+/// So does every other check.
 ///
 /// The caller is read where `cap_capable` keeps its return address, once this CPU has
 /// learnt where that is (`CALLER_SLOT`): three helper reads and a map lookup, 0.5 µs of
