@@ -17,12 +17,18 @@ use aya_ebpf::{
 };
 
 /// `struct pt_regs` on x86_64 (arch/x86/include/asm/ptrace.h), in u64 words.
+const R11: usize = 6;
 const AX: usize = 10;
+const CX: usize = 11;
 const ORIG_AX: usize = 15;
+const IP: usize = 16;
 const CS: usize = 17;
+const FLAGS: usize = 18;
 
-/// `__USER32_CS` (arch/x86/include/asm/segment.h): code segment of compat (i386) mode.
+/// `__USER32_CS` and `__USER_CS` (arch/x86/include/asm/segment.h): the code segments of
+/// compat (i386) and 64-bit mode.
 const USER32_CS: u64 = 0x23;
+const USER_CS: u64 = 0x33;
 /// `TS_COMPAT` in `thread_info.status` (arch/x86/include/asm/thread_info.h): the kernel set it
 /// at entry because this syscall came in through a 32-bit entry point (`int 0x80`,
 /// sysenter, 32-bit syscall), even from a 64-bit task; it is cleared only on the way back to
@@ -149,12 +155,18 @@ pub fn arg(regs: *const u8, n: usize) -> u64 {
     }
 }
 
-/// Whether the current syscall of `task` (the current task, from `current_task`) came in
-/// through a 32-bit entry point.
+/// Whether the current task's syscall, its registers at `regs`, came in through a 32-bit
+/// entry point.
 #[inline(always)]
-pub fn compat_entry(task: *const u8, regs: *const u8) -> bool {
+pub fn compat_entry(regs: *const u8) -> bool {
+    if syscall_instruction_entry(regs) {
+        return false;
+    }
     let offset = THREAD_STATUS_OFFSET.load();
     if offset != 0 {
+        // Asked only here: the helper call costs a watched syscall more than the rest of its
+        // counting (it pays the CPU's return-thunk mitigation).
+        let task = current();
         // SAFETY: as in `word`, at a constant offset the verifier checks against the type.
         let status = unsafe { core::ptr::read_volatile(task.add(offset as usize) as *const u32) };
         status & TS_COMPAT != 0
@@ -163,4 +175,17 @@ pub fn compat_entry(task: *const u8, regs: *const u8) -> bool {
         // calling through `int 0x80`.
         word(regs, CS) == USER32_CS
     }
+}
+
+/// Whether the registers at `regs` are as 64-bit code's `syscall` instruction leaves them: it
+/// puts the return address in cx and the flags in r11, and the entry code saves both beside ip
+/// and flags, so at a 64-bit entry the pairs match. A 32-bit entry (`int 0x80`, sysenter, a
+/// 32-bit task's `syscall`) saves the caller's own cx and r11 there (an argument and a scratch
+/// register), which match only if the caller set them so on purpose; that is the one way this
+/// can be wrong, named in the README's Limitations. Where they differ for a 64-bit call (execve
+/// and rt_sigreturn rewrite ip, a debugger may set registers, FRED entry leaves cx and r11 as
+/// they were), the caller asks the task, which is exact.
+#[inline(always)]
+fn syscall_instruction_entry(regs: *const u8) -> bool {
+    word(regs, CS) == USER_CS && word(regs, CX) == word(regs, IP) && word(regs, R11) == word(regs, FLAGS)
 }

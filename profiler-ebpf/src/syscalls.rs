@@ -51,13 +51,12 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let Some(exe_slot) = watched_caller(regs) else {
         return 0;
     };
-    let current = regs::current();
     let ret: i64 = ctx.arg(1);
     let id = regs::orig_ax(regs);
     // rt_sigreturn restores the interrupted registers and sets `orig_ax` to -1, so that they
     // are not taken for a syscall to restart.
     let sigreturn = id == u64::MAX;
-    let (abi, nr) = if sigreturn { self::sigreturn(current, regs) } else { syscall_abi(current, regs, id) };
+    let (abi, nr) = if sigreturn { self::sigreturn(regs) } else { syscall_abi(regs, id) };
     // The child of clone, fork or vfork leaves the call too, with 0 and the parent's
     // registers: that is the parent's one call, counted (and decoded) on the parent's side.
     if ret == 0 && is_fork(abi, nr) {
@@ -129,7 +128,7 @@ pub fn seccomp_refused(ctx: FExitContext) -> i32 {
     let Some(regs) = regs::task_regs(current) else {
         return 0;
     };
-    let (abi, nr) = syscall_abi(current, regs, regs::orig_ax(regs));
+    let (abi, nr) = syscall_abi(regs, regs::orig_ax(regs));
     // SAFETY: `task` points into TASKS, valid for this program run.
     if counted(unsafe { (*task).exe_slot }, regs, abi, nr, regs::ax(regs) as i64, false) {
         // SAFETY: the target is an fexit program on __secure_computing, taking the same context.
@@ -177,9 +176,8 @@ pub fn count_exit(exe_slot: u32) {
 /// registers: for hooks that are not syscall tracepoints.
 #[inline(always)]
 fn current_syscall() -> Option<(u32, u64)> {
-    let task = regs::current();
-    let regs = regs::task_regs(task)?;
-    Some(syscall_abi(task, regs, regs::orig_ax(regs)))
+    let regs = regs::task_regs(regs::current())?;
+    Some(syscall_abi(regs, regs::orig_ax(regs)))
 }
 
 /// `SIGSYS` and its `si_code` from seccomp (`SYS_SECCOMP`, include/uapi/asm-generic/siginfo.h).
@@ -242,8 +240,9 @@ const IA32_FORKS: [u64; 4] = [120, 2, 190, 435];
 
 #[inline(always)]
 fn is_fork(abi: u32, nr: u64) -> bool {
-    let forks = if abi == abi::IA32 { &IA32_FORKS } else { &NATIVE_FORKS };
-    nr == forks[0] || nr == forks[1] || nr == forks[2] || nr == forks[3]
+    // One comparison with immediates per ABI: choosing a table first made the compiler load
+    // it from read-only data, a cache line more for every call that returns 0.
+    if abi == abi::IA32 { IA32_FORKS.contains(&nr) } else { NATIVE_FORKS.contains(&nr) }
 }
 
 /// rt_sigreturn's number in each ABI. i386 also has a plain sigreturn (119), which cannot be
@@ -254,8 +253,8 @@ const IA32_RT_SIGRETURN: u64 = 173;
 /// The sigreturn call of the task's ABI. x32 cannot be told from native here (its marker bit
 /// was in the cleared `orig_ax`), so an x32 task's sigreturn counts as the native one.
 #[inline(always)]
-fn sigreturn(task: *const u8, regs: *const u8) -> (u32, u64) {
-    match syscall_abi(task, regs, 0).0 {
+fn sigreturn(regs: *const u8) -> (u32, u64) {
+    match syscall_abi(regs, 0).0 {
         abi::IA32 => (abi::IA32, IA32_RT_SIGRETURN),
         _ => (abi::NATIVE, NATIVE_RT_SIGRETURN),
     }
@@ -263,11 +262,11 @@ fn sigreturn(task: *const u8, regs: *const u8) -> (u32, u64) {
 
 /// The ABI of a syscall and its number within it.
 #[inline(always)]
-fn syscall_abi(task: *const u8, regs: *const u8, id: u64) -> (u32, u64) {
+fn syscall_abi(regs: *const u8, id: u64) -> (u32, u64) {
     if id & abi::X32_SYSCALL_BIT != 0 {
         return (abi::X32, id & !abi::X32_SYSCALL_BIT);
     }
-    (if regs::compat_entry(task, regs) { abi::IA32 } else { abi::NATIVE }, id)
+    (if regs::compat_entry(regs) { abi::IA32 } else { abi::NATIVE }, id)
 }
 
 /// Counts the syscall and marks it used by the executable; returns its slot.
