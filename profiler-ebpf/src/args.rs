@@ -9,13 +9,13 @@
 use aya_ebpf::{
     helpers::bpf_probe_read_user,
     macros::{btf_tracepoint, fexit, map},
-    maps::{PerCpuArray, ProgramArray},
+    maps::ProgramArray,
     programs::{BtfTracePointContext, FExitContext},
 };
 use profiler_common::{observation, path_op as op, x86_64_nr::*};
 
 use crate::{
-    filter::watched_thread,
+    filter::watched_caller,
     observations::note,
     paths::{AT_FDCWD, emit},
     regs,
@@ -29,35 +29,6 @@ pub static ARG_DECODERS: ProgramArray = ProgramArray::with_max_entries(1, 0);
 pub static ARG_DECODERS_X64: ProgramArray = ProgramArray::with_max_entries(1, 0);
 #[map]
 pub static ARG_DECODERS_SECCOMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
-
-/// The watched call the syscall hook is about to tail-call a decoder for: where its registers
-/// are saved and its executable slot, so the decoder need neither ask for the current task (a
-/// helper call) nor look the thread up in TASKS again. One per CPU: the tail call runs on the
-/// caller's CPU, straight after it, and no program on a syscall hook is preempted (the
-/// tracepoint runs its programs with preemption off, and the loader refuses fexit where the
-/// kernel could preempt them). The registers are checked anyway: had another task's call come
-/// between, they would not be its own, and the decoder looks the thread up itself.
-#[repr(C)]
-struct HandOver {
-    regs: u64,
-    exe: u64,
-}
-
-#[map]
-static HAND_OVER: PerCpuArray<HandOver> = PerCpuArray::with_max_entries(1, 0);
-
-/// Leaves `exe` for the decoder about to be tail-called on this CPU for the call whose
-/// registers are at `regs`.
-#[inline(always)]
-pub fn hand_over(regs: *const u8, exe: u32) {
-    if let Some(slot) = HAND_OVER.get_ptr_mut(0) {
-        // SAFETY: this CPU's entry.
-        unsafe {
-            (*slot).exe = exe as u64;
-            (*slot).regs = regs as u64;
-        }
-    }
-}
 
 // include/uapi/linux/fcntl.h, asm-generic/fcntl.h, sched.h, mman-common.h.
 const O_WRONLY: u64 = 0o1;
@@ -333,15 +304,11 @@ pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
 /// which returned `ret`.
 #[inline(always)]
 fn decode_call(regs: *const u8, ret: i64) {
-    // SAFETY: this CPU's entry.
-    let left = HAND_OVER.get_ptr(0).and_then(|slot| unsafe { ((*slot).regs == regs as u64).then_some((*slot).exe as u32) });
-    let exe = match left {
-        Some(exe) => exe,
-        None => match watched_thread(regs::current_task().1) {
-            // SAFETY: `task` points into TASKS, valid for this program run.
-            Some(task) => unsafe { (*task).exe_slot },
-            None => return,
-        },
+    // The syscall hook has just asked the same on this CPU (the tail call runs straight after
+    // it), so this is answered from the hint it left, in a cache line it has just touched:
+    // no helper call, no TASKS lookup.
+    let Some(exe) = watched_caller(regs) else {
+        return;
     };
     let nr = regs::orig_ax(regs);
     let a = |n| regs::arg(regs, n);

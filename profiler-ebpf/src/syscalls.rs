@@ -149,11 +149,7 @@ fn counted(exe_slot: u32, regs: *const u8, abi: u32, nr: u64, ret: i64, sigretur
     if ret < 0 && !sigreturn && errno::recorded(ret.unsigned_abs()) {
         note_error(ret.unsigned_abs() as u16, slot, exe_slot);
     }
-    let decode = abi == abi::NATIVE && crate::args::decodes(nr) && !crate::args::looks_at_open_descriptor(nr, regs);
-    if decode {
-        crate::args::hand_over(regs, exe_slot);
-    }
-    decode
+    abi == abi::NATIVE && crate::args::decodes(nr) && !crate::args::looks_at_open_descriptor(nr, regs)
 }
 
 /// exit and exit_group never reach sys_exit: when a watched task ends, its registers still
