@@ -304,9 +304,11 @@ pub fn decode_args_seccomp(_ctx: FExitContext) -> i32 {
 /// which returned `ret`.
 #[inline(always)]
 fn decode_call(regs: *const u8, ret: i64) {
-    // The syscall hook has just asked the same on this CPU (the tail call runs straight after
-    // it), so this is answered from the hint it left, in a cache line it has just touched:
-    // no helper call, no TASKS lookup.
+    // The sys_exit and x64_sys_call hooks have just asked the same on this CPU (the tail call
+    // runs straight after them), so this is answered from the hint they left, in a cache line
+    // just touched: no helper call, no TASKS lookup. After seccomp's hook, which asks by
+    // thread id, the hint may be another thread's; the registers tell, and a miss looks the
+    // thread up.
     let Some(exe) = watched_caller(regs) else {
         return;
     };

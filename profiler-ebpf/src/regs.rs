@@ -179,12 +179,13 @@ pub fn compat_entry(regs: *const u8) -> bool {
 
 /// Whether the registers at `regs` are as 64-bit code's `syscall` instruction leaves them: it
 /// puts the return address in cx and the flags in r11, and the entry code saves both beside ip
-/// and flags, so at a 64-bit entry the pairs match. A 32-bit entry (`int 0x80`, sysenter, a
-/// 32-bit task's `syscall`) saves the caller's own cx and r11 there (an argument and a scratch
-/// register), which match only if the caller set them so on purpose; that is the one way this
+/// and flags, so at a 64-bit entry the pairs match. sysenter and a 32-bit task's `syscall`
+/// save the 32-bit code segment, which the test excludes; `int 0x80` from 64-bit code saves
+/// the caller's own cx and r11 (an argument and a scratch register), which match only if set so
+/// on purpose (by the program, or by a debugger at the call's entry): that is the one way this
 /// can be wrong, named in the README's Limitations. Where they differ for a 64-bit call (execve
-/// and rt_sigreturn rewrite ip, a debugger may set registers, FRED entry leaves cx and r11 as
-/// they were), the caller asks the task, which is exact.
+/// and rt_sigreturn rewrite the registers, a debugger may set them, FRED entry leaves cx and
+/// r11 as they were), the caller asks the task, which is exact.
 #[inline(always)]
 fn syscall_instruction_entry(regs: *const u8) -> bool {
     word(regs, CS) == USER_CS && word(regs, CX) == word(regs, IP) && word(regs, R11) == word(regs, FLAGS)
