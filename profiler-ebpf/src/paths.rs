@@ -87,6 +87,7 @@ static PATH_SEEN: LruHashMap<u64, u8> = LruHashMap::with_max_entries(PATH_DEDUP_
 #[map]
 static PATH_SENT_HERE: PerCpuArray<u64> = PerCpuArray::with_max_entries(RECENT_SLOTS, 0);
 const RECENT_SLOTS: u32 = 64;
+const _: () = assert!(RECENT_SLOTS.is_power_of_two());
 
 /// The record under construction: far too big for the 512-byte BPF stack.
 #[map]
@@ -268,7 +269,7 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
     // One map entry per slot, not an array in one entry: older verifiers (6.12's) refuse the
     // index arithmetic the compiler places before the null check of a single entry.
     // SAFETY: this CPU's entry of our own map.
-    let recent = PATH_SENT_HERE.get_ptr_mut(key as u32 & (RECENT_SLOTS - 1)).map(|slot| unsafe { &mut *slot });
+    let recent = PATH_SENT_HERE.get_ptr_mut(recent_slot(key)).map(|slot| unsafe { &mut *slot });
     if let Some(recent) = &recent
         && **recent == key
     {
@@ -291,6 +292,15 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
     } else if let Some(recent) = recent {
         *recent = key;
     }
+}
+
+/// The slot of `key` in PATH_SENT_HERE: its top bits. A product's low bits depend only on the
+/// factors' low bits, so FNV's low bits never see what differs only in a word's upper half,
+/// the op among them: a web server's stat and open of one file (one key each, per request)
+/// shared a slot by the low bits and pushed each other out, a PATH_SEEN lookup apiece.
+#[inline(always)]
+fn recent_slot(key: u64) -> u32 {
+    (key >> (64 - RECENT_SLOTS.trailing_zeros())) as u32
 }
 
 /// FNV-1a over what makes a record distinct, the path's `len` bytes 8 at a time: every
