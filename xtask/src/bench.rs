@@ -83,6 +83,8 @@ impl Mode {
 #[derive(Clone)]
 struct Sample {
     mode: Mode,
+    /// The round it was measured in: each round measures every mode once, close in time.
+    round: usize,
     rps: f64,
     /// The server's CPU time per request, in microseconds.
     server_us_per_request: f64,
@@ -224,7 +226,7 @@ fn served_rounds(
     for round in 0..args.rounds as usize {
         for i in 0..modes.len() {
             let mode = modes[(round + i) % modes.len()];
-            let sample = measure(server, mode, profiler, cgroup, elsewhere, scratch, args.requests)?;
+            let sample = Sample { round, ..measure(server, mode, profiler, cgroup, elsewhere, scratch, args.requests)? };
             eprintln!("round {} {:>9}: {:>9.0} rps", round + 1, mode.name(), sample.rps);
             samples.push(sample);
         }
@@ -253,7 +255,8 @@ fn measure(
         observer.stop()?;
     }
     let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / made.max(1) as f64;
-    Ok(Sample { mode, rps, server_us_per_request, recorder_ticks, seconds })
+    // The caller knows the round.
+    Ok(Sample { mode, round: 0, rps, server_us_per_request, recorder_ticks, seconds })
 }
 
 /// Seconds of each wrk run.
@@ -756,7 +759,10 @@ fn print_served(title: &str, samples: &[Sample], modes: &[Mode], args: &BenchArg
     let baseline = median(of(Mode::Baseline).map(|s| s.rps).collect());
     let floor = median(of(Mode::Floor).map(|s| s.rps).collect());
     let base_cpu = median(of(Mode::Baseline).map(|s| s.server_us_per_request).collect());
-    println!("{:<10} {:>12} {:>8} {:>9} {:>22} {:>20}", "mode", "median rps", "ratio", "to floor", "range (rps)", "server CPU µs/req");
+    println!(
+        "{:<10} {:>12} {:>8} {:>9} {:>8} {:>22} {:>20}",
+        "mode", "median rps", "ratio", "to floor", "paired", "range (rps)", "server CPU µs/req"
+    );
     for &mode in modes {
         let rps: Vec<f64> = of(mode).map(|s| s.rps).collect();
         let lo = rps.iter().copied().fold(f64::INFINITY, f64::min);
@@ -764,16 +770,28 @@ fn print_served(title: &str, samples: &[Sample], modes: &[Mode], args: &BenchArg
         let m = median(rps);
         let cpu = median(of(mode).map(|s| s.server_us_per_request).collect());
         println!(
-            "{:<10} {:>12.0} {:>8.3} {:>9.3} {:>22} {:>13.2} ({:.2}x)",
+            "{:<10} {:>12.0} {:>8.3} {:>9.3} {:>8.3} {:>22} {:>13.2} ({:.2}x)",
             mode.name(),
             m,
             m / baseline,
             m / floor,
+            paired_to_floor(samples, mode),
             format!("{lo:.0}..{hi:.0}"),
             cpu,
             cpu / base_cpu
         );
     }
+    println!("(paired: the median over rounds of the mode's rps over the floor's in the same round)");
+}
+
+/// The median over rounds of `mode`'s requests per second over the floor's in the same round.
+/// A round measures every mode within a minute or two, so a drift of the host over the run
+/// (this kind of host moves by a third within an hour) weighs on both sides of each ratio,
+/// where it can fall on one side of a ratio of medians taken over the whole run.
+fn paired_to_floor(samples: &[Sample], mode: Mode) -> f64 {
+    let in_round = |round: usize, mode: Mode| samples.iter().find(|s| s.round == round && s.mode == mode).map(|s| s.rps);
+    let ratios = samples.iter().filter(|s| s.mode == mode).filter_map(|s| Some(s.rps / in_round(s.round, Mode::Floor)?)).collect();
+    median(ratios)
 }
 
 /// The recorder's own CPU under the served loads and while idle.
