@@ -114,7 +114,7 @@ pub struct CallerSlot {
     pub offset: u64,
     pub caller: u64,
     pub confirmed: u64,
-    /// Searches that found the return address in no slot or in several.
+    /// Searches in a row that found the return address in no slot or in several.
     pub failures: u64,
     /// Checks read at the slot: every `RECHECK`th goes to the unwinder again instead.
     pub reads: u64,

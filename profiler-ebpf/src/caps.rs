@@ -161,8 +161,9 @@ fn within(ip: u64, range: [u64; 2]) -> bool {
 /// the caller, so a unique match is the true slot; the reach is far more than `cap_capable`'s
 /// frame (the slot is 24 bytes up on 6.18). Were it not within reach, a unique leftover could
 /// be learnt instead: the README names that limitation, and the recheck below narrows it.
-/// Past `GIVE_UP` inconclusive searches (each costs a 256-byte read), a CPU stops searching
-/// and stays with the unwinder's two frames.
+/// Past `GIVE_UP` inconclusive searches in a row (each costs a 256-byte read), a CPU stops
+/// searching and stays with the unwinder's two frames; a conclusive one starts the count
+/// again, so a soak of days does not give up on a few leftovers a day.
 #[map]
 static CALLER_SLOT: PerCpuArray<CallerSlot> = PerCpuArray::with_max_entries(1, 0);
 
@@ -218,6 +219,7 @@ fn learn_slot(slot: &mut CallerSlot, ip: u64, frame: u64, caller: u64) {
         slot.failures += 1;
         return;
     }
+    slot.failures = 0;
     let offset = 8 * search.found;
     if slot.ip == ip && slot.offset == offset && slot.caller == caller {
         slot.confirmed += 1;
