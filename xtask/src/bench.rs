@@ -112,7 +112,11 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     }
     let mut program_times = Vec::new();
     for kind in [GETPPID, SERVE_FILE, MMAP] {
-        program_times.push((kind, program_time(kind, &loops)?));
+        let times = program_time(&loops, || {
+            micro_ns(kind, &workload, &cgroup, &scratch)?;
+            Ok(Work { units: kind.calls, server_us_per_unit: None })
+        })?;
+        program_times.push((kind, times));
     }
 
     let mut modes = vec![Mode::Baseline, Mode::Floor, Mode::Unwatched, Mode::Recorded];
@@ -121,9 +125,11 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     }
     let redis = Redis::start(&cgroup)?;
     let redis_samples = served_rounds(&redis, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
+    let redis_times = program_time(&loops, || Ok(served_load(&redis, args.requests)?.1))?;
     drop(redis);
     let nginx = Nginx::start(&cgroup, &scratch)?;
     let nginx_samples = served_rounds(&nginx, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
+    let nginx_times = program_time(&loops, || Ok(served_load(&nginx, args.requests)?.1))?;
     drop(nginx);
     let idle_ticks = recorder_idle(&profiler, &cgroup, &scratch, args.idle_seconds)?;
     let _ = fs::remove_dir(&cgroup);
@@ -136,12 +142,14 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         print_micro(*kind, runs, args.rounds);
     }
     for (kind, times) in &program_times {
-        print_program_time(*kind, times);
+        print_program_time(&format!("{} x {}", kind.calls, kind.what), "call", times);
     }
     let redis_title = format!("redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1)", args.requests);
     print_served(&redis_title, &redis_samples, &modes, args);
+    print_program_time(&redis_title, "request", &redis_times);
     let nginx_title = format!("nginx serving a 1 KiB file (CPU 0) under wrk -t1 -c50 -d{}s (CPU 1)", NGINX_SECONDS);
     print_served(&nginx_title, &nginx_samples, &modes, args);
+    print_program_time(&nginx_title, "request", &nginx_times);
     print_recorder_cpu(&[&redis_samples[..], &nginx_samples[..]].concat(), args, idle_ticks);
     churn.print();
     Ok(())
@@ -245,18 +253,26 @@ fn measure(
 ) -> anyhow::Result<Sample> {
     let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("served.json"), server.pid())?;
     let recorder_before = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))?;
-    let server_before = cpu_ticks(server.pid())?;
     let started = Instant::now();
-    let (rps, made) = server.load(requests)?;
+    let (rps, work) = served_load(server, requests)?;
     let seconds = started.elapsed().as_secs_f64();
-    let server_ticks = cpu_ticks(server.pid())? - server_before;
     let recorder_ticks = observer.as_ref().map_or(Ok(0), |o| cpu_ticks(o.pid()))? - recorder_before;
     if let Some(observer) = observer {
         observer.stop()?;
     }
-    let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / made.max(1) as f64;
+    let server_us_per_request = work.server_us_per_unit.unwrap_or(f64::NAN);
     // The caller knows the round.
     Ok(Sample { mode, round: 0, rps, server_us_per_request, recorder_ticks, seconds })
+}
+
+/// One run of the server's load: its requests per second, the requests made and the server's
+/// CPU time per request.
+fn served_load(server: &dyn Served, requests: u64) -> anyhow::Result<(f64, Work)> {
+    let server_before = cpu_ticks(server.pid())?;
+    let (rps, made) = server.load(requests)?;
+    let server_ticks = cpu_ticks(server.pid())? - server_before;
+    let server_us_per_request = server_ticks as f64 * 1e6 / clock_ticks_per_second() / made.max(1) as f64;
+    Ok((rps, Work { units: made, server_us_per_unit: Some(server_us_per_request) }))
 }
 
 /// Seconds of each wrk run.
@@ -667,14 +683,15 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 }
 
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
-/// spent in the observer's eBPF programs per run of its syscall hook and per call of the
-/// microbenchmark's loop, one run per mode. Unlike the wall clock this is not blurred by the
-/// machine's noise; it adds two clock reads to every program run, in every mode alike, so
-/// only the differences between modes are the programs' own. The hook is the program that ran
-/// most often; the other programs' time (rare during the loop) is counted with it, and so are
-/// the calls of every other task on the host while the loop ran.
-fn program_time(micro: Micro, loops: &Loops) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
-    let Loops { profiler, workload, cgroup, elsewhere, scratch } = *loops;
+/// spent in the observer's eBPF programs per run of its syscall hook and per unit of `run`'s
+/// work (a call of a loop, a request served), one run per mode. Unlike the wall clock this is
+/// not blurred by the machine's noise; it adds two clock reads to every program run, in every
+/// mode alike, so only the differences between modes are the programs' own. The hook is the
+/// program that ran most often; the other programs' time (rare during the loop) is counted
+/// with it, and so are the calls of every other task on the host while the work ran (a load
+/// generator's among them).
+fn program_time(loops: &Loops, mut run: impl FnMut() -> anyhow::Result<Work>) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
+    let Loops { profiler, cgroup, elsewhere, scratch, .. } = *loops;
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
     let before = fs::read_to_string(STATS).with_context(|| format!("reading {STATS}"))?;
     fs::write(STATS, "1").with_context(|| format!("enabling {STATS}"))?;
@@ -683,17 +700,25 @@ fn program_time(micro: Micro, loops: &Loops) -> anyhow::Result<Vec<(Mode, Progra
         for mode in [Mode::Floor, Mode::Unwatched, Mode::Recorded] {
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("stats.json"), 0)?.context("an observer")?;
             let (time_before, runs_before) = program_stats(observer.pid())?;
-            micro_ns(micro, workload, cgroup, scratch)?;
+            let work = run()?;
             let (time_after, runs_after) = program_stats(observer.pid())?;
             observer.stop()?;
             let runs = runs_after.saturating_sub(runs_before).max(1);
             let time = time_after.saturating_sub(time_before) as f64;
-            times.push((mode, ProgramTime { per_run: time / runs as f64, per_call: time / micro.calls as f64 }));
+            let per_unit = time / work.units.max(1) as f64;
+            times.push((mode, ProgramTime { per_run: time / runs as f64, per_unit, server_us_per_unit: work.server_us_per_unit }));
         }
         Ok(times)
     })();
     fs::write(STATS, before.trim()).with_context(|| format!("restoring {STATS}"))?;
     result
+}
+
+/// What one run of a measured load did: its units of work, and the server's CPU time per
+/// unit where a server did them.
+struct Work {
+    units: u64,
+    server_us_per_unit: Option<f64>,
 }
 
 /// The total `run_time_ns` of the eBPF programs `pid` holds, and the largest `run_cnt` among
@@ -712,32 +737,45 @@ fn program_stats(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((time, runs))
 }
 
-fn print_program_time(micro: Micro, times: &[(Mode, ProgramTime)]) {
+/// The table of `program_time` over `what`, per `unit`; for a served load, also what the
+/// time over the floor's is as a share of the floor run's server CPU per request.
+fn print_program_time(what: &str, unit: &str, times: &[(Mode, ProgramTime)]) {
     println!(
-        "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {} x {}, one run per mode: per run of the syscall hook, per call of the loop",
-        micro.calls, micro.what
+        "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {what}, one run per mode: per run of the syscall hook, per {unit}"
     );
     let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map(|(_, t)| *t);
-    let floor = floor.unwrap_or(ProgramTime { per_run: f64::NAN, per_call: f64::NAN });
-    println!("{:<10} {:>8} {:>12} {:>10} {:>12}", "mode", "ns/run", "over floor", "ns/call", "over floor");
+    let floor = floor.unwrap_or(ProgramTime { per_run: f64::NAN, per_unit: f64::NAN, server_us_per_unit: None });
+    let served = floor.server_us_per_unit;
+    let per = if unit == "request" { "ns/req" } else { "ns/call" };
+    print!("{:<10} {:>8} {:>12} {:>10} {:>12}", "mode", "ns/run", "over floor", per, "over floor");
+    println!("{}", if served.is_some() { format!(" {:>14}", "of server CPU") } else { String::new() });
     for (mode, t) in times {
-        println!(
-            "{:<10} {:>8.1} {:>+12.1} {:>10.1} {:>+12.1}",
-            mode.name(),
-            t.per_run,
-            t.per_run - floor.per_run,
-            t.per_call,
-            t.per_call - floor.per_call
-        );
+        let over = t.per_unit - floor.per_unit;
+        print!("{:<10} {:>8.1} {:>+12.1} {:>10.1} {:>+12.1}", mode.name(), t.per_run, t.per_run - floor.per_run, t.per_unit, over);
+        match served {
+            Some(us) => println!(" {:>+13.2}%", over / (us * 1000.0) * 100.0),
+            None => println!(),
+        }
     }
     println!("(each program run also pays the statistics' two clock reads, in every mode alike)");
+    if let Some(us) = served {
+        let recorded = times.iter().find(|(m, _)| *m == Mode::Recorded).map_or(f64::NAN, |(_, t)| t.per_unit - floor.per_unit);
+        println!(
+            "(of server CPU: the time over the floor's per request, against the floor run's {us:.2} µs of server CPU per \
+             request. Alone, the recorded time would hold a server bound by its CPU to {:.3} of the floor's rate; it counts \
+             the load generator's calls on the other CPU too, and no cache effects)",
+            1.0 / (1.0 + recorded / (us * 1000.0))
+        );
+    }
 }
 
-/// Nanoseconds in the observer's programs per run of its syscall hook and per call of a loop.
+/// Nanoseconds in the observer's programs per run of its syscall hook and per unit of work,
+/// and the server's CPU time per unit in that run where a server did the work.
 #[derive(Clone, Copy)]
 struct ProgramTime {
     per_run: f64,
-    per_call: f64,
+    per_unit: f64,
+    server_us_per_unit: Option<f64>,
 }
 
 fn mib(kib: u64) -> f64 {
