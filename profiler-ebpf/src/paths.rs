@@ -79,22 +79,27 @@ pub static PATH_EVENTS: RingBuf = RingBuf::with_byte_size(PATH_RING_BYTES, 0);
 #[map]
 static PATH_SEEN: LruHashMap<u64, u8> = LruHashMap::with_max_entries(PATH_DEDUP_ENTRIES, 0);
 
-/// The keys this CPU last sent or found in PATH_SEEN, one per slot of a small direct-mapped
-/// table: a service opening the same files over and over (a web server, once per request)
-/// finds its key here, which costs a load and a comparison, where the shared LRU map costs a
-/// hashed bucket walk. Set only for a record userspace has (sent, or already in PATH_SEEN), so
-/// a hit never hides one it has not.
-#[map]
-static PATH_SENT_HERE: PerCpuArray<u64> = PerCpuArray::with_max_entries(RECENT_SLOTS, 0);
-const RECENT_SLOTS: u32 = 64;
+/// What `emit` works with on this CPU, in one map value: one lookup, where a map each cost a
+/// dependent load apiece on a busy server's every path call.
+#[repr(C)]
+struct PathScratch {
+    /// The record under construction: far too big for the 512-byte BPF stack.
+    event: PathEvent,
+    /// The keys this CPU last sent or found in PATH_SEEN, one per slot of a small
+    /// direct-mapped table (`recent_slot`): a service opening the same files over and over (a
+    /// web server, once per request) finds its key here, which costs a load and a comparison,
+    /// where the shared LRU map costs a hashed bucket walk. Set only for a record userspace
+    /// has (sent, or already in PATH_SEEN), so a hit never hides one it has not.
+    recent: [u64; RECENT_SLOTS],
+}
+const RECENT_SLOTS: usize = 64;
 const _: () = assert!(RECENT_SLOTS.is_power_of_two());
 
-/// The record under construction: far too big for the 512-byte BPF stack.
 #[map]
-static PATH_EVENT_SCRATCH: PerCpuArray<PathEvent> = PerCpuArray::with_max_entries(1, 0);
+static EMIT_SCRATCH: PerCpuArray<PathScratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where a `struct path` read through typed pointers is written and read back as two numbers
-/// (`as_numbers`). Like PATH_EVENT_SCRATCH, it relies on programs not being preempted on
+/// (`as_numbers`). Like EMIT_SCRATCH, it relies on programs not being preempted on
 /// their CPU: true of the tracepoint, and fexit is refused on preemptible kernels
 /// (`recorder/probes.rs`, `full_preemption`).
 #[map]
@@ -220,11 +225,11 @@ fn current_exe_inode() -> Option<u64> {
 /// a descriptor), `dirfd` its base (`AT_FDCWD` for the cwd).
 #[inline(never)]
 pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
-    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
+    let Some(scratch) = EMIT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's scratch entry; programs on one CPU do not interleave.
-    let event = unsafe { &mut *event };
+    let PathScratch { event, recent } = unsafe { &mut *scratch };
     event.op = op;
     event.exe_slot = exe_slot;
     event.depth = 0;
@@ -266,19 +271,12 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
         }
     }
     let key = dedup_key(event, len, base);
-    // One map entry per slot, not an array in one entry: older verifiers (6.12's) refuse the
-    // index arithmetic the compiler places before the null check of a single entry.
-    // SAFETY: this CPU's entry of our own map.
-    let recent = PATH_SENT_HERE.get_ptr_mut(recent_slot(key)).map(|slot| unsafe { &mut *slot });
-    if let Some(recent) = &recent
-        && **recent == key
-    {
+    let recent = &mut recent[recent_slot(key)];
+    if *recent == key {
         return;
     }
     if PATH_SEEN.get_ptr(&key).is_some() {
-        if let Some(recent) = recent {
-            *recent = key;
-        }
+        *recent = key;
         return;
     }
     let _ = PATH_SEEN.insert(&key, &1, 0);
@@ -289,18 +287,18 @@ pub fn emit(op: u32, exe_slot: u32, dirfd: i64, user: u64, errno: u16) {
         count_loss(loss::PATH_EVENTS_LOST);
         // Forget it, so the next occurrence is sent again.
         let _ = PATH_SEEN.remove(&key);
-    } else if let Some(recent) = recent {
+    } else {
         *recent = key;
     }
 }
 
-/// The slot of `key` in PATH_SENT_HERE: its top bits. A product's low bits depend only on the
+/// The slot of `key` in the recent keys: its top bits. A product's low bits depend only on the
 /// factors' low bits, so FNV's low bits never see what differs only in a word's upper half,
 /// the op among them: a web server's stat and open of one file (one key each, per request)
 /// shared a slot by the low bits and pushed each other out, a PATH_SEEN lookup apiece.
 #[inline(always)]
-fn recent_slot(key: u64) -> u32 {
-    (key >> (64 - RECENT_SLOTS.trailing_zeros())) as u32
+fn recent_slot(key: u64) -> usize {
+    (key >> (64 - RECENT_SLOTS.trailing_zeros())) as usize
 }
 
 /// FNV-1a over what makes a record distinct, the path's `len` bytes 8 at a time: every
@@ -402,11 +400,11 @@ extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
     if depth >= PATH_DEPTH {
         return STOP;
     }
-    let Some(event) = PATH_EVENT_SCRATCH.get_ptr_mut(0) else {
+    let Some(scratch) = EMIT_SCRATCH.get_ptr_mut(0) else {
         return STOP;
     };
     // SAFETY: this CPU's scratch entry, the one `emit` is filling.
-    let event = unsafe { &mut *event };
+    let event = unsafe { &mut (*scratch).event };
     let name = read_u64(state.at.dentry + off.dentry_name as u64 + off.qstr_name as u64);
     // SAFETY: a bounded kernel string read into our own buffer.
     match unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut event.names[depth]) } {
