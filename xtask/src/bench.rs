@@ -689,7 +689,8 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 /// mode alike, so only the differences between modes are the programs' own. The hook is the
 /// program that ran most often; the other programs' time (rare during the loop) is counted
 /// with it, and so are the calls of every other task on the host while the work ran (a load
-/// generator's among them).
+/// generator's among them). The recorded run's profile tells how many of those runs were the
+/// watched calls, so the others can be taken out (`ServerShare`).
 fn program_time(loops: &Loops, mut run: impl FnMut() -> anyhow::Result<Work>) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
     let Loops { profiler, cgroup, elsewhere, scratch, .. } = *loops;
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
@@ -705,13 +706,34 @@ fn program_time(loops: &Loops, mut run: impl FnMut() -> anyhow::Result<Work>) ->
             observer.stop()?;
             let runs = runs_after.saturating_sub(runs_before).max(1);
             let time = time_after.saturating_sub(time_before) as f64;
-            let per_unit = time / work.units.max(1) as f64;
-            times.push((mode, ProgramTime { per_run: time / runs as f64, per_unit, server_us_per_unit: work.server_us_per_unit }));
+            let units = work.units.max(1) as f64;
+            let watched_runs_per_unit = match mode {
+                Mode::Recorded => Some(profiled_calls(&scratch.join("stats.json"))? as f64 / units),
+                _ => None,
+            };
+            times.push((
+                mode,
+                ProgramTime {
+                    per_run: time / runs as f64,
+                    per_unit: time / units,
+                    runs_per_unit: runs as f64 / units,
+                    watched_runs_per_unit,
+                    server_us_per_unit: work.server_us_per_unit,
+                },
+            ));
         }
         Ok(times)
     })();
     fs::write(STATS, before.trim()).with_context(|| format!("restoring {STATS}"))?;
     result
+}
+
+/// The syscalls a profile counted, over every ABI.
+fn profiled_calls(profile: &Path) -> anyhow::Result<u64> {
+    let text = fs::read_to_string(profile).with_context(|| format!("reading {}", profile.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", profile.display()))?;
+    let abis = json["syscalls"].as_object().with_context(|| format!("{}: no syscalls section", profile.display()))?;
+    Ok(abis.values().filter_map(|calls| calls.as_object()).flat_map(|calls| calls.values()).filter_map(|call| call["count"].as_u64()).sum())
 }
 
 /// What one run of a measured load did: its units of work, and the server's CPU time per
@@ -744,7 +766,7 @@ fn print_program_time(what: &str, unit: &str, times: &[(Mode, ProgramTime)]) {
         "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {what}, one run per mode: per run of the syscall hook, per {unit}"
     );
     let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map(|(_, t)| *t);
-    let floor = floor.unwrap_or(ProgramTime { per_run: f64::NAN, per_unit: f64::NAN, server_us_per_unit: None });
+    let floor = floor.unwrap_or(ProgramTime::UNKNOWN);
     let served = floor.server_us_per_unit;
     let per = if unit == "request" { "ns/req" } else { "ns/call" };
     print!("{:<10} {:>8} {:>12} {:>10} {:>12}", "mode", "ns/run", "over floor", per, "over floor");
@@ -766,6 +788,47 @@ fn print_program_time(what: &str, unit: &str, times: &[(Mode, ProgramTime)]) {
              the load generator's calls on the other CPU too, and no cache effects)",
             1.0 / (1.0 + recorded / (us * 1000.0))
         );
+        if let Some(share) = ServerShare::of(times) {
+            println!(
+                "(the server's own calls: {:.1} of the {:.1} hook runs per request were the watched server's; the other {:.1}, \
+                 the load generator's on CPU 1, taken out at the unwatched run's {:.1} ns per run. The server's own calls \
+                 took {:+.1} ns per request over the floor's, {:.2}% of its CPU, which alone would hold it to {:.3} of the \
+                 floor's rate)",
+                share.server_runs,
+                share.runs,
+                share.runs - share.server_runs,
+                share.unwatched_per_run,
+                share.over_floor,
+                share.over_floor / (us * 1000.0) * 100.0,
+                1.0 / (1.0 + share.over_floor / (us * 1000.0))
+            );
+        }
+    }
+}
+
+/// The recorded run's program time on the watched server's own calls, per request: its
+/// whole time less the other tasks' calls at the unwatched run's cost per run (their cost
+/// when not watched), over what the floor's program costs those same calls.
+struct ServerShare {
+    runs: f64,
+    server_runs: f64,
+    unwatched_per_run: f64,
+    over_floor: f64,
+}
+
+impl ServerShare {
+    fn of(times: &[(Mode, ProgramTime)]) -> Option<ServerShare> {
+        let of = |mode: Mode| times.iter().find(|(m, _)| *m == mode).map(|(_, t)| *t);
+        let (floor, unwatched, recorded) = (of(Mode::Floor)?, of(Mode::Unwatched)?, of(Mode::Recorded)?);
+        let server_runs = recorded.watched_runs_per_unit?.min(recorded.runs_per_unit);
+        let others = recorded.runs_per_unit - server_runs;
+        let own = recorded.per_unit - others * unwatched.per_run;
+        Some(ServerShare {
+            runs: recorded.runs_per_unit,
+            server_runs,
+            unwatched_per_run: unwatched.per_run,
+            over_floor: own - server_runs * floor.per_run,
+        })
     }
 }
 
@@ -775,7 +838,21 @@ fn print_program_time(what: &str, unit: &str, times: &[(Mode, ProgramTime)]) {
 struct ProgramTime {
     per_run: f64,
     per_unit: f64,
+    /// Runs of the syscall hook per unit.
+    runs_per_unit: f64,
+    /// Of those, the watched tasks' calls (the recorded run's, from its profile).
+    watched_runs_per_unit: Option<f64>,
     server_us_per_unit: Option<f64>,
+}
+
+impl ProgramTime {
+    const UNKNOWN: ProgramTime = ProgramTime {
+        per_run: f64::NAN,
+        per_unit: f64::NAN,
+        runs_per_unit: f64::NAN,
+        watched_runs_per_unit: None,
+        server_us_per_unit: None,
+    };
 }
 
 fn mib(kib: u64) -> f64 {
