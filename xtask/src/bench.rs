@@ -112,7 +112,7 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     }
     let mut program_times = Vec::new();
     for kind in [GETPPID, SERVE_FILE, MMAP] {
-        let times = program_time(&loops, || {
+        let times = program_time(&loops, args.rounds, || {
             micro_ns(kind, &workload, &cgroup, &scratch)?;
             Ok(Work { units: kind.calls, server_us_per_unit: None })
         })?;
@@ -125,11 +125,11 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     }
     let redis = Redis::start(&cgroup)?;
     let redis_samples = served_rounds(&redis, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
-    let redis_times = program_time(&loops, || Ok(served_load(&redis, args.requests)?.1))?;
+    let redis_times = program_time(&loops, args.rounds, || Ok(served_load(&redis, args.requests)?.1))?;
     drop(redis);
     let nginx = Nginx::start(&cgroup, &scratch)?;
     let nginx_samples = served_rounds(&nginx, &modes, &profiler, &cgroup, &elsewhere, &scratch, args)?;
-    let nginx_times = program_time(&loops, || Ok(served_load(&nginx, args.requests)?.1))?;
+    let nginx_times = program_time(&loops, args.rounds, || Ok(served_load(&nginx, args.requests)?.1))?;
     drop(nginx);
     let idle_ticks = recorder_idle(&profiler, &cgroup, &scratch, args.idle_seconds)?;
     let _ = fs::remove_dir(&cgroup);
@@ -142,14 +142,14 @@ pub fn bench(release: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         print_micro(*kind, runs, args.rounds);
     }
     for (kind, times) in &program_times {
-        print_program_time(&format!("{} x {}", kind.calls, kind.what), "call", times);
+        print_program_time(&format!("{} x {}", kind.calls, kind.what), "call", args.rounds, times);
     }
     let redis_title = format!("redis-server (CPU 0) under redis-benchmark -c 50 -t set,get -n {} (CPU 1)", args.requests);
     print_served(&redis_title, &redis_samples, &modes, args);
-    print_program_time(&redis_title, "request", &redis_times);
+    print_program_time(&redis_title, "request", args.rounds, &redis_times);
     let nginx_title = format!("nginx serving a 1 KiB file (CPU 0) under wrk -t1 -c50 -d{}s (CPU 1)", NGINX_SECONDS);
     print_served(&nginx_title, &nginx_samples, &modes, args);
-    print_program_time(&nginx_title, "request", &nginx_times);
+    print_program_time(&nginx_title, "request", args.rounds, &nginx_times);
     print_recorder_cpu(&[&redis_samples[..], &nginx_samples[..]].concat(), args, idle_ticks);
     churn.print();
     Ok(())
@@ -684,21 +684,23 @@ fn print_micro(micro: Micro, runs: &[(Mode, f64)], rounds: u64) {
 
 /// The kernel's own accounting of our programs (`kernel.bpf_stats_enabled`): nanoseconds
 /// spent in the observer's eBPF programs per run of its syscall hook and per unit of `run`'s
-/// work (a call of a loop, a request served), one run per mode. Unlike the wall clock this is
-/// not blurred by the machine's noise; it adds two clock reads to every program run, in every
-/// mode alike, so only the differences between modes are the programs' own. The hook is the
+/// work (a call of a loop, a request served), the median of `rounds` runs per mode, modes
+/// interleaved. Unlike the wall clock this is not blurred by the other tasks' noise, but it
+/// is measured in time, so it follows the host's speed from run to run (hence the rounds);
+/// it adds two clock reads to every program run, in every mode alike, so only the
+/// differences between modes are the programs' own. The hook is the
 /// program that ran most often; the other programs' time (rare during the loop) is counted
 /// with it, and so are the calls of every other task on the host while the work ran (a load
 /// generator's among them). The recorded run's profile tells how many of those runs were the
 /// watched calls, so the others can be taken out (`ServerShare`).
-fn program_time(loops: &Loops, mut run: impl FnMut() -> anyhow::Result<Work>) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
+fn program_time(loops: &Loops, rounds: u64, mut run: impl FnMut() -> anyhow::Result<Work>) -> anyhow::Result<Vec<(Mode, ProgramTime)>> {
     let Loops { profiler, cgroup, elsewhere, scratch, .. } = *loops;
     const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
     let before = fs::read_to_string(STATS).with_context(|| format!("reading {STATS}"))?;
     fs::write(STATS, "1").with_context(|| format!("enabling {STATS}"))?;
     let mut times = Vec::new();
     let result = (|| {
-        for mode in [Mode::Floor, Mode::Unwatched, Mode::Recorded] {
+        for mode in (0..rounds.max(1)).flat_map(|_| ACCOUNTED) {
             let observer = mode.observer(profiler, cgroup, elsewhere, &scratch.join("stats.json"), 0)?.context("an observer")?;
             let (time_before, runs_before) = program_stats(observer.pid())?;
             let work = run()?;
@@ -722,11 +724,14 @@ fn program_time(loops: &Loops, mut run: impl FnMut() -> anyhow::Result<Work>) ->
                 },
             ));
         }
-        Ok(times)
+        Ok(ACCOUNTED.iter().map(|&mode| (mode, ProgramTime::median(times.iter().filter(|(m, _)| *m == mode).map(|(_, t)| t)))).collect())
     })();
     fs::write(STATS, before.trim()).with_context(|| format!("restoring {STATS}"))?;
     result
 }
+
+/// The modes `program_time` measures, in each round's order.
+const ACCOUNTED: [Mode; 3] = [Mode::Floor, Mode::Unwatched, Mode::Recorded];
 
 /// The syscalls a profile counted, over every ABI.
 fn profiled_calls(profile: &Path) -> anyhow::Result<u64> {
@@ -761,9 +766,9 @@ fn program_stats(pid: u32) -> anyhow::Result<(u64, u64)> {
 
 /// The table of `program_time` over `what`, per `unit`; for a served load, also what the
 /// time over the floor's is as a share of the floor run's server CPU per request.
-fn print_program_time(what: &str, unit: &str, times: &[(Mode, ProgramTime)]) {
+fn print_program_time(what: &str, unit: &str, rounds: u64, times: &[(Mode, ProgramTime)]) {
     println!(
-        "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {what}, one run per mode: per run of the syscall hook, per {unit}"
+        "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {what}, median of {rounds} interleaved runs per mode: per run of the syscall hook, per {unit}"
     );
     let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map(|(_, t)| *t);
     let floor = floor.unwrap_or(ProgramTime::UNKNOWN);
@@ -853,6 +858,22 @@ impl ProgramTime {
         watched_runs_per_unit: None,
         server_us_per_unit: None,
     };
+
+    /// Each field's median over `runs`.
+    fn median<'a>(runs: impl Iterator<Item = &'a ProgramTime> + Clone) -> ProgramTime {
+        let of = |field: fn(&ProgramTime) -> f64| median(runs.clone().map(field).collect());
+        let of_some = |field: fn(&ProgramTime) -> Option<f64>| {
+            let values: Vec<f64> = runs.clone().filter_map(field).collect();
+            (!values.is_empty()).then(|| median(values))
+        };
+        ProgramTime {
+            per_run: of(|t| t.per_run),
+            per_unit: of(|t| t.per_unit),
+            runs_per_unit: of(|t| t.runs_per_unit),
+            watched_runs_per_unit: of_some(|t| t.watched_runs_per_unit),
+            server_us_per_unit: of_some(|t| t.server_us_per_unit),
+        }
+    }
 }
 
 fn mib(kib: u64) -> f64 {
