@@ -709,8 +709,9 @@ fn program_time(loops: &Loops, rounds: u64, mut run: impl FnMut() -> anyhow::Res
             let runs = runs_after.saturating_sub(runs_before).max(1);
             let time = time_after.saturating_sub(time_before) as f64;
             let units = work.units.max(1) as f64;
+            // Only a served load's table takes the other tasks' calls apart (`ServerShare`).
             let watched_runs_per_unit = match mode {
-                Mode::Recorded => Some(profiled_calls(&scratch.join("stats.json"))? as f64 / units),
+                Mode::Recorded if work.server_us_per_unit.is_some() => Some(profiled_calls(&scratch.join("stats.json"))? as f64 / units),
                 _ => None,
             };
             times.push((
@@ -770,8 +771,7 @@ fn print_program_time(what: &str, unit: &str, rounds: u64, times: &[(Mode, Progr
     println!(
         "\n## Time in eBPF programs (kernel.bpf_stats_enabled) over {what}, median of {rounds} interleaved runs per mode: per run of the syscall hook, per {unit}"
     );
-    let floor = times.iter().find(|(m, _)| *m == Mode::Floor).map(|(_, t)| *t);
-    let floor = floor.unwrap_or(ProgramTime::UNKNOWN);
+    let floor = time_of(times, Mode::Floor).unwrap_or(ProgramTime::UNKNOWN);
     let served = floor.server_us_per_unit;
     let per = if unit == "request" { "ns/req" } else { "ns/call" };
     print!("{:<10} {:>8} {:>12} {:>10} {:>12}", "mode", "ns/run", "over floor", per, "over floor");
@@ -780,18 +780,18 @@ fn print_program_time(what: &str, unit: &str, rounds: u64, times: &[(Mode, Progr
         let over = t.per_unit - floor.per_unit;
         print!("{:<10} {:>8.1} {:>+12.1} {:>10.1} {:>+12.1}", mode.name(), t.per_run, t.per_run - floor.per_run, t.per_unit, over);
         match served {
-            Some(us) => println!(" {:>+13.2}%", over / (us * 1000.0) * 100.0),
+            Some(us) => println!(" {:>+13.2}%", cpu_share(over, us) * 100.0),
             None => println!(),
         }
     }
     println!("(each program run also pays the statistics' two clock reads, in every mode alike)");
     if let Some(us) = served {
-        let recorded = times.iter().find(|(m, _)| *m == Mode::Recorded).map_or(f64::NAN, |(_, t)| t.per_unit - floor.per_unit);
+        let recorded = time_of(times, Mode::Recorded).map_or(f64::NAN, |t| t.per_unit - floor.per_unit);
         println!(
             "(of server CPU: the time over the floor's per request, against the floor run's {us:.2} µs of server CPU per \
              request. Alone, the recorded time would hold a server bound by its CPU to {:.3} of the floor's rate; it counts \
              the load generator's calls on the other CPU too, and no cache effects)",
-            1.0 / (1.0 + recorded / (us * 1000.0))
+            1.0 / (1.0 + cpu_share(recorded, us))
         );
         if let Some(share) = ServerShare::of(times) {
             println!(
@@ -804,11 +804,21 @@ fn print_program_time(what: &str, unit: &str, rounds: u64, times: &[(Mode, Progr
                 share.runs - share.server_runs,
                 share.unwatched_per_run,
                 share.over_floor,
-                share.over_floor / (us * 1000.0) * 100.0,
-                1.0 / (1.0 + share.over_floor / (us * 1000.0))
+                cpu_share(share.over_floor, us) * 100.0,
+                1.0 / (1.0 + cpu_share(share.over_floor, us))
             );
         }
     }
+}
+
+/// The program time of `mode` among `times`.
+fn time_of(times: &[(Mode, ProgramTime)], mode: Mode) -> Option<ProgramTime> {
+    times.iter().find(|(m, _)| *m == mode).map(|(_, t)| *t)
+}
+
+/// `ns` of program time per request as a fraction of `us` microseconds of server CPU per request.
+fn cpu_share(ns: f64, us: f64) -> f64 {
+    ns / (us * 1000.0)
 }
 
 /// The recorded run's program time on the watched server's own calls, per request: its
@@ -823,7 +833,7 @@ struct ServerShare {
 
 impl ServerShare {
     fn of(times: &[(Mode, ProgramTime)]) -> Option<ServerShare> {
-        let of = |mode: Mode| times.iter().find(|(m, _)| *m == mode).map(|(_, t)| *t);
+        let of = |mode| time_of(times, mode);
         let (floor, unwatched, recorded) = (of(Mode::Floor)?, of(Mode::Unwatched)?, of(Mode::Recorded)?);
         let server_runs = recorded.watched_runs_per_unit?.min(recorded.runs_per_unit);
         let others = recorded.runs_per_unit - server_runs;
